@@ -1,0 +1,72 @@
+"""Effects: everything a protocol core asks of the world.
+
+A core never performs I/O. Each input call appends effects to its outbox; the runtime
+drains the outbox (`Node.take_effects`) and carries them out: sends through the
+fault model, replies to the client process, (re)arms or cancels timers, records
+observations in the run's trace. Durable writes are not effects: they go straight
+to the `Storage` the runtime handed the node (see `workbench.core.storage`).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from workbench.core.ids import NodeId, ProcessId
+from workbench.core.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send `message` to peer `to`. The network may delay, drop, duplicate or cut it."""
+
+    to: NodeId
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Answer the client process `process` for its request `seq`.
+
+    Only the node the client sits beside may reply (clients reach only their own
+    node, as in Jepsen); a leader serving a forwarded request sends the result back
+    to that node in a message of its own protocol.
+    `type` is `ok` (it happened) or `fail` (it definitely did not happen).
+    """
+
+    process: ProcessId
+    seq: int
+    type: Literal["ok", "fail"]
+    value: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Fire `on_timer(name)` after `delay_ms` of the node's own clock; replaces a pending timer of that name."""
+
+    name: str
+    delay_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Observe:
+    """A fact for the run's trace, never seen by other nodes.
+
+    Kinds the runtimes and checkers understand:
+    - `apply`: a write took effect in the node's state machine;
+      fields `key`, `value`, `version` (a number that orders the versions of one key:
+      the log index / slot for Raft and Paxos, the timestamp for the eventual store).
+    - `leader`: the node became leader; field `term` (term or ballot round).
+    - `step_down`: the node stopped being leader.
+    Protocols may add their own kinds; unknown kinds are kept in the trace as they are.
+    """
+
+    kind: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Effect: TypeAlias = Send | Reply | SetTimer | CancelTimer | Observe

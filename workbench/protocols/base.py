@@ -1,0 +1,112 @@
+"""The sans-IO protocol contract every replica core implements (DESIGN.md).
+
+A node is built from its id, its peers, its options, an injected `random.Random`
+and its durable `Storage` (empty on first boot, the surviving one after a crash).
+It reacts to three inputs — a peer message, a client request, a timer firing — each
+given `now`, the node's own clock in ms (a node never reads a clock: the runtime
+owns time, including clock offset and drift). It answers only with effects, which
+the runtime drains with `take_effects()` after every input.
+
+Rules for subclasses (checked by tests/test_architecture.py):
+- import only the standard library and `workbench.core`;
+- never read a clock, never touch the module-level `random`: use `self.rng`;
+- one frozen, slotted dataclass per message type;
+- dispatch roles through per-role methods (`_step_leader`, ...) or tables.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from workbench.core.effects import CancelTimer, Effect, Observe, Reply, Send, SetTimer
+from workbench.core.ids import NodeId, ProcessId
+from workbench.core.messages import Message
+from workbench.core.ops import ClientRequest
+from workbench.core.storage import Storage
+
+
+class Node(ABC):
+    """One replica. Subclasses set `name` and `Options` and implement the four inputs."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        peers: Sequence[NodeId],
+        options: Any,
+        rng: random.Random,
+        storage: Storage,
+    ) -> None:
+        self.id = node_id
+        # Peers exclude this node; `members` is the whole cluster, sorted.
+        self.peers: tuple[NodeId, ...] = tuple(p for p in peers if p != node_id)
+        self.members: tuple[NodeId, ...] = tuple(sorted((*self.peers, node_id)))
+        self.options = options
+        self.rng = rng
+        self.storage = storage
+        self._outbox: list[Effect] = []
+
+    # ----------------------------------------------------------------- inputs
+    @abstractmethod
+    def start(self, now: float) -> None:
+        """Called once after construction (boot or restart): arm the first timers."""
+
+    @abstractmethod
+    def on_message(self, src: NodeId, message: Message, now: float) -> None: ...
+
+    @abstractmethod
+    def on_client_request(self, request: ClientRequest, now: float) -> None: ...
+
+    @abstractmethod
+    def on_timer(self, name: str, now: float) -> None: ...
+
+    # ------------------------------------------------------- runtime queries
+    def take_effects(self) -> list[Effect]:
+        effects, self._outbox = self._outbox, []
+        return effects
+
+    def leader(self) -> NodeId | None:
+        """The leader this node believes in, if the protocol has one (for `isolate: leader`)."""
+        return None
+
+    def is_leader(self) -> bool:
+        return False
+
+    @abstractmethod
+    def state_digest(self) -> int:
+        """A hash of the replica's applied state; equal digests mean converged replicas."""
+
+    # ------------------------------------------------------- effect helpers
+    @property
+    def quorum(self) -> int:
+        return len(self.members) // 2 + 1
+
+    def send(self, to: NodeId, message: Message) -> None:
+        self._outbox.append(Send(to, message))
+
+    def broadcast(self, message: Message) -> None:
+        for peer in self.peers:
+            self._outbox.append(Send(peer, message))
+
+    def reply(
+        self,
+        process: ProcessId,
+        seq: int,
+        ok: bool,
+        value: Any = None,
+        error: str | None = None,
+    ) -> None:
+        self._outbox.append(Reply(process, seq, "ok" if ok else "fail", value, error))
+
+    def set_timer(self, name: str, delay_ms: float) -> None:
+        self._outbox.append(SetTimer(name, delay_ms))
+
+    def cancel_timer(self, name: str) -> None:
+        self._outbox.append(CancelTimer(name))
+
+    def observe(self, kind: str, **fields: Any) -> None:
+        self._outbox.append(Observe(kind, fields))
