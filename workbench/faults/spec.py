@@ -1,0 +1,360 @@
+"""The fault model as data: pydantic models of the `faults:` and link sections of an experiment file.
+
+Units: schedule times (`at`, `duration`, `every`, `mean_interval`, ...) are SECONDS, as a
+person writes them; latencies are MILLISECONDS (fields ending in `_ms`, or `ms`).
+The evaluation code (`links`, `schedule`, `network`) works in milliseconds.
+
+Every model forbids unknown fields so a misspelled key (`duraton:`) is an error, not a
+silently ignored setting. Checks that need the cluster size live in
+`FaultsConfig.check_nodes`, because the size is only known once the whole experiment
+file is read.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from workbench.errors import ConfigError
+
+# populate_by_name + serialize_by_alias: code may write `from_=`/`mean=`, dumps round-trip as YAML keys.
+_STRICT = ConfigDict(
+    extra="forbid", allow_inf_nan=False, populate_by_name=True, serialize_by_alias=True
+)
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+# --------------------------------------------------------------------------- latency
+
+
+class _Latency(BaseModel):
+    model_config = _STRICT
+
+    def mean_ms(self) -> float:
+        """The distribution's theoretical mean, in ms."""
+        raise NotImplementedError
+
+
+class ConstantLatency(_Latency):
+    dist: Literal["constant"] = "constant"
+    ms: float = Field(ge=0.0)
+
+    def mean_ms(self) -> float:
+        return self.ms
+
+
+class UniformLatency(_Latency):
+    dist: Literal["uniform"] = "uniform"
+    low_ms: float = Field(ge=0.0)
+    high_ms: float = Field(ge=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformLatency:
+        if self.high_ms < self.low_ms:
+            raise ValueError(f"high_ms ({self.high_ms}) must be >= low_ms ({self.low_ms})")
+        return self
+
+    def mean_ms(self) -> float:
+        return (self.low_ms + self.high_ms) / 2.0
+
+
+class ExponentialLatency(_Latency):
+    dist: Literal["exponential"] = "exponential"
+    mean: float = Field(gt=0.0, alias="mean_ms")
+
+    def mean_ms(self) -> float:
+        return self.mean
+
+
+class LognormalLatency(_Latency):
+    """Latency = median * exp(sigma * N(0,1)); a common fit for datacenter RTTs."""
+
+    dist: Literal["lognormal"] = "lognormal"
+    median_ms: float = Field(gt=0.0)
+    sigma: float = Field(ge=0.0)
+
+    def mean_ms(self) -> float:
+        return self.median_ms * math.exp(self.sigma**2 / 2.0)
+
+
+class ParetoLatency(_Latency):
+    """Heavy tail: P(X > x) = (scale/x)^shape for x >= scale."""
+
+    dist: Literal["pareto"] = "pareto"
+    scale_ms: float = Field(gt=0.0)
+    # shape <= 1 has an infinite mean: runs would not be comparable by their averages.
+    shape: float = Field(gt=1.0)
+
+    def mean_ms(self) -> float:
+        return self.shape * self.scale_ms / (self.shape - 1.0)
+
+
+class MixtureComponent(BaseModel):
+    model_config = _STRICT
+
+    weight: float = Field(gt=0.0)
+    latency: LatencySpec
+
+
+class MixtureLatency(_Latency):
+    """Pick a component with probability weight/sum(weights), then sample it.
+
+    E.g. 95% fast local links plus 5% slow cross-region ones.
+    """
+
+    dist: Literal["mixture"] = "mixture"
+    components: list[MixtureComponent] = Field(min_length=1)
+
+    def mean_ms(self) -> float:
+        total = sum(c.weight for c in self.components)
+        return sum(c.weight * c.latency.mean_ms() for c in self.components) / total
+
+
+LatencySpec: TypeAlias = Annotated[
+    ConstantLatency
+    | UniformLatency
+    | ExponentialLatency
+    | LognormalLatency
+    | ParetoLatency
+    | MixtureLatency,
+    Field(discriminator="dist"),
+]
+"""A latency distribution, chosen by its `dist` field."""
+
+MixtureComponent.model_rebuild()
+MixtureLatency.model_rebuild()
+
+LATENCY_ADAPTER: TypeAdapter[LatencySpec] = TypeAdapter(LatencySpec)
+"""Parse a bare latency mapping: `LATENCY_ADAPTER.validate_python({"dist": "constant", "ms": 2})`."""
+
+
+def _default_latency() -> UniformLatency:
+    return UniformLatency(low_ms=1.0, high_ms=3.0)
+
+
+class LinkSpec(BaseModel):
+    """How every link between two nodes behaves when no partition cuts it."""
+
+    model_config = _STRICT
+
+    latency: LatencySpec = Field(default_factory=_default_latency)
+    loss: Probability = 0.0
+    duplicate: Probability = 0.0
+    reorder: Probability = 0.0
+    # The extra delay must exceed the latency spread for later messages to overtake.
+    reorder_delay_ms: float = Field(default=20.0, ge=0.0)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+class _Timed(BaseModel):
+    """`at`/`duration`/`repeat`/`every`, shared by partitions and node faults.
+
+    The k-th repetition (k = 0..repeat-1) starts at `at + k*every` and lasts `duration`.
+    """
+
+    model_config = _STRICT
+
+    at: float = Field(ge=0.0)
+    duration: float | None = Field(default=None, gt=0.0)
+    repeat: int = Field(default=1, ge=1)
+    every: float | None = Field(default=None, gt=0.0)
+
+    @model_validator(mode="after")
+    def _flapping(self) -> _Timed:
+        if self.repeat > 1:
+            if self.duration is None:
+                raise ValueError(
+                    "repeat > 1 needs a duration (a fault that never ends cannot repeat)"
+                )
+            if self.every is None:
+                raise ValueError("repeat > 1 needs every (seconds between starts)")
+            # Overlapping repetitions of one fault would make its end ambiguous.
+            if self.every <= self.duration:
+                raise ValueError(f"every ({self.every}) must exceed duration ({self.duration})")
+        elif self.every is not None:
+            raise ValueError("every only makes sense with repeat > 1")
+        return self
+
+
+# --------------------------------------------------------------------------- partitions
+
+PartitionShape: TypeAlias = Literal[
+    "halves",
+    "majority-minority",
+    "isolate",
+    "bridge",
+    "majorities-ring",
+    "random-halves",
+    "groups",
+    "one-way",
+]
+
+NemesisShape: TypeAlias = Literal[
+    "halves", "majority-minority", "isolate", "bridge", "majorities-ring", "random-halves"
+]
+"""Shapes that need no explicit node lists, so a random nemesis can draw them."""
+
+DEFAULT_NEMESIS_SHAPES: tuple[NemesisShape, ...] = (
+    "halves",
+    "isolate",
+    "bridge",
+    "majorities-ring",
+    "random-halves",
+)
+
+NodeTarget: TypeAlias = int | Literal["random", "leader"]
+"""A node id, a node drawn at random when the fault starts, or the leader at that moment."""
+
+
+class PartitionSpec(_Timed):
+    """One scheduled partition. See `workbench.faults.partitions` for what each shape cuts."""
+
+    shape: PartitionShape
+    # For `isolate` only; None there means "random" (normalised below).
+    node: NodeTarget | None = None
+    # For `groups` only: nodes not listed form one more group.
+    groups: list[list[int]] | None = None
+    # For `one-way` only: messages from `from` nodes to `to` nodes are dropped.
+    from_: list[int] = Field(default_factory=list, alias="from")
+    to: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_match_shape(self) -> PartitionSpec:
+        shape = self.shape
+        if shape == "isolate":
+            if self.node is None:
+                self.node = "random"
+        elif self.node is not None:
+            raise ValueError(f"node is only used by shape 'isolate', not {shape!r}")
+        if shape == "groups":
+            if not self.groups:
+                raise ValueError("shape 'groups' needs groups: a list of node lists")
+            if any(not g for g in self.groups):
+                raise ValueError("groups: a group must not be empty")
+        elif self.groups is not None:
+            raise ValueError(f"groups is only used by shape 'groups', not {shape!r}")
+        if shape == "one-way":
+            if not self.from_ or not self.to:
+                raise ValueError("shape 'one-way' needs non-empty from and to node lists")
+        elif self.from_ or self.to:
+            raise ValueError(f"from/to are only used by shape 'one-way', not {shape!r}")
+        return self
+
+
+# --------------------------------------------------------------------------- nemesis
+
+
+class NemesisSpec(BaseModel):
+    """A Jepsen-style random nemesis: one fault at a time, exponential gaps and durations.
+
+    Faults are drawn between `start` and `stop`; a fault still running at `stop` is cut
+    short there, so the quiet tail after `stop` lets the cluster heal and converge
+    before the run ends (what Jepsen's final "heal and read" phase is for).
+    """
+
+    model_config = _STRICT
+
+    mean_interval: float = Field(gt=0.0)
+    mean_duration: float = Field(gt=0.0)
+    start: float = Field(default=0.0, ge=0.0)
+    # None: QUIET_TAIL_S before the run ends.
+    stop: float | None = Field(default=None, gt=0.0)
+    shapes: list[NemesisShape] = Field(default_factory=lambda: list(DEFAULT_NEMESIS_SHAPES))
+    crash: bool = False
+    pause: bool = False
+
+    @model_validator(mode="after")
+    def _sane(self) -> NemesisSpec:
+        if self.stop is not None and self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be after start ({self.start})")
+        if not self.shapes and not self.crash and not self.pause:
+            raise ValueError("nothing to do: shapes is empty and crash/pause are off")
+        return self
+
+
+QUIET_TAIL_S = 5.0
+"""Default gap between the nemesis' stop and the end of the run (seconds)."""
+
+
+# --------------------------------------------------------------------------- nodes, clocks
+
+
+class NodeFaultSpec(_Timed):
+    """Crash (volatile state lost, durable state kept) or pause (state kept, frozen).
+
+    `duration` is the time until restart / resume; None means the node stays down.
+    """
+
+    kind: Literal["crash", "pause"]
+    node: NodeTarget
+
+
+class ClockSpec(BaseModel):
+    """A node's clock: local = offset_ms + true * (1 + drift)."""
+
+    model_config = _STRICT
+
+    node: int = Field(ge=0)
+    offset_ms: float = 0.0
+    # drift <= -1 would stop the clock or run it backwards.
+    drift: float = Field(default=0.0, gt=-1.0)
+
+
+# --------------------------------------------------------------------------- faults section
+
+
+class FaultsConfig(BaseModel):
+    """The `faults:` section of an experiment file."""
+
+    model_config = _STRICT
+
+    partitions: list[PartitionSpec] = Field(default_factory=list)
+    nemesis: NemesisSpec | None = None
+    nodes: list[NodeFaultSpec] = Field(default_factory=list)
+    clocks: list[ClockSpec] = Field(default_factory=list)
+
+    def check_nodes(self, n: int) -> None:
+        """Reject node ids outside 0..n-1 and overlapping groups, as one ConfigError line."""
+        span = f"nodes are 0..{n - 1}" if n > 0 else "there are no nodes"
+
+        def node_ok(path: str, node: int) -> None:
+            if not 0 <= node < n:
+                raise ConfigError(f"{path}: node {node} does not exist ({span})")
+
+        for i, p in enumerate(self.partitions):
+            path = f"faults.partitions[{i}]"
+            if isinstance(p.node, int):
+                node_ok(f"{path}.node", p.node)
+            if p.groups is not None:
+                seen: set[int] = set()
+                for group in p.groups:
+                    for node in group:
+                        node_ok(f"{path}.groups", node)
+                        if node in seen:
+                            raise ConfigError(
+                                f"{path}.groups: node {node} is in more than one group"
+                            )
+                        seen.add(node)
+            for node in p.from_:
+                node_ok(f"{path}.from", node)
+            for node in p.to:
+                node_ok(f"{path}.to", node)
+            if p.shape in ("bridge", "majorities-ring") and n < 3:
+                raise ConfigError(f"{path}.shape: {p.shape!r} needs at least 3 nodes (have {n})")
+        for i, f in enumerate(self.nodes):
+            if isinstance(f.node, int):
+                node_ok(f"faults.nodes[{i}].node", f.node)
+        owner: dict[int, int] = {}
+        for i, c in enumerate(self.clocks):
+            node_ok(f"faults.clocks[{i}].node", c.node)
+            if c.node in owner:
+                raise ConfigError(
+                    f"faults.clocks[{i}].node: node {c.node} already has a clock "
+                    f"(faults.clocks[{owner[c.node]}])"
+                )
+            owner[c.node] = i
