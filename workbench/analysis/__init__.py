@@ -1,0 +1,1 @@
+"""Pandas pipelines (DataFrame in, DataFrame out), seaborn plots and the HTML report."""

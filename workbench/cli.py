@@ -1,0 +1,97 @@
+"""The `workbench` command: run, check, sweep, report.
+
+Errors a user can cause print one line on stderr (`workbench: error: ...`, naming the
+field, file or line) and exit with code 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from workbench.errors import UserInputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Run and measure CAP experiments.")
+
+SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
+                "availability_partitioned", "availability_minority", "latency_p50_ms",
+                "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable",
+                "convergence_ms", "lost_adds"]
+
+
+def _print_summary(summary: dict) -> None:
+    width = max(len(k) for k in SUMMARY_ROWS)
+    for key in SUMMARY_ROWS:
+        if key in summary:
+            value = summary[key]
+            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            typer.echo(f"  {key:<{width}}  {text}")
+
+
+def default_out_dir(config_name: str, protocol: str, seed: int) -> Path:
+    return Path("data") / "runs" / f"{config_name}-{protocol}-seed{seed}"
+
+
+@app.command()
+def run(
+    experiment: Annotated[Path, typer.Argument(help="experiment file (YAML)")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="result folder")] = None,
+    report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print summary.json")] = False,
+) -> None:
+    """Run one experiment and write its result folder."""
+    from workbench.config import load_config
+    from workbench.runner import run_experiment, write_run
+
+    config = load_config(experiment, set_ or [])
+    out_dir = out or default_out_dir(config.name, config.protocol, config.seed)
+    output = run_experiment(config)
+    write_run(output, out_dir, report=report)
+    if as_json:
+        typer.echo(json.dumps(output.summary))
+        return
+    typer.echo(f"{config.name}: {config.protocol} on {config.runtime}, {config.nodes} nodes, "
+               f"{config.duration_s:g} s, seed {config.seed}")
+    _print_summary(output.summary)
+    typer.echo(f"results: {out_dir}" + (f"  (report: {out_dir / 'report.html'})" if report else ""))
+
+
+@app.command()
+def check(
+    files: Annotated[list[Path], typer.Argument(help="history files")],
+    model: Annotated[str | None, typer.Option(help="register, cas-register, kv or set")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, etcd-log, kv-edn, jepsen-edn")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file")] = False,
+    max_seconds: Annotated[float | None, typer.Option(help="search budget per file")] = None,
+) -> None:
+    """Check histories for linearizability. Exit 0 all linearizable, 1 a violation, 3 unknown."""
+    from workbench.checkers.check_command import check_files
+
+    raise typer.Exit(check_files([str(f) for f in files], model, fmt, as_json, max_seconds))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except UserInputError as exc:
+        print(f"workbench: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        print(f"workbench: error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except click.Abort:
+        print("workbench: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

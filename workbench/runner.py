@@ -1,0 +1,116 @@
+"""Run one experiment and write its result folder.
+
+Result folder (DESIGN.md "Result store"): `config.yaml` (resolved), `history.jsonl`,
+`trace.jsonl`, `ops.parquet` (one row per op, run parameters as columns) and
+`summary.json` (one flat dict of parameters and metrics). Everything is written
+into a hidden staging folder beside the target and renamed into place at the end,
+so a failed or interrupted run never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from workbench.analysis.metrics import availability_summary, jsonable
+from workbench.analysis.phases import annotate_ops, partition_intervals
+from workbench.config import ExperimentConfig
+from workbench.history.events import dumps_event
+from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
+from workbench.runtime.result import RunResult
+
+CHECK_MODELS = {"register": "cas-register", "set": "set"}
+
+
+@dataclass
+class RunOutput:
+    config: ExperimentConfig
+    result: RunResult
+    ops: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def execute(config: ExperimentConfig) -> RunResult:
+    """Run on the configured runtime."""
+    if config.runtime == "ray":
+        from workbench.runtime.ray_actors import run_on_ray
+
+        return run_on_ray(config)
+    from workbench.runtime.sim import simulate
+
+    return simulate(config)
+
+
+def run_params(config: ExperimentConfig) -> dict[str, Any]:
+    return {"name": config.name, "protocol": config.protocol, "runtime": config.runtime,
+            "seed": config.seed, "nodes": config.nodes, "duration_s": config.duration_s}
+
+
+def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame, dict[str, Any]]:
+    from workbench.checkers.summary import consistency_summary
+
+    frame = history_to_frame(result.history)
+    intervals = partition_intervals(result.trace, config.duration_ms)
+    ops = annotate_ops(frame, intervals, config.nodes)
+    summary: dict[str, Any] = run_params(config)
+    summary.update(availability_summary(ops))
+    summary["messages_per_op"] = (result.stats["messages_sent"] / len(ops)) if len(ops) else None
+    summary["messages_sent"] = result.stats["messages_sent"]
+    summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
+    summary["partitions"] = len(intervals)
+    summary.update(consistency_summary(
+        result.history, frame, result.trace,
+        model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
+        nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
+    ))
+    summary["wall_s"] = result.stats.get("wall_s")
+    return ops, jsonable(summary)
+
+
+def run_experiment(config: ExperimentConfig) -> RunOutput:
+    result = execute(config)
+    ops, summary = summarize(config, result)
+    return RunOutput(config, result, add_run_columns(ops, run_params(config)), summary)
+
+
+def write_run(output: RunOutput, out_dir: str | Path, report: bool = False) -> Path:
+    """Write atomically: stage beside the target, then swap it in."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.stage-"))
+    try:
+        _write_files(output, stage, report)
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
+            os.replace(out_dir, old / out_dir.name)
+            os.replace(stage, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
+    config_dump = output.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config_dump, sort_keys=False))
+    with open(folder / "history.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(dumps_event(e) + "\n" for e in output.result.history)
+    with open(folder / "trace.jsonl", "w", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
+    to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
+    (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
+    if report:
+        from workbench.analysis.report import write_report
+
+        write_report(folder, folder / "report.html")

@@ -1,0 +1,1 @@
+"""Drivers that run protocol cores: `sim` (deterministic, virtual time) and `ray` (actors, real time)."""

@@ -1,0 +1,126 @@
+"""Client processes and the history they record; shared by both runtimes.
+
+The pool holds the logic of Jepsen-style clients, not their timing: a runtime calls
+`invoke` when a client slot should start its next op, `complete` when a reply
+arrives, and `time_out` when the op's timeout fires, each with the time, and
+schedules the follow-ups the pool asks for. The simulator and the Ray runtime thus
+record histories by the same rules:
+
+- a slot runs one op at a time (a Jepsen process is single-threaded);
+- process p sits beside node p mod n and only ever talks to that node;
+- a timeout records `info` (outcome unknown), and the slot continues as a fresh
+  process p + clients, because the old one might still take effect (Jepsen does the
+  same; it keeps every process single-threaded for the checkers);
+- new ops start only until `stop_ms`, so every op completes or times out in the run.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.core.effects import Reply
+from workbench.core.ops import ClientRequest
+from workbench.history.events import make_event
+from workbench.workload.generator import OpGenerator
+from workbench.workload.spec import WorkloadConfig
+
+
+@dataclass(slots=True)
+class _Outstanding:
+    request: ClientRequest
+    invoke_ms: float
+
+
+class ClientPool:
+    def __init__(self, config: WorkloadConfig, nodes: int, clients: int, stop_ms: float,
+                 rng: random.Random) -> None:
+        self.config = config
+        self.nodes = nodes
+        self.clients = clients
+        self.stop_ms = stop_ms
+        self.rng = rng
+        self.generator = OpGenerator(config, rng)
+        self.history: list[dict[str, Any]] = []
+        self.process_of_slot = list(range(clients))
+        self._seq = [0] * clients
+        self._outstanding: list[_Outstanding | None] = [None] * clients
+        self.skipped_arrivals = 0
+
+    # ------------------------------------------------------------ timing help
+    def first_invoke_ms(self, slot: int) -> float:
+        """Stagger the clients' first ops over one think time so they do not move in lockstep."""
+        spread = self.config.think_ms if self.config.arrival == "closed" else 0.0
+        return self.config.start_s * 1000.0 + self.rng.random() * spread + slot * 1e-3
+
+    def next_arrival_gap_ms(self) -> float:
+        """Open loop: exponential gaps give a Poisson process of `rate` ops/s per client."""
+        return self.rng.expovariate(self.config.rate) * 1000.0
+
+    def node_of(self, slot: int) -> int:
+        return self.process_of_slot[slot] % self.nodes
+
+    def busy(self, slot: int) -> bool:
+        return self._outstanding[slot] is not None
+
+    # ------------------------------------------------------------ transitions
+    def invoke(self, slot: int, now: float) -> ClientRequest | None:
+        """Start the slot's next op; None when the slot is busy or the workload has stopped."""
+        if now >= self.stop_ms:
+            return None
+        if self._outstanding[slot] is not None:
+            self.skipped_arrivals += 1
+            return None
+        process = self.process_of_slot[slot]
+        f, key, value = self.generator.next_op(process, slot)
+        seq = self._seq[slot]
+        self._seq[slot] = seq + 1
+        request = ClientRequest(process, seq, f, key, value)  # type: ignore[arg-type]
+        self._outstanding[slot] = _Outstanding(request, now)
+        self.history.append(make_event(process, "invoke", f, key, value, now))
+        return request
+
+    def slot_of(self, process: int) -> int:
+        return process % self.clients
+
+    def complete(self, reply: Reply, now: float) -> int | None:
+        """Record a reply; returns the slot freed, or None for a late or stray reply."""
+        slot = self.slot_of(reply.process)
+        pending = self._outstanding[slot]
+        if pending is None or pending.request.process != reply.process or pending.request.seq != reply.seq:
+            return None  # the op already timed out: its outcome stays unknown (info)
+        self._outstanding[slot] = None
+        request = pending.request
+        value = _jsonable(reply.value) if reply.type == "ok" else request.value
+        self.history.append(make_event(reply.process, reply.type, request.f, request.key, value, now))
+        self.generator.observe(slot, request.f, request.key, reply.type == "ok", request.value, value)
+        return slot
+
+    def time_out(self, process: int, seq: int, now: float) -> int | None:
+        """The op's timeout fired; returns the slot if the op was still outstanding."""
+        slot = self.slot_of(process)
+        pending = self._outstanding[slot]
+        if pending is None or pending.request.process != process or pending.request.seq != seq:
+            return None
+        self._outstanding[slot] = None
+        request = pending.request
+        self.history.append(make_event(process, "info", request.f, request.key, request.value, now))
+        self.process_of_slot[slot] = process + self.clients
+        self._seq[slot] = 0
+        return slot
+
+    def finish(self, now: float) -> None:
+        """Ops still outstanding when the run ends have unknown outcomes."""
+        for slot, pending in enumerate(self._outstanding):
+            if pending is not None:
+                request = pending.request
+                self.history.append(
+                    make_event(request.process, "info", request.f, request.key, request.value, now)
+                )
+                self._outstanding[slot] = None
+
+
+def _jsonable(value: Any) -> Any:
+    """Set reads come back as tuples; histories are JSON, so lists."""
+    return list(value) if isinstance(value, tuple) else value

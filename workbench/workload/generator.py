@@ -1,0 +1,63 @@
+"""Op generation: what the next invocation of a client process is.
+
+Written values are unique per run (a global counter), which is what makes stale
+reads and lost writes attributable to a single write (Jepsen's register workload
+does the same). A cas expects the value this process last saw for the key — the
+usual read-modify-write pattern — so cas ops succeed often enough to matter.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from typing import Any
+
+from workbench.workload.spec import WorkloadConfig
+
+
+class OpGenerator:
+    def __init__(self, config: WorkloadConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.key_names = [self._key_name(i) for i in range(config.keys)]
+        self._values = itertools.count(1)
+        self._last_seen: dict[tuple[int, str], Any] = {}
+        if config.key_dist == "zipf":
+            weights = [1.0 / (k + 1) ** config.zipf_s for k in range(config.keys)]
+        else:
+            weights = [1.0] * config.keys
+        self._key_cdf = list(itertools.accumulate(weights))
+        mix = config.mix
+        self._op_cdf = list(itertools.accumulate([mix.read, mix.write, mix.cas]))
+
+    def _key_name(self, index: int) -> str:
+        return f"s{index}" if self.config.kind == "set" else f"k{index}"
+
+    def _pick(self, cdf: list[float]) -> int:
+        return bisect.bisect_right(cdf, self.rng.random() * cdf[-1])
+
+    def next_op(self, process: int, slot: int) -> tuple[str, str, Any]:
+        """(f, key, value) for the next invoke of `process` (which holds client slot `slot`)."""
+        key = self.key_names[min(self._pick(self._key_cdf), len(self.key_names) - 1)]
+        if self.config.kind == "set":
+            if self.rng.random() < self.config.add_fraction:
+                return "add", key, next(self._values)
+            return "read", key, None
+        f = ("read", "write", "cas")[min(self._pick(self._op_cdf), 2)]
+        if f == "read":
+            return "read", key, None
+        if f == "write":
+            return "write", key, next(self._values)
+        return "cas", key, [self._last_seen.get((slot, key)), next(self._values)]
+
+    def observe(self, slot: int, f: str, key: str, ok: bool, invoke_value: Any, result: Any) -> None:
+        """Remember what a client saw, for its next cas."""
+        if not ok:
+            return
+        if f == "read" and self.config.kind == "register":
+            self._last_seen[(slot, key)] = result
+        elif f == "write":
+            self._last_seen[(slot, key)] = invoke_value
+        elif f == "cas":
+            self._last_seen[(slot, key)] = invoke_value[1]
