@@ -1,0 +1,37 @@
+"""Shared fixtures. Ray starts at most once per test session (num_cpus=2, no dashboard)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def search_seeds(default: int) -> int:
+    """How many seeds a randomized search runs: a bounded slice in CI, more with `make test-slow`."""
+    return int(os.environ.get("WORKBENCH_SEARCH_SEEDS", default))
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False, ignore_reinit_error=True)
+    yield
+    # Shut down at session end only; tests share the one local cluster.
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    try:
+        import ray
+    except ImportError:
+        return
+    if ray.is_initialized():
+        ray.shutdown()
