@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+from typer._click.exceptions import ClickException
 
 from workbench.errors import UserInputError
 
@@ -83,12 +83,13 @@ def main() -> None:
     except UserInputError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.UsageError as exc:
+    except ClickException as exc:
+        # Typer vendors click; its usage errors would print a multi-line box otherwise.
         print(f"workbench: error: {exc.format_message()}", file=sys.stderr)
         sys.exit(2)
-    except click.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("workbench: interrupted", file=sys.stderr)
         sys.exit(130)
 

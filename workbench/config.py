@@ -150,27 +150,27 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "") -> dict[str, Any]:
     """Apply `--set` overrides to a raw config dict; a path that does not exist is an error.
 
-    Paths are checked against the fully resolved config (defaults included), so
-    `--set raft.read_mode=lease` works even when the file has no `raft:` section.
+    Overrides are applied to the fully resolved config (defaults included), so
+    `--set raft.read_mode=lease` works even when the file has no `raft:` section;
+    a numeric path part indexes a list (`faults.partitions.0.duration=5`).
     """
     if not overrides:
         return raw
-    resolved = validate_config(raw, source).model_dump(by_alias=True)
-    result = copy.deepcopy(raw)
+    result = validate_config(raw, source).model_dump(by_alias=True)
     for text in overrides:
         path, value = parse_override(text)
-        node: Any = resolved
+        container: Any = result
         for depth, part in enumerate(path):
-            if not isinstance(node, dict) or part not in node:
+            key: Any = part
+            if isinstance(container, list) and part.isdigit() and int(part) < len(container):
+                key = int(part)
+            elif not isinstance(container, dict) or part not in container:
                 where = ".".join(path[: depth + 1])
                 raise ConfigError(f"--set {text}: no field {where!r} in the experiment config")
-            node = node[part]
-        target = result
-        for part in path[:-1]:
-            if not isinstance(target.get(part), dict):
-                target[part] = {}
-            target = target[part]
-        target[path[-1]] = value
+            if depth == len(path) - 1:
+                container[key] = value
+            else:
+                container = container[key]
     return result
 
 

@@ -1,0 +1,69 @@
+"""Bad input gets one clear line naming what is wrong and where, exit code 2, no half-written output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+CAP = ROOT / "experiments" / "cap_partition.yaml"
+
+
+def workbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(CAP.read_text() + text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "expected"),
+    [
+        ("", ["--set", "protocol=zab"], "protocol: 'zab' is not allowed"),
+        ("raft:\n  read_mod: lease\n", [], "raft.read_mod: unknown field"),
+        ("", ["--set", "faults.partitions.0.groups=[[0, 1], [7]]"], "node 7 does not exist"),
+        ("", ["--set", "raft.read_mod=lease"], "no field 'raft.read_mod'"),
+        ("", ["--set", "nodes"], "expected key.path=value"),
+        ("nodes: 0\n", [], "nodes: "),
+    ],
+)
+def test_bad_experiment_gives_one_line_and_exit_2(tmp_path: Path, extra: str, args: list[str], expected: str) -> None:
+    experiment = write(tmp_path, extra)
+    out = tmp_path / "out"
+    proc = workbench("run", str(experiment), "--out", str(out), *args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert expected in lines[0] and str(experiment) in lines[0] or expected in lines[0]
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [experiment], "no output left behind"
+
+
+def test_missing_experiment_file(tmp_path: Path) -> None:
+    proc = workbench("run", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "nope.yaml" in proc.stderr
+
+
+def test_unknown_cli_option(tmp_path: Path) -> None:
+    proc = workbench("run", str(CAP), "--sett", "x=1", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "--sett" in proc.stderr
+
+
+def test_unreadable_history_file_names_file_and_line(tmp_path: Path) -> None:
+    history = tmp_path / "h.jsonl"
+    history.write_text('{"process": 0, "type": "invoke", "f": "read", "key": "k", "value": null, "time": 1}\n'
+                       '{"process": 0, "type": "ok", "f": "read", "key": "k", "value": null, "time": 2\n')
+    proc = workbench("check", str(history), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = proc.stderr.strip()
+    assert line.count("\n") == 0 and f"{history}:2" in line
+    assert proc.stdout == ""
