@@ -77,6 +77,24 @@ def check(
     raise typer.Exit(check_files([str(f) for f in files], model, fmt, as_json, max_seconds))
 
 
+@app.command()
+def sweep(
+    experiment: Annotated[Path, typer.Argument(help="experiment file (YAML) with a sweep: section")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="sweep folder (default data/sweeps/NAME)")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel runs (default: all cores); 1 = serial, no Ray")] = None,
+    address: Annotated[str | None, typer.Option(help="join this Ray cluster")] = None,
+    report: Annotated[bool, typer.Option(help="write report.html")] = True,
+    history: Annotated[bool, typer.Option(help="also keep each run's history.jsonl and trace.jsonl")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="re-run runs that failed last time")] = True,
+) -> None:
+    """Run a grid of experiments; re-run to resume. Exit 0 all ok, 1 some runs failed."""
+    from workbench.sweep import sweep_command
+
+    raise typer.Exit(sweep_command(experiment, set_ or [], out, workers, address, report,
+                                   history, retry_errors))
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

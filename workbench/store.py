@@ -1,0 +1,241 @@
+"""The result store of a sweep: one folder, with per-run folders as the source of truth.
+
+```
+data/sweeps/<name>/
+  config.yaml          resolved base config + the sweep section (a valid experiment file)
+  runs/<run_id>/       one folder per finished run, renamed into place complete:
+    config.yaml  ops.parquet  summary.json     status ok
+    error.json                                 status error (message, traceback, params)
+    history.jsonl  trace.jsonl                 only with `--history`
+  summary.parquet      one row per finished run, rebuilt from runs/ and swapped in atomically
+  report.html
+```
+
+Why this layout survives any kill (DESIGN.md "Result store"): every file is written to a
+temporary name in the same directory and `os.replace`d into place, and a run folder is
+staged whole and renamed, so a reader sees a run either complete or not at all. A run is
+finished exactly when `runs/<run_id>/` exists; `summary.parquet` is a cache of those
+folders, so a kill between the two leaves it one run behind, never wrong, and the next
+start rebuilds it. Leftover staging names (dot-prefixed) are ignored and swept away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from workbench.errors import ConfigError
+
+OK, ERROR = "ok", "error"
+SUMMARY_FILE = "summary.json"
+ERROR_FILE = "error.json"
+
+
+# ---------------------------------------------------------------- atomic writes
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, then rename over it.
+
+    No fsync: the guarantee wanted is "no torn file after a killed process", which
+    rename alone gives; surviving a power cut is not worth an fsync per run.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def staged_dir(target: Path) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces `target` in one rename.
+
+    An existing target (a failed run being retried) is first moved aside: a kill between
+    the two renames loses only that old record, which is then simply run again.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stage-"))
+    try:
+        yield stage
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            os.replace(target, old / target.name)
+            os.replace(stage, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
+    with staged_dir(target) as stage:
+        for name, data in files.items():
+            (stage / name).write_bytes(data)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Staging folders and temp files of a killed writer: dot-prefixed, never read."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") and (".stage-" in entry.name or ".old-" in entry.name
+                                           or ".tmp-" in entry.name):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- the sweep folder
+class SweepStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.config_path = self.root / "config.yaml"
+        self.summary_path = self.root / "summary.parquet"
+
+    # -- opening
+    def is_sweep(self) -> bool:
+        return self.config_path.is_file() and self.runs_dir.is_dir()
+
+    def stored_config(self) -> dict[str, Any]:
+        return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+
+    def open(self, config: dict[str, Any], grid_paths: list[str]) -> None:
+        """Create the folder, or reopen one that holds the same experiment.
+
+        The base config must match exactly and the grid must sweep the same paths:
+        otherwise run ids would name different experiments. Grid values and seeds may
+        change, so a sweep can be extended with more seeds or values.
+        """
+        if self.root.exists() and not self.is_sweep() and any(self.root.iterdir()):
+            raise ConfigError(f"{self.root}: exists and is not a sweep folder; "
+                              "choose another --out")
+        if self.is_sweep():
+            stored = self.stored_config()
+            base_old = {k: v for k, v in stored.items() if k != "sweep"}
+            base_new = {k: v for k, v in config.items() if k != "sweep"}
+            where = first_difference(base_old, base_new)
+            if where is not None:
+                raise ConfigError(f"{self.root}: holds a sweep of a different experiment "
+                                  f"({where or 'config'} differs); use --out or remove the folder")
+            old_paths = list((stored.get("sweep") or {}).get("grid") or {})
+            if sorted(old_paths) != sorted(grid_paths):
+                raise ConfigError(f"{self.root}: holds a sweep over other grid paths "
+                                  f"({', '.join(old_paths) or 'none'}); use --out or remove the folder")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(self.root)
+        _remove_leftovers(self.runs_dir)
+        atomic_write_bytes(self.config_path,
+                           yaml.safe_dump(config, sort_keys=False).encode("utf-8"))
+
+    # -- runs
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def finished_ids(self) -> set[str]:
+        if not self.runs_dir.is_dir():
+            return set()
+        return {p.name for p in self.runs_dir.iterdir()
+                if p.is_dir() and not p.name.startswith(".")}
+
+    def read_record(self, run_id: str) -> dict[str, Any] | None:
+        """`{"status", "error", **summary-or-params}` of a finished run, else None."""
+        folder = self.run_dir(run_id)
+        summary, error = folder / SUMMARY_FILE, folder / ERROR_FILE
+        if summary.is_file():
+            return {"status": OK, "error": None,
+                    **json.loads(summary.read_text(encoding="utf-8"))}
+        if error.is_file():
+            info = json.loads(error.read_text(encoding="utf-8"))
+            return {"status": ERROR, "error": info["error"], **info.get("params", {})}
+        return None
+
+    def read_records(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        finished = self.finished_ids()
+        records = {}
+        for run_id in run_ids:
+            if run_id in finished and (record := self.read_record(run_id)) is not None:
+                records[run_id] = record
+        return records
+
+    def write_run(self, run_id: str, files: Mapping[str, bytes]) -> None:
+        write_folder(self.run_dir(run_id), files)
+
+    # -- the summary
+    def write_summary(self, frame: pd.DataFrame) -> None:
+        atomic_write_parquet(self.summary_path, frame)
+
+
+def error_files(message: str, traceback: str, params: Mapping[str, Any]) -> dict[str, bytes]:
+    text = json.dumps({"status": ERROR, "error": message, "traceback": traceback,
+                       "params": dict(params)}, indent=2, default=str)
+    return {ERROR_FILE: (text + "\n").encode("utf-8")}
+
+
+# ---------------------------------------------------------------- the summary frame
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def grid_column(values: list[Any]) -> list[Any]:
+    """Grid values as one Parquet-friendly column: scalars of one kind stay as they are;
+    lists, mappings or mixed kinds (5 and "x") become their JSON text."""
+    kinds = {("num" if isinstance(v, int | float) and not isinstance(v, bool) else type(v))
+             for v in values if v is not None}
+    if all(_scalar(v) for v in values) and len(kinds) <= 1:
+        return values
+    return [json.dumps(v, sort_keys=True) for v in values]
+
+
+def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataFrame:
+    """Rows are `{"run_id", <grid paths>, "status", "error", **summary}`, in plan order."""
+    leading = ["run_id", *grid_paths, "status", "error"]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=leading)
+    for path in grid_paths:
+        frame[path] = grid_column(frame[path].tolist())
+    rest = [c for c in frame.columns if c not in leading]
+    return frame[leading + rest]
+
+
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+    """The first config path where two dumps differ ("" for the root), or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            where = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            if where is not None:
+                return where
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            where = first_difference(x, y, f"{prefix}{i}.")
+            if where is not None:
+                return where
+        return None
+    return None if a == b else prefix.rstrip(".")

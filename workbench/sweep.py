@@ -1,0 +1,480 @@
+"""Sweeps: expand a grid of config paths into runs, fan them out, keep a resumable store.
+
+An experiment file's `sweep:` section:
+
+```yaml
+sweep:
+  grid:
+    protocol: [raft, paxos, eventual]
+    faults.partitions.0.duration: [5, 10, 20]   # list indices allowed in paths
+  seeds: 3        # replicates seed, seed+1, seed+2 (or an explicit list [1, 7, 9])
+```
+
+becomes the cartesian product of the grid times the seeds. Every path and value is
+validated before anything runs or any folder is made (DESIGN.md house rule 7). Runs go
+out as Ray tasks (`workers=1` runs them serially in-process, without Ray); the driver
+alone writes the store (`workbench.store`), so workers on a remote cluster need no
+shared filesystem, and a killed sweep restarts where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workbench.config import ExperimentConfig, validate_config
+from workbench.errors import ConfigError, UserInputError
+from workbench.store import OK, SweepStore, error_files, summary_frame
+
+RESERVED_PATHS = {"seed": "use sweep.seeds for replicates", "sweep": "a sweep cannot sweep itself"}
+
+
+# ---------------------------------------------------------------- the sweep section
+class SweepSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: int | list[int] = Field(1, description="replicates: a count, or explicit seeds")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    run_id: str
+    point: dict[str, Any]
+    """grid path -> value"""
+    seed: int
+    config: ExperimentConfig
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    name: str
+    config: dict[str, Any]
+    """resolved base config + normalized sweep section: what `config.yaml` holds"""
+    grid_paths: list[str]
+    runs: list[RunSpec]
+
+
+def _sweep_error(source: str, message: str) -> ConfigError:
+    return ConfigError(f"{source}: {message}" if source else message)
+
+
+def parse_spec(section: Any, source: str) -> SweepSpec:
+    if section is None:
+        raise _sweep_error(source, "sweep: missing; add a sweep: section with grid: and/or seeds:")
+    try:
+        spec = SweepSpec.model_validate(section)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = list(first["loc"])
+        # A grid entry that is not a list: name the path, not pydantic's union branches.
+        if loc[:1] == ["grid"] and len(loc) >= 2:
+            where, message = f"grid.{loc[1]}", "expected a list of values"
+        else:
+            where = ".".join(str(p) for p in loc if not str(p).startswith(("int", "list[")))
+            message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+        raise _sweep_error(source, f"sweep.{where}: {message}") from None
+    if isinstance(spec.seeds, list) and (not spec.seeds or len(set(spec.seeds)) != len(spec.seeds)):
+        raise _sweep_error(source, "sweep.seeds: expected a count >= 1 or a list of distinct seeds")
+    if isinstance(spec.seeds, int) and spec.seeds < 1:
+        raise _sweep_error(source, "sweep.seeds: expected a count >= 1 or a list of distinct seeds")
+    return spec
+
+
+# ---------------------------------------------------------------- config paths
+def _index(part: str) -> int | None:
+    return int(part) if part.isdigit() else None
+
+
+def check_path(resolved: Any, parts: list[str]) -> str | None:
+    """Why `parts` names no field of the resolved config, or None if it does."""
+    node = resolved
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[: depth + 1])
+        if isinstance(node, list):
+            index = _index(part)
+            if index is None or index >= len(node):
+                return f"no item {where!r} (the list has {len(node)} items)"
+            node = node[index]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return f"no field {where!r} in the experiment config"
+    return None
+
+
+def set_path(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], value: Any) -> None:
+    """Set a checked path in a raw config dict, in place.
+
+    The raw dict (as written) is edited rather than the resolved one so that defaults and
+    tagged unions (`network.latency.dist`) resolve as usual; a section missing from the
+    raw dict starts empty, and a missing list is copied from the resolved config, since
+    an index into it needs its items.
+    """
+    node_raw: Any = raw
+    node_res: Any = resolved
+    for part in parts[:-1]:
+        key: Any = _index(part) if isinstance(node_res, list) else part
+        child_res = node_res[key]
+        if isinstance(node_raw, dict):
+            child_raw = node_raw.get(key)
+        else:
+            child_raw = node_raw[key] if key < len(node_raw) else None
+        if not isinstance(child_raw, dict | list) or type(child_raw) is not type(child_res):
+            child_raw = copy.deepcopy(child_res) if isinstance(child_res, list) else {}
+            node_raw[key] = child_raw
+        node_raw, node_res = child_raw, child_res
+    last: Any = _index(parts[-1]) if isinstance(node_res, list) else parts[-1]
+    node_raw[last] = value
+
+
+# ---------------------------------------------------------------- run ids
+def _slug(value: Any) -> str:
+    if isinstance(value, bool | int | float | str):
+        return re.sub(r"[^A-Za-z0-9.+]", "", str(value))[:16]
+    return ""
+
+
+def run_id(point: dict[str, Any], seed: int) -> str:
+    """Readable and stable: `raft_10-3fa2b1c0-s2` = scalar values, a hash of the whole
+    grid point (so ids never collide and never depend on dict order), and the seed."""
+    digest = hashlib.sha1(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    slug = "_".join(s for s in (_slug(v) for v in point.values()) if s)[:40]
+    return f"{slug}-{digest}-s{seed}" if slug else f"{digest}-s{seed}"
+
+
+# ---------------------------------------------------------------- expansion
+def _value_error(source: str, path: str, value: Any, exc: ConfigError) -> ConfigError:
+    message = str(exc)
+    message = message.removeprefix(f"{path}: ")
+    return _sweep_error(source, f"sweep.grid.{path}: value {value!r}: {message}")
+
+
+def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
+    """Validate the sweep section, every grid path and value, and every run's config."""
+    spec = parse_spec(raw.get("sweep"), source)
+    base_raw = {k: v for k, v in raw.items() if k != "sweep"}
+    base = validate_config(base_raw, source)
+    resolved = base.model_dump(mode="json", by_alias=True)
+    seeds = spec.seeds if isinstance(spec.seeds, list) else [base.seed + i for i in range(spec.seeds)]
+
+    paths = list(spec.grid)
+    for path in paths:
+        parts = path.split(".")
+        if parts[0] in RESERVED_PATHS:
+            raise _sweep_error(source, f"sweep.grid.{path}: {RESERVED_PATHS[parts[0]]}")
+        if problem := check_path(resolved, parts):
+            raise _sweep_error(source, f"sweep.grid.{path}: {problem}")
+        values = spec.grid[path]
+        if not values:
+            raise _sweep_error(source, f"sweep.grid.{path}: expected at least one value")
+        seen: set[str] = set()
+        for value in values:
+            key = json.dumps(value, sort_keys=True, default=str)
+            if key in seen:
+                raise _sweep_error(source, f"sweep.grid.{path}: value {value!r} is listed twice")
+            seen.add(key)
+            candidate = copy.deepcopy(base_raw)
+            set_path(candidate, resolved, parts, value)
+            try:
+                validate_config(candidate)
+            except ConfigError as exc:
+                raise _value_error(source, path, value, exc) from None
+
+    runs: list[RunSpec] = []
+    for combo in itertools.product(*(spec.grid[p] for p in paths)):
+        point = dict(zip(paths, combo, strict=True))
+        run_raw = copy.deepcopy(base_raw)
+        for path, value in point.items():
+            set_path(run_raw, resolved, path.split("."), value)
+        for seed in seeds:
+            run_raw["seed"] = seed
+            rid = run_id(point, seed)
+            try:
+                config = validate_config(run_raw)
+            except ConfigError as exc:
+                raise _sweep_error(source, f"sweep: run {rid} ({point}): {exc}") from None
+            runs.append(RunSpec(rid, point, seed, config))
+
+    sweep_section = {"grid": spec.grid, "seeds": spec.seeds}
+    stored = base.model_dump(mode="json", by_alias=True, exclude_none=True)
+    stored.pop("sweep", None)
+    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, paths, runs)
+
+
+# ---------------------------------------------------------------- one run
+@dataclass
+class RunOutcome:
+    files: dict[str, bytes]
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def execute_run(config: ExperimentConfig, keep_history: bool = False) -> RunOutcome:
+    """Run one experiment and serialize its files; an exception becomes an error record.
+
+    This runs inside a Ray worker, so it returns bytes instead of writing: only the
+    driver writes the store (a remote worker may not share its disk).
+    """
+    from workbench.runner import run_params
+
+    try:
+        from workbench.runner import run_experiment
+
+        output = run_experiment(config)
+        return RunOutcome(_run_files(output, keep_history), summary=output.summary)
+    except Exception as exc:  # noqa: BLE001 - any failure of one run is recorded, not fatal
+        message = (f"{type(exc).__name__}: {exc}".strip().splitlines() or ["error"])[0][:500]
+        return RunOutcome(error_files(message, traceback.format_exc(), run_params(config)),
+                          error=message)
+
+
+def _run_files(output: Any, keep_history: bool) -> dict[str, bytes]:
+    from workbench.history.events import dumps_event
+    from workbench.history.frame import to_parquet_frame
+
+    config_dump = output.config.model_dump(mode="json", by_alias=True, exclude_none=True)
+    buffer = io.BytesIO()
+    to_parquet_frame(output.ops).to_parquet(buffer, index=False)
+    files = {
+        "config.yaml": yaml.safe_dump(config_dump, sort_keys=False).encode(),
+        "ops.parquet": buffer.getvalue(),
+        "summary.json": (json.dumps(output.summary, indent=2) + "\n").encode(),
+    }
+    if keep_history:
+        files["history.jsonl"] = "".join(dumps_event(e) + "\n"
+                                         for e in output.result.history).encode()
+        files["trace.jsonl"] = "".join(json.dumps(r) + "\n" for r in output.result.trace).encode()
+    return files
+
+
+# ---------------------------------------------------------------- executors
+OnDone = Callable[[RunSpec, RunOutcome], None]
+
+
+def run_serial(pending: Iterable[RunSpec], on_done: OnDone, keep_history: bool) -> None:
+    for spec in pending:
+        on_done(spec, execute_run(spec.config, keep_history))
+
+
+def ensure_ray(address: str | None, workers: int | None) -> bool:
+    """Start or join Ray unless this process already has it; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "configure_logging": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = workers or os.cpu_count() or 1
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise UserInputError(f"--address {address}: cannot join a Ray cluster ({exc})") from None
+    return True
+
+
+def ray_slots(workers: int | None) -> int:
+    import ray
+
+    return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slots: int) -> None:
+    """At most `slots` tasks in flight, so an interrupt has few to cancel and the
+    progress bar counts real completions. Ctrl-C cancels what is in flight and re-raises;
+    nothing a cancelled task did reaches the store."""
+    import ray
+    from ray.exceptions import RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
+
+    remote = ray.remote(num_cpus=1, max_retries=1)(execute_run)
+    queue = iter(pending)
+    in_flight: dict[Any, RunSpec] = {}
+
+    def fill() -> None:
+        while len(in_flight) < slots and (spec := next(queue, None)) is not None:
+            in_flight[remote.remote(spec.config, keep_history)] = spec
+
+    try:
+        fill()
+        while in_flight:
+            # A timeout keeps the driver responsive to Ctrl-C between Ray calls.
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                spec = in_flight.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except TaskCancelledError:
+                    continue
+                except RayTaskError as exc:
+                    if isinstance(exc.cause, KeyboardInterrupt):
+                        continue  # a Ctrl-C that reached the worker: not a result
+                    outcome = _ray_failure(spec, exc)
+                except (WorkerCrashedError, RayError) as exc:
+                    outcome = _ray_failure(spec, exc)
+                on_done(spec, outcome)
+            fill()
+    except BaseException:
+        for ref in in_flight:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _ray_failure(spec: RunSpec, exc: Exception) -> RunOutcome:
+    """The worker died (out of memory, killed) rather than the run raising."""
+    from workbench.runner import run_params
+
+    message = (f"{type(exc).__name__}: {exc}".splitlines() or ["error"])[0][:500]
+    return RunOutcome(error_files(message, str(exc), run_params(spec.config)), error=message)
+
+
+# ---------------------------------------------------------------- the sweep
+@dataclass
+class SweepResult:
+    path: Path
+    frame: pd.DataFrame
+    total: int
+    ran: int = 0
+    failed: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+    seconds: float = 0.0
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+
+def default_sweep_dir(name: str) -> Path:
+    return Path("data") / "sweeps" / name
+
+
+def run_sweep(
+    plan: SweepPlan,
+    out: str | Path | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    keep_history: bool = False,
+    retry_errors: bool = True,
+    progress: bool = True,
+) -> SweepResult:
+    """Run every run of the plan that has no result yet; Ctrl-C keeps what finished.
+
+    `workers=None`: Ray with every core (or the cluster's CPUs); `workers=1`: serial,
+    in-process, no Ray. Runs on the `ray` runtime start their own actors, so they run
+    one at a time from the driver instead of inside tasks (which would starve them).
+    """
+    from tqdm import tqdm
+
+    store = SweepStore(out or default_sweep_dir(plan.name))
+    serial = workers == 1 or any(r.config.runtime == "ray" for r in plan.runs)
+    # Join Ray before creating the folder: a bad --address must leave nothing behind.
+    started_ray = False if serial else ensure_ray(address, workers)
+    try:
+        store.open(plan.config, plan.grid_paths)
+        ids = [r.run_id for r in plan.runs]
+        records = store.read_records(ids)
+        rows = {r.run_id: _row(r, records[r.run_id]) for r in plan.runs if r.run_id in records}
+        store.write_summary(_frame(plan, rows))
+        done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
+        pending = [r for r in plan.runs if r.run_id not in done]
+        result = SweepResult(store.root, _frame(plan, rows), len(plan.runs), skipped=len(done),
+                             rows=rows)
+        bar = tqdm(total=len(plan.runs), initial=len(done), unit="run", desc=plan.name,
+                   disable=not progress, dynamic_ncols=True, smoothing=0.1)
+        start = time.monotonic()
+
+        def on_done(spec: RunSpec, outcome: RunOutcome) -> None:
+            store.write_run(spec.run_id, outcome.files)
+            rows[spec.run_id] = _row(spec, store.read_record(spec.run_id) or {})
+            store.write_summary(_frame(plan, rows))
+            result.ran += 1
+            result.failed += outcome.error is not None
+            bar.set_postfix(failed=result.failed, refresh=False)
+            bar.update(1)
+
+        try:
+            if serial:
+                run_serial(pending, on_done, keep_history)
+            else:
+                run_on_ray(pending, on_done, keep_history, ray_slots(workers))
+        except KeyboardInterrupt:
+            result.interrupted = True
+        finally:
+            bar.close()
+        result.seconds = time.monotonic() - start
+        result.frame = _frame(plan, rows)
+        return result
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _row(spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "run_id": spec.run_id, **spec.point}
+
+
+def _frame(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    ordered = [rows[r.run_id] for r in plan.runs if r.run_id in rows]
+    return summary_frame(ordered, plan.grid_paths)
+
+
+def write_sweep_report(path: Path) -> str | None:
+    """The sweep's report.html, if the report module is there; else a note why not."""
+    try:
+        from workbench.analysis.report import write_report
+    except ImportError as exc:
+        return f"report skipped ({exc})"
+    write_report(path, path / "report.html")
+    return None
+
+
+# ---------------------------------------------------------------- the command
+def sweep_command(experiment: Path, overrides: list[str], out: Path | None, workers: int | None,
+                  address: str | None, report: bool, keep_history: bool,
+                  retry_errors: bool) -> int:
+    """`workbench sweep`: exit 0 all runs ok, 1 some runs failed, 130 interrupted.
+
+    Bad input raises UserInputError before any folder exists (the CLI prints it, exit 2).
+    """
+    from workbench.config import apply_overrides, read_yaml
+
+    if workers is not None and workers < 1:
+        raise UserInputError(f"--workers {workers}: expected 1 or more")
+    source = str(experiment)
+    plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source)
+    mode = ("serial, in-process" if workers == 1
+            else f"Ray at {address}" if address else f"Ray, {workers or 'all'} workers")
+    print(f"sweep {plan.name}: {len(plan.runs)} runs ({mode})", file=sys.stderr)
+    result = run_sweep(plan, out, workers, address, keep_history, retry_errors)
+    ok = int((result.frame["status"] == OK).sum()) if len(result.frame) else 0
+    failed = len(result.frame) - ok
+    print(f"{result.path}: {ok} ok, {failed} failed, {result.total - ok - failed} not run "
+          f"(this time: ran {result.ran} in {result.seconds:.1f} s, skipped {result.skipped} "
+          "already done)", file=sys.stderr)
+    if result.interrupted:
+        print("interrupted: finished runs are kept; run the same command again to finish",
+              file=sys.stderr)
+        return 130
+    if report and (note := write_sweep_report(result.path)):
+        print(note, file=sys.stderr)
+    if failed:
+        print(f"{failed} runs failed; see the error column of {result.path / 'summary.parquet'}",
+              file=sys.stderr)
+    return 1 if failed else 0
