@@ -67,7 +67,8 @@ class Simulation:
         self.incarnation = [0] * self.n
         self.paused = [False] * self.n
         self.pending: list[list[tuple[Any, ...]]] = [[] for _ in self.members]
-        self.timers: list[dict[str, int]] = [{} for _ in self.members]
+        # Per node: timer name -> [token, deadline, time of its pending heap event].
+        self.timers: list[dict[str, list[Any]]] = [{} for _ in self.members]
         self.crashed_by_fault: dict[int, int] = {}
         self.paused_by_fault: dict[int, int] = {}
 
@@ -191,6 +192,7 @@ class Simulation:
         if not effects:
             return
         now = self.now
+        heap, push = self._heap, heapq.heappush
         for effect in effects:
             cls = type(effect)
             if cls is Send:
@@ -200,15 +202,22 @@ class Simulation:
                 if not delays:
                     self.dropped += 1
                 for delay in delays:
-                    self._push(now + delay, DELIVER, dst, node_id, effect.message)
+                    self._seq += 1
+                    push(heap, (now + delay, self._seq, DELIVER, dst, node_id, effect.message))
             elif cls is Reply:
                 self._push(now + self.client_latency, REPLY, effect)
             elif cls is SetTimer:
-                self._seq += 1
-                token = self._seq
-                self.timers[node_id][effect.name] = token
-                delay = effect.delay_ms / self.clock_rate[node_id]
-                heapq.heappush(self._heap, (now + delay, token, TIMER, node_id, effect.name, token))
+                deadline = now + effect.delay_ms / self.clock_rate[node_id]
+                timer = self.timers[node_id].get(effect.name)
+                if timer is not None and timer[2] <= deadline:
+                    # Re-armed later than its pending event (an election timer reset by
+                    # every heartbeat): move the deadline, let the event re-arm itself.
+                    timer[1] = deadline
+                else:
+                    self._seq += 1
+                    token = self._seq
+                    self.timers[node_id][effect.name] = [token, deadline, deadline]
+                    push(heap, (deadline, token, TIMER, node_id, effect.name, token))
             elif cls is CancelTimer:
                 self.timers[node_id].pop(effect.name, None)
             elif cls is Observe:
@@ -221,8 +230,13 @@ class Simulation:
     def _fire_timer(self, event: tuple[Any, ...]) -> None:
         node_id, name, token = event[3], event[4], event[5]
         node = self.nodes[node_id]
-        if node is None or self.timers[node_id].get(name) != token:
+        timer = self.timers[node_id].get(name)
+        if node is None or timer is None or timer[0] != token:
             return  # cancelled, replaced, or the node crashed since
+        if timer[1] > self.now:
+            timer[2] = timer[1]
+            heapq.heappush(self._heap, (timer[1], token, TIMER, node_id, name, token))
+            return
         if self.paused[node_id]:
             self.pending[node_id].append(event)
             return
