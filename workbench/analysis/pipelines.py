@@ -1,0 +1,118 @@
+"""Op-frame pipelines: availability and latency by phase and side, over time, per message.
+
+DataFrame in, DataFrame out (DESIGN.md rule 5). The input is the one-row-per-op frame
+of `workbench.history.frame`, annotated by `phases.annotate_ops` (`phase`,
+`partitioned`, `minority`) and carrying run parameters as extra columns, so the
+frames of many runs concatenate and every function groups by whatever parameter
+columns the caller names (`by=["protocol", "raft.read_mode"]`).
+
+Availability counts only `ok` (see metrics.py for why a `fail` is not "available").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.history.frame import FRAME_COLUMNS
+
+ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side"]
+"""Per-op columns added by the analysis; everything else that is not an op column is a run parameter."""
+
+PHASE_ORDER = ["before", "during", "after", "none"]
+SIDE_ORDER = ["majority", "minority"]
+
+
+def run_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that identify a run: `run_id` if a sweep added it, else every run parameter."""
+    if "run_id" in frame.columns:
+        return ["run_id"]
+    per_op = set(FRAME_COLUMNS) | set(ANNOTATION_COLUMNS)
+    return [c for c in frame.columns if c not in per_op]
+
+
+def with_side(ops: pd.DataFrame) -> pd.DataFrame:
+    """Add `side`: minority when the op's node was cut off from a majority, else majority.
+
+    Outside partitions every node reaches a majority, so those ops are "majority" too;
+    combine with `phase` to tell "majority during the partition" from "before".
+    """
+    return ops.assign(side=np.where(ops["minority"].to_numpy(dtype=bool), "minority", "majority"))
+
+
+def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.DataFrame:
+    if column not in frame.columns:
+        return frame
+    values = set(frame[column].unique())
+    present = [v for v in order if v in values]
+    extra = sorted(values - set(order))
+    return frame.assign(**{column: pd.Categorical(frame[column], categories=present + extra, ordered=True)})
+
+
+def _stats(group: pd.DataFrame) -> pd.Series:
+    ok = group["type"].eq("ok")
+    latency = group.loc[ok, "latency_ms"].dropna()
+    n = len(group)
+    return pd.Series({
+        "ops": n,
+        "ok": int(ok.sum()),
+        "fail": int(group["type"].eq("fail").sum()),
+        "info": int(group["type"].eq("info").sum()),
+        "availability": ok.sum() / n if n else np.nan,
+        "latency_mean_ms": latency.mean() if len(latency) else np.nan,
+        "latency_p50_ms": latency.quantile(0.5) if len(latency) else np.nan,
+        "latency_p99_ms": latency.quantile(0.99) if len(latency) else np.nan,
+    })
+
+
+def op_stats(ops: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Counts, availability and ok-latency (mean, p50, p99) per group of `by` columns."""
+    by = list(by)
+    if not by:
+        return _stats(ops).to_frame().T.astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
+    return (
+        ops.groupby(by, observed=True, sort=True, dropna=False)[["type", "latency_ms"]]
+        .apply(_stats)
+        .reset_index()
+        .astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
+    )
+
+
+def by_phase(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = True) -> pd.DataFrame:
+    """Availability and latency per phase (before / during / after the partitions), and per side.
+
+    With `side=True` the groups are (phase, side): during a partition the minority's
+    ops are what CAP is about (a CP system refuses them, an AP system serves them).
+    """
+    keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
+    return (
+        ops.pipe(lambda f: f if "side" in f.columns else with_side(f))
+        .pipe(_ordered, "phase", PHASE_ORDER)
+        .pipe(_ordered, "side", SIDE_ORDER)
+        .pipe(op_stats, keys)
+    )
+
+
+def latency_over_time(ops: pd.DataFrame, bin_ms: float = 1000.0,
+                      by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
+    """Per time bin of invoke time: ops, availability, latency p50 / p99 (`time_s` = bin start)."""
+    keys = [c for c in by if c in ops.columns]
+    return (
+        ops.assign(time_s=(ops["invoke_time"] // bin_ms) * bin_ms / 1000.0)
+        .pipe(op_stats, keys + ["time_s"])
+    )
+
+
+def messages_per_op(runs: pd.DataFrame, by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
+    """Messages sent per client op, per run and then summed per group (a ratio of totals).
+
+    `runs` is a summary frame (one row per run with `messages_sent` and `ops`).
+    """
+    keys = [c for c in by if c in runs.columns]
+    summed = (
+        runs.groupby(keys, sort=True, dropna=False)[["messages_sent", "ops"]].sum().reset_index()
+        if keys else runs[["messages_sent", "ops"]].sum().to_frame().T
+    )
+    return summed.assign(messages_per_op=lambda f: f["messages_sent"] / f["ops"].where(f["ops"] > 0))

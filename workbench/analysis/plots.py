@@ -1,0 +1,254 @@
+"""Seaborn plots of tidy frames. Each function draws into `ax` (or a new Figure) and returns the Axes.
+
+No function touches pyplot: figures are `matplotlib.figure.Figure` objects, so the
+library never needs a display, opens no global state, and leaks no figures in long
+sweeps; in a notebook show one with `ax.figure`. Partition intervals (from
+`phases.partition_intervals`) are shaded grey wherever time is on the x axis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from workbench.analysis.aggregate import aggregate_seeds, wide
+
+OUTCOME_COLORS = {"ok": "#2a9d3c", "fail": "#d62728", "info": "#ff9f1c"}
+"""Jepsen's colours: ok green, fail red, info (unknown) orange."""
+PARTITION_COLOR = "0.55"
+LABELS = {
+    "availability_partitioned": "availability during partition",
+    "availability": "availability",
+    "stale_read_fraction": "stale-read fraction",
+    "non_linearizable": "non-linearizable runs (fraction)",
+    "latency_ms": "latency (ms)",
+    "latency_p50_ms": "median latency (ms)",
+    "latency_p99_ms": "p99 latency (ms)",
+    "time_behind_ms": "time behind (ms)",
+    "versions_behind": "versions behind",
+}
+REFERENCE_FIG16 = Path(__file__).resolve().parents[2] / "data" / "reference" / "raft-fig16" / "ongaro_fig16.csv"
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.0)) -> Axes:
+    if ax is not None:
+        return ax
+    return Figure(figsize=size, layout="constrained").add_subplot()
+
+
+def _label(column: str) -> str:
+    return LABELS.get(column, column.replace("_", " "))
+
+
+def shade_partitions(ax: Axes, intervals: pd.DataFrame | None, scale: float = 1.0) -> list[Patch]:
+    """Grey spans for partitions (`start`/`end` in ms, divided by `scale` for the x unit)."""
+    if intervals is None or intervals.empty:
+        return []
+    spans = [ax.axvspan(start / scale, end / scale, color=PARTITION_COLOR, alpha=0.18, lw=0,
+                        gid="partition", label="partition" if i == 0 else "_nolegend_")
+             for i, (start, end) in enumerate(intervals[["start", "end"]].itertuples(index=False))]
+    return spans
+
+
+# ---------------------------------------------------------------- the CAP plane
+def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = "stale_read_fraction",
+              hue: str = "protocol", label: str | None = None, confidence: float = 0.95,
+              ax: Axes | None = None) -> Axes:
+    """Availability under partition (x) against a consistency-violation rate (y).
+
+    One point per `hue` (and `label`, e.g. a read mode) group. With several rows per
+    group (seeds) the point is the mean, with t-distribution CI error bars in both
+    directions. The ideal corner (1, 0) is what CAP rules out during a partition.
+    """
+    ax = _axes(ax, (6.0, 5.0))
+    by = [hue] + ([label] if label and label != hue else [])
+    points = wide(aggregate_seeds(runs, [x, y], by, confidence), by).dropna(subset=[x, y])
+    sns.scatterplot(data=points, x=x, y=y, hue=hue, style=label if label and label != hue else None,
+                    s=90, zorder=3, ax=ax)
+    for row in points.to_dict("records"):
+        xerr, yerr = _half_widths(row, x), _half_widths(row, y)
+        if xerr is not None or yerr is not None:
+            ax.errorbar(row[x], row[y], xerr=xerr, yerr=yerr, fmt="none", ecolor="0.3",
+                        elinewidth=1, capsize=3, zorder=2, gid="ci")
+    if label and label != hue:
+        for _, row in points.iterrows():
+            ax.annotate(str(row[label]), (row[x], row[y]), textcoords="offset points",
+                        xytext=(6, 4), fontsize=8)
+    ax.set(xlim=(-0.05, 1.05), xlabel=_label(x), ylabel=_label(y),
+           title="The CAP plane: availability vs consistency during a partition")
+    ax.set_ylim(bottom=-0.02)
+    ax.annotate("CP", (0.02, 0.02), xycoords="axes fraction", fontsize=9, color="0.4")
+    ax.annotate("AP", (0.93, 0.93), xycoords="axes fraction", fontsize=9, color="0.4")
+    return ax
+
+
+def _half_widths(row: dict, metric: str) -> np.ndarray | None:
+    low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return None
+    return np.array([[row[metric] - low], [high - row[metric]]])
+
+
+# ---------------------------------------------------------------- the Jepsen timeline
+def timeline(ops: pd.DataFrame, intervals: pd.DataFrame | None = None, ax: Axes | None = None,
+             linewidth: float = 3.0) -> Axes:
+    """Each op a bar from invoke to completion on its process's row, coloured by outcome.
+
+    Times are in seconds. An op never completed runs to the end of the history.
+    Failures and infos are drawn over the oks, so rare ones stay visible.
+    """
+    ax = _axes(ax, (10.0, 4.5))
+    times = ops[["invoke_time", "complete_time"]].to_numpy(dtype=float)
+    begin, end = (np.nanmin(times), np.nanmax(times)) if len(ops) else (0.0, 0.0)
+    # A 0.4 ms op on a 40 s axis is far below a pixel and Agg drops it: give every bar
+    # at least 1/1500 of the window so a whole run reads as rows of ops, as in Jepsen.
+    min_width = (end - begin) / 1000.0 / 1500.0
+    handles = []
+    for outcome, color in OUTCOME_COLORS.items():
+        chosen = ops[ops["type"].eq(outcome)]
+        start = chosen["invoke_time"].to_numpy(dtype=float) / 1000.0
+        stop = chosen["complete_time"].fillna(end).to_numpy(dtype=float) / 1000.0
+        stop = np.maximum(stop, start + min_width)
+        y = chosen["process"].to_numpy(dtype=float)
+        segments = np.stack([np.column_stack([start, y]), np.column_stack([stop, y])], axis=1)
+        ax.add_collection(LineCollection(segments, colors=color, linewidths=linewidth,
+                                         capstyle="butt", label=outcome, gid=outcome,
+                                         zorder={"ok": 2, "info": 3, "fail": 4}[outcome]))
+        handles.append(Line2D([], [], color=color, lw=linewidth, label=f"{outcome} ({len(chosen)})"))
+    spans = shade_partitions(ax, intervals, scale=1000.0)
+    if spans:
+        handles.append(Patch(color=PARTITION_COLOR, alpha=0.3, label="partition"))
+    ax.autoscale_view()
+    if len(ops):
+        margin = (end - begin) / 1000.0 * 0.01
+        ax.set_xlim(begin / 1000.0 - margin, end / 1000.0 + margin)
+        ax.set_ylim(ops["process"].min() - 1, ops["process"].max() + 1)
+    ax.set(xlabel="time (s)", ylabel="process", title="Timeline: ops per client")
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+    return ax
+
+
+# ---------------------------------------------------------------- latency
+def latency_over_time(binned: pd.DataFrame, y: str = "latency_p50_ms", hue: str | None = "protocol",
+                      intervals: pd.DataFrame | None = None, ax: Axes | None = None) -> Axes:
+    """Latency per time bin (the frame of `pipelines.latency_over_time`), one line per `hue`."""
+    ax = _axes(ax)
+    hue = hue if hue in binned.columns else None
+    sns.lineplot(data=binned, x="time_s", y=y, hue=hue, marker="o", markersize=3, ax=ax,
+                 estimator=None, errorbar=None)
+    shade_partitions(ax, intervals, scale=1000.0)
+    ax.set(xlabel="time (s)", ylabel=_label(y), title="Latency over time")
+    return ax
+
+
+def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = True,
+                ax: Axes | None = None) -> Axes:
+    """ECDF of the latency of ok ops, one line per `hue` (a protocol, a phase, ...)."""
+    ax = _axes(ax)
+    ok = ops[ops["type"].eq("ok") & ops["latency_ms"].notna()]
+    hue = hue if hue in ok.columns else None
+    if hue is not None:
+        ok = ok.assign(**{hue: ok[hue].astype(str)})
+    sns.ecdfplot(data=ok, x="latency_ms", hue=hue, log_scale=log and bool((ok["latency_ms"] > 0).all()),
+                 ax=ax)
+    ax.set(xlabel=_label("latency_ms"), ylabel="fraction of ok ops", title="Latency CDF")
+    return ax
+
+
+# ---------------------------------------------------------------- staleness
+def staleness_distribution(reads: pd.DataFrame, x: str = "time_behind_ms", hue: str | None = "protocol",
+                           bins: int | str = 30, ax: Axes | None = None) -> Axes:
+    """Histogram of how far behind the stale reads were (`staleness.stale_reads` output).
+
+    `x="versions_behind"` counts missed writes (discrete bins); the default is time.
+    """
+    ax = _axes(ax)
+    stale = reads[reads["stale"]] if "stale" in reads.columns else reads
+    hue = hue if hue in stale.columns else None
+    if stale.empty:
+        ax.text(0.5, 0.5, "no stale reads", ha="center", va="center", transform=ax.transAxes)
+    else:
+        data = stale.assign(**{hue: stale[hue].astype(str)}) if hue else stale
+        discrete = x == "versions_behind"
+        sns.histplot(data=data, x=x, hue=hue, multiple="dodge" if hue else "layer",
+                     discrete=discrete, bins="auto" if discrete else bins, shrink=0.85, ax=ax)
+    ax.set(xlabel=_label(x), ylabel="stale reads", title=f"Staleness of stale reads ({len(stale)})")
+    return ax
+
+
+# ---------------------------------------------------------------- availability by phase
+def availability_by_phase(stats: pd.DataFrame, hue: str | None = "protocol", ax: Axes | None = None) -> Axes:
+    """Bars of availability per phase (and side), from `pipelines.by_phase`."""
+    ax = _axes(ax)
+    columns = [c for c in ("phase", "side") if c in stats.columns]
+    data = stats.assign(group=stats[columns].astype(str).agg(" / ".join, axis=1))
+    hue = hue if hue in data.columns else None
+    sns.barplot(data=data, x="group", y="availability", hue=hue, errorbar=None, ax=ax)
+    ax.set(xlabel=" / ".join(columns), ylabel="availability (ok / invoked)", ylim=(0, 1.05),
+           title="Availability by phase")
+    return ax
+
+
+# ---------------------------------------------------------------- Raft Figure 16
+def read_fig16_reference(path: str | Path = REFERENCE_FIG16) -> pd.DataFrame:
+    """The paper's per-trial election times as a tidy frame: range, time_ms, source="paper"."""
+    raw = pd.read_csv(path, skipinitialspace=True)
+    return pd.DataFrame({"range": raw["Follower Timeouts"].astype(str).str.strip(),
+                         "time_ms": raw["Time to elect Leader"].astype(float),
+                         "source": "paper"})
+
+
+def election_cdf(ours: pd.DataFrame, reference: pd.DataFrame | str | Path | None = REFERENCE_FIG16,
+                 ax: Axes | None = None, log: bool = True) -> Axes:
+    """Election-time CDFs per election-timeout range: ours solid, the Raft paper's dashed.
+
+    `ours` has columns `range` (e.g. "150-300") and `time_ms`. Only ranges we ran are
+    drawn from the reference, in the same colour (Ongaro & Ousterhout 2014, Figure 16).
+    """
+    ax = _axes(ax, (7.0, 4.5))
+    ours = ours.assign(range=ours["range"].astype(str))
+    if reference is not None and not isinstance(reference, pd.DataFrame):
+        reference = read_fig16_reference(reference) if Path(reference).is_file() else None
+    ranges = sorted(ours["range"].unique(), key=_range_key)
+    palette = dict(zip(ranges, sns.color_palette(n_colors=max(len(ranges), 1)), strict=False))
+    for name in ranges:
+        ax.ecdf(ours.loc[ours["range"].eq(name), "time_ms"].dropna().to_numpy(), color=palette[name],
+                lw=1.8, label=f"{name} ms (ours)", gid=f"ours:{name}")
+        if reference is not None:
+            paper = reference.loc[reference["range"].astype(str).eq(name), "time_ms"].dropna()
+            if len(paper):
+                ax.ecdf(paper.to_numpy(), color=palette[name], lw=1.2, ls="--",
+                        label=f"{name} ms (paper)", gid=f"paper:{name}")
+    if log:
+        ax.set_xscale("log")
+    ax.set(xlabel="time without leader (ms)", ylabel="cumulative fraction of trials",
+           title="Leader election time (cf. Raft paper, Figure 16)")
+    ax.legend(fontsize=7, ncols=2)
+    return ax
+
+
+def _range_key(name: str) -> tuple[float, float]:
+    low, _, high = name.partition("-")
+    try:
+        return float(low), float(high or low)
+    except ValueError:
+        return float("inf"), float("inf")
+
+
+def to_png(ax_or_fig: Axes | Figure, dpi: int = 110) -> bytes:
+    """PNG bytes of the figure (Agg, no display), for the HTML report."""
+    import io
+
+    figure = ax_or_fig.figure if isinstance(ax_or_fig, Axes) else ax_or_fig
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
