@@ -91,8 +91,12 @@ def sweep(
     """Run a grid of experiments; re-run to resume. Exit 0 all ok, 1 some runs failed."""
     from workbench.sweep import sweep_command
 
-    raise typer.Exit(sweep_command(experiment, set_ or [], out, workers, address, report,
-                                   history, retry_errors))
+    # sys.exit, not typer.Exit: with standalone_mode=False typer returns Exit codes from app()
+    # instead of raising them, and main() ignores that return value.
+    code = sweep_command(experiment, set_ or [], out, workers, address, report, history,
+                         retry_errors)
+    if code:
+        sys.exit(code)
 
 
 def main() -> None:

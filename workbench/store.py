@@ -120,19 +120,21 @@ class SweepStore:
 
     # -- opening
     def is_sweep(self) -> bool:
-        return self.config_path.is_file() and self.runs_dir.is_dir()
+        return self.config_path.is_file()
 
     def stored_config(self) -> dict[str, Any]:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
 
-    def open(self, config: dict[str, Any], grid_paths: list[str]) -> None:
-        """Create the folder, or reopen one that holds the same experiment.
+    def check(self, config: dict[str, Any], grid_paths: list[str]) -> None:
+        """Refuse a folder that holds something else; reads only, so bad input leaves no trace.
 
         The base config must match exactly and the grid must sweep the same paths:
         otherwise run ids would name different experiments. Grid values and seeds may
         change, so a sweep can be extended with more seeds or values.
         """
-        if self.root.exists() and not self.is_sweep() and any(self.root.iterdir()):
+        # Dot-prefixed names are a killed writer's temp files, not someone else's data.
+        if (self.root.exists() and not self.is_sweep()
+                and any(not p.name.startswith(".") for p in self.root.iterdir())):
             raise ConfigError(f"{self.root}: exists and is not a sweep folder; "
                               "choose another --out")
         if self.is_sweep():
@@ -147,11 +149,17 @@ class SweepStore:
             if sorted(old_paths) != sorted(grid_paths):
                 raise ConfigError(f"{self.root}: holds a sweep over other grid paths "
                                   f"({', '.join(old_paths) or 'none'}); use --out or remove the folder")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    def open(self, config: dict[str, Any], grid_paths: list[str]) -> None:
+        """Create the folder, or reopen one that holds the same experiment."""
+        self.check(config, grid_paths)
+        # config.yaml first: it is what marks the folder as a sweep (see is_sweep).
+        self.root.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(self.root)
-        _remove_leftovers(self.runs_dir)
         atomic_write_bytes(self.config_path,
                            yaml.safe_dump(config, sort_keys=False).encode("utf-8"))
+        self.runs_dir.mkdir(exist_ok=True)
+        _remove_leftovers(self.runs_dir)
 
     # -- runs
     def run_dir(self, run_id: str) -> Path:

@@ -382,13 +382,12 @@ def run_sweep(
 
     store = SweepStore(out or default_sweep_dir(plan.name))
     serial = workers == 1 or any(r.config.runtime == "ray" for r in plan.runs)
-    # Join Ray before creating the folder: a bad --address must leave nothing behind.
+    # Check the folder and join Ray before creating anything: bad input leaves no trace.
+    store.check(plan.config, plan.grid_paths)
     started_ray = False if serial else ensure_ray(address, workers)
     try:
         store.open(plan.config, plan.grid_paths)
-        ids = [r.run_id for r in plan.runs]
-        records = store.read_records(ids)
-        rows = {r.run_id: _row(r, records[r.run_id]) for r in plan.runs if r.run_id in records}
+        rows = stored_rows(plan, store)
         store.write_summary(_frame(plan, rows))
         done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
         pending = [r for r in plan.runs if r.run_id not in done]
@@ -424,6 +423,17 @@ def run_sweep(
             import ray
 
             ray.shutdown()
+
+
+def stored_rows(plan: SweepPlan, store: SweepStore) -> dict[str, dict[str, Any]]:
+    """Summary rows of the plan's runs that have a folder in the store (the truth)."""
+    records = store.read_records(r.run_id for r in plan.runs)
+    return {r.run_id: _row(r, records[r.run_id]) for r in plan.runs if r.run_id in records}
+
+
+def summary_rows(plan: SweepPlan, store: SweepStore) -> pd.DataFrame:
+    """The summary frame rebuilt from the run folders."""
+    return _frame(plan, stored_rows(plan, store))
 
 
 def _row(spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
