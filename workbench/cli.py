@@ -99,6 +99,17 @@ def sweep(
         sys.exit(code)
 
 
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="a run folder or a sweep folder")],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file (default FOLDER/report.html)")] = None,
+) -> None:
+    """Write one self-contained HTML report (summary, plots, checker verdicts) of a result folder."""
+    from workbench.analysis.report import write_report
+
+    typer.echo(f"report: {write_report(folder, out)}")
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -1,0 +1,233 @@
+"""`workbench report DIR`: one self-contained HTML file for a run folder or a sweep folder.
+
+Self-contained means one file to mail or attach to a paper's artefact: the CSS is
+inline and every plot is a base64 PNG in an <img> tag, so it opens anywhere offline.
+The content is computed by the analysis pipelines from the files in the folder, never
+from memory, so `report` on an old folder shows what `run` showed.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import yaml
+from markupsafe import Markup
+
+from workbench.analysis import plots
+from workbench.analysis.aggregate import aggregate_seeds
+from workbench.analysis.convergence import convergence_times
+from workbench.analysis.leadership import leadership_summary
+from workbench.analysis.pipelines import by_phase, latency_over_time, with_side
+from workbench.analysis.results import RunResults, SweepResults, load_results
+from workbench.analysis.staleness import stale_reads, staleness_summary
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+VERDICT_PATTERN = re.compile(
+    r"linearizab|stale|converg|lost|session|monoton|read_your|writes_follow|violation|anomal"
+)
+"""Summary keys that are checker verdicts (the checkers add them; the report shows whatever is there)."""
+SWEEP_METRICS = ["availability", "availability_partitioned", "availability_minority",
+                 "latency_p50_ms", "latency_p99_ms", "messages_per_op", "stale_read_fraction",
+                 "linearizable", "convergence_ms", "leader_changes"]
+
+
+# ---------------------------------------------------------------- helpers
+def _table(frame: pd.DataFrame, index: bool = False) -> Markup:
+    """An HTML table (cells escaped by pandas) that jinja may insert as is."""
+    return Markup(frame.to_html(index=index, na_rep="–", float_format=_number, border=0,
+                                classes="table", escape=True))
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _image(draw: Callable[[], Any], caption: str) -> dict[str, str] | None:
+    """Draw one plot and embed it; a plot that cannot be drawn is a note, not a failed report."""
+    try:
+        png = plots.to_png(draw())
+    except Exception as exc:  # noqa: BLE001 - one bad plot must not cost the whole report
+        return {"caption": caption, "error": f"{type(exc).__name__}: {exc}"}
+    return {"caption": caption, "png": base64.b64encode(png).decode("ascii")}
+
+
+def _verdict(key: str, value: Any) -> dict[str, str]:
+    """A verdict row: `good` / `bad` / `unknown` says how to colour it."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        state, text = "unknown", "unknown"
+    elif isinstance(value, bool):
+        good = value if not re.search(r"violation|anomal|lost|stale", key) else not value
+        state, text = ("good" if good else "bad"), str(value).lower()
+    elif isinstance(value, int | float):
+        bad_when_positive = re.search(r"stale|lost|violation|anomal", key) is not None
+        state = ("bad" if value > 0 else "good") if bad_when_positive else "info"
+        text = _number(float(value)) if isinstance(value, float) else str(value)
+    else:
+        state, text = "info", str(value)
+    return {"check": key, "value": text, "state": state}
+
+
+def verdicts(summary: dict[str, Any]) -> list[dict[str, str]]:
+    return [_verdict(k, v) for k, v in summary.items() if VERDICT_PATTERN.search(k)]
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False) if config else "(no config.yaml)"
+
+
+# ---------------------------------------------------------------- a run
+def run_context(run: RunResults) -> dict[str, Any]:
+    ops = with_side(run.ops)
+    intervals = run.intervals()
+    reads = stale_reads(ops)
+    summary = dict(run.summary)
+    if "stale_read_fraction" not in summary and len(reads):
+        summary["stale_read_fraction"] = float(reads["stale"].mean())
+    sections = [
+        ("Availability and latency by phase and side", _table(by_phase(ops, by=[]))),
+    ]
+    if len(reads):
+        sections.append(("Staleness by phase and side (analysis)",
+                         _table(staleness_summary(reads, by=["phase", "side"]))))
+    if run.trace is not None:
+        healed = convergence_times(run.trace, intervals)
+        if len(healed):
+            sections.append(("Convergence after each heal", _table(healed)))
+        if run.trace["kind"].eq("leader").any():
+            sections.append(("Leadership", _table(leadership_summary(run.trace, run.duration_ms))))
+    images = [
+        _image(lambda: plots.timeline(ops, intervals), "Timeline: each op on its client's row "
+               "(green ok, red fail, orange info); partitions shaded"),
+        _image(lambda: plots.availability_by_phase(by_phase(ops, by=[]), hue=None),
+               "Availability before / during / after the partition, per side"),
+        _image(lambda: plots.latency_over_time(latency_over_time(ops, _bin_ms(run.duration_ms), by=[]),
+                                               hue=None, intervals=intervals),
+               "Median latency of ok ops per time bin"),
+        _image(lambda: plots.latency_cdf(ops, hue="phase"), "Latency CDF of ok ops per phase"),
+    ]
+    if len(reads):
+        images.append(_image(lambda: plots.staleness_distribution(reads, hue="side"),
+                             "How far behind the stale reads were, per side"))
+    title = f"{summary.get('name', run.folder.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
+    summary_frame = pd.DataFrame({"metric": list(summary), "value": [_cell(v) for v in summary.values()]})
+    return {"kind": "run", "title": title, "folder": str(run.folder), "config": _config_text(run.config),
+            "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
+            "images": [i for i in images if i]}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return _number(value)
+    return "–" if value is None else str(value)
+
+
+def _bin_ms(duration_ms: float) -> float:
+    # About 80 bins over a run: fine enough to see a partition's edges, coarse enough to be smooth.
+    return max(duration_ms / 80.0, 1.0)
+
+
+# ---------------------------------------------------------------- a sweep
+def _settings(sweep: SweepResults) -> tuple[str, str | None, list[str]]:
+    """(hue, label, grouping columns) for a sweep's plots and aggregate tables."""
+    frame = sweep.summary
+    by = [g for g in sweep.grid if g in frame.columns]
+    if "protocol" in frame.columns and "protocol" not in by:
+        by = ["protocol", *by]
+    varying = [c for c in by if frame[c].nunique(dropna=False) > 1] or by[:1] or ["protocol"]
+    hue = "protocol" if "protocol" in varying else varying[0]
+    others = [c for c in varying if c != hue]
+    return hue, (others[0] if others else None), by
+
+
+def _add_staleness(summary: pd.DataFrame, sweep: SweepResults) -> pd.DataFrame:
+    """Fill stale_read_fraction from the ops when the runs' summaries lack it."""
+    if "stale_read_fraction" in summary.columns or sweep.ops.empty or "run_id" not in summary:
+        return summary
+    reads = stale_reads(sweep.ops)
+    if reads.empty:
+        return summary
+    per_run = reads.groupby("run_id")["stale"].mean().rename("stale_read_fraction").reset_index()
+    return summary.merge(per_run, on="run_id", how="left")
+
+
+def sweep_context(sweep: SweepResults) -> dict[str, Any]:
+    summary = _add_staleness(sweep.summary, sweep)
+    ok = summary[summary["status"].eq("ok")] if "status" in summary.columns else summary
+    hue, label, by = _settings(sweep)
+    metrics = [m for m in SWEEP_METRICS if m in ok.columns]
+    aggregated = aggregate_seeds(ok, metrics, by) if len(ok) and by else pd.DataFrame()
+    shown = [c for c in ["run_id", *sweep.grid, "seed", "status", "error", *metrics] if c in summary.columns]
+    verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]
+    sections = []
+    if len(aggregated):
+        sections.append((f"Mean and 95% CI over seeds, by {', '.join(by)}", _table(aggregated)))
+    if verdict_columns:
+        sections.append(("Checker verdicts per run", _table(summary[["run_id", *verdict_columns]])))
+    failed = summary[summary["status"].ne("ok")] if "status" in summary.columns else summary.iloc[0:0]
+    if len(failed):
+        sections.append(("Failed runs", _table(failed[["run_id", "error"]])))
+    ops = with_side(sweep.ops) if len(sweep.ops) else sweep.ops
+    if len(ops):
+        ops = ops.assign(setting=_setting_labels(ops, [c for c in by if c in ops.columns]))
+    images = []
+    y = "stale_read_fraction" if "stale_read_fraction" in ok.columns else None
+    if y is None and "linearizable" in ok.columns:
+        ok = ok.assign(non_linearizable=1.0 - pd.to_numeric(ok["linearizable"], errors="coerce"))
+        y = "non_linearizable"
+    if y and "availability_partitioned" in ok.columns and ok["availability_partitioned"].notna().any():
+        images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label),
+                             "The CAP plane: one point per setting, mean over seeds with 95% CI"))
+    if len(ops):
+        images.append(_image(lambda: plots.availability_by_phase(by_phase(ops, by=["setting"]), hue="setting"),
+                             "Availability by phase and side, per setting"))
+        images.append(_image(lambda: plots.latency_cdf(ops, hue="setting"), "Latency CDF of ok ops, per setting"))
+        reads = stale_reads(ops)
+        if len(reads):
+            images.append(_image(lambda: plots.staleness_distribution(reads, hue="setting"),
+                                 "How far behind the stale reads were, per setting"))
+    counts = summary["status"].value_counts().to_dict() if "status" in summary.columns else {}
+    title = f"sweep {sweep.config.get('name', sweep.folder.name)}: {len(summary)} runs"
+    return {"kind": "sweep", "title": title, "folder": str(sweep.folder),
+            "config": _config_text(sweep.config), "summary": _table(summary[shown]),
+            "verdicts": [_verdict(f"runs {status}", int(n)) for status, n in counts.items()],
+            "sections": sections, "images": [i for i in images if i]}
+
+
+def _setting_labels(ops: pd.DataFrame, columns: list[str]) -> pd.Series:
+    if not columns:
+        return pd.Series("all", index=ops.index)
+    return ops[columns].astype(str).agg(", ".join, axis=1)
+
+
+# ---------------------------------------------------------------- rendering
+def render_report(folder: str | Path) -> str:
+    results = load_results(folder)
+    context = run_context(results) if isinstance(results, RunResults) else sweep_context(results)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2").render(**context)
+
+
+def write_report(folder: str | Path, path: str | Path | None = None) -> Path:
+    """Render the report of a run or sweep folder to `path` (default folder/report.html), atomically."""
+    folder = Path(folder)
+    path = Path(path) if path is not None else folder / "report.html"
+    html = render_report(folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(html)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
