@@ -1,0 +1,129 @@
+"""Raft's safety properties (§5.4 Figure 3), checked over a whole run.
+
+The simulator calls `check(nodes, now)` after every step when `sim.invariants` is on
+(`RaftNode.invariant_checker()` builds one per run). The checker keeps its own record
+across the run — who led which term, which command each (index, term) names, which
+command was applied at each index — so a crash that erases a node's memory does not
+erase the evidence. Everything is incremental: each step looks only at what changed.
+
+- Election safety: at most one leader per term, across all history.
+- Log matching: an (index, term) always names the same command and follows the same
+  previous term; by induction, two logs agreeing on an (index, term) agree on the
+  whole prefix up to it.
+- Leader completeness: a new leader's log holds every entry applied (hence
+  committed) anywhere so far.
+- State machine safety: no two nodes apply different entries at the same index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LEADER = 3  # RaftNode.role of a leader (raft.LEADER; not imported, to avoid a cycle)
+
+
+class RaftInvariants:
+    __slots__ = ("leaders", "named", "applied", "applied_seen", "max_applied")
+
+    def __init__(self) -> None:
+        self.leaders: dict[int, int] = {}  # term -> the node that led it
+        self.named: dict[tuple[int, int], tuple[Any, int]] = {}  # (index, term) -> (command, prev term)
+        self.applied: dict[int, Any] = {}  # index -> (term, command) first applied there
+        self.applied_seen: dict[int, int] = {}  # node id -> highest index checked as applied
+        self.max_applied = 0
+
+    def check(self, nodes: list[Any], now: float) -> str | None:
+        # Fast path first: most steps change one node, and most changes are none of
+        # "a leader we have not recorded", "log entries not yet seen", "new applies".
+        leaders, seen = self.leaders, self.applied_seen
+        for node in nodes:
+            if node is None:
+                continue
+            if (node.dirty_from <= node.log_start + len(node.log)
+                    or node.applied != seen.get(node.id)
+                    or (node.role == _LEADER and leaders.get(node.term) != node.id)):
+                problem = self._check_node(node)
+                if problem:
+                    return problem
+        return None
+
+    def _check_node(self, node: Any) -> str | None:
+        nid = node.id
+        if node.role == _LEADER:
+            term = node.term
+            first = self.leaders.get(term)
+            if first is None:
+                self.leaders[term] = nid
+                problem = self._leader_completeness(node)
+                if problem:
+                    return problem
+            elif first != nid:
+                return f"election safety: nodes {first} and {nid} both led term {term}"
+        start = node.log_start
+        last = start + len(node.log)
+        dirty = node.dirty_from
+        if dirty <= start:
+            dirty = start + 1
+        if dirty <= last:
+            problem = self._log_matching(node, dirty, last)
+            if problem:
+                return problem
+        node.dirty_from = last + 1
+        applied = node.applied
+        seen = self.applied_seen.get(nid, 0)
+        if applied < seen:
+            seen = applied  # restarted from its snapshot: it applies these again
+        if applied > seen:
+            problem = self._state_machine_safety(node, max(seen, start) + 1, applied)
+            if problem:
+                return problem
+        self.applied_seen[nid] = applied
+        return None
+
+    def _log_matching(self, node: Any, first: int, last: int) -> str | None:
+        log, start, named = node.log, node.log_start, self.named
+        prev_term = log[first - start - 2][0] if first - 1 > start else node.snap_term
+        for index in range(first, last + 1):
+            entry = log[index - start - 1]
+            term, command = entry
+            known = named.get((index, term))
+            if known is None:
+                named[(index, term)] = (command, prev_term)
+            elif (known[0] is not command and known[0] != command) or known[1] != prev_term:
+                return (f"log matching: node {node.id} has ({index}, term {term}) = {command!r} "
+                        f"after term {prev_term}; seen before as {known[0]!r} after term {known[1]}")
+            prev_term = term
+        return None
+
+    def _state_machine_safety(self, node: Any, first: int, last: int) -> str | None:
+        log, start, applied = node.log, node.log_start, self.applied
+        for index in range(first, last + 1):
+            pos = index - start - 1
+            if pos < 0 or pos >= len(log):
+                continue  # folded into a snapshot: its log entry is gone
+            entry = log[pos]
+            known = applied.get(index)
+            if known is None:
+                applied[index] = entry
+            elif known is not entry and known != entry:
+                return (f"state machine safety: node {node.id} applied {entry!r} at index {index}, "
+                        f"another node applied {known!r}")
+        if last > self.max_applied:
+            self.max_applied = last
+        return None
+
+    def _leader_completeness(self, node: Any) -> str | None:
+        start, last = node.log_start, node.log_start + len(node.log)
+        if last < self.max_applied:
+            return (f"leader completeness: node {node.id} leads term {node.term} with log up to "
+                    f"{last}, but index {self.max_applied} was applied (committed)")
+        log, applied = node.log, self.applied
+        for index in range(start + 1, self.max_applied + 1):
+            known = applied.get(index)
+            if known is None:
+                continue
+            entry = log[index - start - 1]
+            if known is not entry and known != entry:
+                return (f"leader completeness: node {node.id} leads term {node.term} with "
+                        f"{entry!r} at index {index}, but {known!r} was committed there")
+        return None
