@@ -36,6 +36,17 @@ import yaml
 from workbench.errors import ConfigError
 
 OK, ERROR = "ok", "error"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) entries; results should read like any file.
+_UMASK = _umask()
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
 SUMMARY_FILE = "summary.json"
 ERROR_FILE = "error.json"
 
@@ -51,6 +62,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -62,6 +74,7 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
     os.close(fd)
     try:
         frame.to_parquet(tmp, index=False)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -78,6 +91,7 @@ def staged_dir(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stage-"))
     try:
+        os.chmod(stage, DIR_MODE)
         yield stage
         if target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
@@ -120,7 +134,14 @@ class SweepStore:
 
     # -- opening
     def is_sweep(self) -> bool:
-        return self.config_path.is_file()
+        return self.config_path.is_file() and self.runs_dir.is_dir()
+
+    def _foreign(self) -> bool:
+        """Holds something other than a sweep or the debris of one killed while starting
+        (dot-prefixed temp names, an empty runs/)."""
+        return any(not p.name.startswith(".")
+                   and not (p == self.runs_dir and p.is_dir() and not any(p.iterdir()))
+                   for p in self.root.iterdir())
 
     def stored_config(self) -> dict[str, Any]:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
@@ -132,9 +153,7 @@ class SweepStore:
         otherwise run ids would name different experiments. Grid values and seeds may
         change, so a sweep can be extended with more seeds or values.
         """
-        # Dot-prefixed names are a killed writer's temp files, not someone else's data.
-        if (self.root.exists() and not self.is_sweep()
-                and any(not p.name.startswith(".") for p in self.root.iterdir())):
+        if self.root.exists() and not self.is_sweep() and self._foreign():
             raise ConfigError(f"{self.root}: exists and is not a sweep folder; "
                               "choose another --out")
         if self.is_sweep():
@@ -153,13 +172,12 @@ class SweepStore:
     def open(self, config: dict[str, Any], grid_paths: list[str]) -> None:
         """Create the folder, or reopen one that holds the same experiment."""
         self.check(config, grid_paths)
-        # config.yaml first: it is what marks the folder as a sweep (see is_sweep).
-        self.root.mkdir(parents=True, exist_ok=True)
+        # runs/ then config.yaml: the pair marks a sweep (is_sweep), the rest is debris.
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(self.root)
+        _remove_leftovers(self.runs_dir)
         atomic_write_bytes(self.config_path,
                            yaml.safe_dump(config, sort_keys=False).encode("utf-8"))
-        self.runs_dir.mkdir(exist_ok=True)
-        _remove_leftovers(self.runs_dir)
 
     # -- runs
     def run_dir(self, run_id: str) -> Path:
@@ -233,10 +251,14 @@ def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataF
 
 
 def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
-    """The first config path where two dumps differ ("" for the root), or None."""
+    """The first config path where two dumps hold different values ("" for the root), or None.
+
+    A field only one side has is skipped: it was added to (or dropped from) the config
+    models between the two runs, and its default is what the older code did anyway.
+    """
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            where = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+        for key in [k for k in a if k in b]:
+            where = first_difference(a[key], b[key], f"{prefix}{key}.")
             if where is not None:
                 return where
         return None

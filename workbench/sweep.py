@@ -29,6 +29,7 @@ import re
 import sys
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -488,3 +489,18 @@ def sweep_command(experiment: Path, overrides: list[str], out: Path | None, work
         print(f"{failed} runs failed; see the error column of {result.path / 'summary.parquet'}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- `workbench.sweep(...)`
+class _CallableModule(types.ModuleType):
+    """`workbench.sweep(...)` is the notebook API (`workbench.api.sweep`), but once this
+    module is imported the package attribute `workbench.sweep` *is* this module and the
+    package's lazy `__getattr__` no longer runs. Calling the module calls the API."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        from workbench.api import sweep
+
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

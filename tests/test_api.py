@@ -1,0 +1,102 @@
+"""The notebook API: workbench.run / sweep / load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.api import Run, SweepResults
+from workbench.errors import ConfigError, UserInputError
+
+BASE: dict[str, Any] = {
+    "name": "api",
+    "protocol": "eventual",
+    "seed": 3,
+    "nodes": 5,
+    "duration_s": 2,
+    "workload": {"clients": 5, "think_ms": 20},
+    "check": {"max_seconds": 2},
+    "faults": {"partitions": [{"shape": "majority-minority", "at": 0.5, "duration": 1}]},
+}
+
+
+@pytest.fixture(scope="module")
+def one_run() -> Run:
+    return workbench.run(BASE, workload__think_ms=10, faults__partitions__0__duration=0.5)
+
+
+def test_run_exposes_ops_summary_history_trace_and_frame(one_run: Run) -> None:
+    run = one_run
+    assert run.config.workload.think_ms == 10  # `__` nests, list indices included
+    assert run.config.faults.partitions[0].duration == 0.5
+    assert len(run.ops) == run.summary["ops"] > 0
+    assert {"op", "type", "latency_ms", "protocol", "seed"} <= set(run.ops.columns)
+    assert run.history[0]["type"] == "invoke"
+    assert any(r["kind"] == "partition_start" for r in run.trace)
+    frame = run.frame()
+    assert len(frame) == 1 and frame.loc[0, "ops"] == run.summary["ops"]
+    assert run.path is None
+
+
+def test_run_from_a_file_with_overrides_and_bad_overrides(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "sweep": {"grid": {"seed": [1]}}}))
+    run = workbench.run(path, seed=9, out=tmp_path / "run")
+    assert run.summary["seed"] == 9 and run.path == tmp_path / "run"
+    with pytest.raises(ConfigError, match="raft.read_mod"):
+        workbench.run(path, raft__read_mod="lease")
+
+
+def test_load_a_run_folder_round_trips(tmp_path: Path) -> None:
+    run = workbench.run(BASE, out=tmp_path / "run")
+    loaded = workbench.load(tmp_path / "run")
+    assert isinstance(loaded, Run)
+    assert loaded.summary == run.summary
+    pd.testing.assert_frame_equal(loaded.ops, run.ops, check_dtype=False)
+    assert loaded.history == run.history and len(loaded.trace) == len(run.trace)
+    assert loaded.config.seed == 3
+
+
+def test_sweep_then_load_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    spec = {**BASE, "sweep": {"grid": {"faults.partitions.0.duration": [0.5, 1]}, "seeds": 2}}
+    frame = workbench.sweep(spec, out=out, workers=1, progress=False)
+    assert len(frame) == 4 and (frame["status"] == "ok").all()
+
+    loaded = workbench.load(out)
+    assert isinstance(loaded, SweepResults) and len(loaded) == 4
+    pd.testing.assert_frame_equal(loaded.summary, frame)
+    ops = loaded.ops()
+    assert list(ops.columns[:2]) == ["run_id", "faults.partitions.0.duration"]
+    assert len(ops) == frame["ops"].sum()
+    assert ops.groupby("run_id").size().to_dict() == frame.set_index("run_id")["ops"].to_dict()
+    assert set(ops.groupby("run_id")["seed"].first()) == {3, 4}
+    lean = loaded.ops(columns=["type", "latency_ms"])
+    assert list(lean.columns) == ["run_id", "faults.partitions.0.duration", "type", "latency_ms"]
+
+    one = loaded.run(frame.loc[0, "run_id"])
+    assert one.summary["ops"] == frame.loc[0, "ops"]
+    with pytest.raises(UserInputError, match="history.jsonl"):
+        _ = one.history  # sweeps keep histories only when asked (history=True)
+
+    # Overrides apply to the base; a changed base is refused for the same folder.
+    with pytest.raises(ConfigError, match="duration_s differs"):
+        workbench.sweep(spec, out=out, workers=1, progress=False, duration_s=3)
+
+
+def test_load_refuses_what_is_not_a_result(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="not a run or sweep folder"):
+        workbench.load(tmp_path)
+
+
+def test_workbench_sweep_stays_callable_after_the_module_is_imported() -> None:
+    import workbench.sweep as module
+
+    assert workbench.sweep is module and callable(workbench.sweep)  # the package attribute
+    assert hasattr(workbench.sweep, "plan_sweep")  # ... and still the module
