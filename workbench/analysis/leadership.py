@@ -7,9 +7,13 @@ node's `leader` record to its own `step_down` or `crash` (or the run's end): thi
 what the node *believes*, so a deposed leader cut off in a minority keeps its tenure
 until it hears otherwise — exactly the window in which it may serve stale reads.
 
-The cluster is leaderless when no node believes it leads. The first such interval
-(from time 0) is the initial election; the others are elections after a failure, the
-quantity of the Raft paper's Figure 16.
+A leader is *effective* while it can reach a majority: not cut into a partition's
+minority (the trace's `partition_start` names those nodes) and not paused. The cluster
+is leaderless when no effective leader exists: an isolated leader that still believes
+in itself cannot commit anything, so from the clients' side the election starts when
+the partition does. The first leaderless interval (from time 0) is the initial
+election; the others are elections after a failure, the quantity of the Raft paper's
+Figure 16.
 """
 
 from __future__ import annotations
@@ -47,6 +51,42 @@ def leader_tenures(trace: Iterable[Mapping[str, Any]] | pd.DataFrame, end_ms: fl
             .sort_values(["start", "node"], ignore_index=True))
 
 
+def blocked_intervals(trace: Iterable[Mapping[str, Any]] | pd.DataFrame, end_ms: float) -> pd.DataFrame:
+    """When each node could not lead: in a partition's minority, or paused. node, start, end."""
+    frame = trace_frame(trace)
+    rows: list[dict[str, Any]] = []
+    open_faults: dict[Any, list[dict[str, Any]]] = {}
+    for record in frame[frame["kind"].isin(["partition_start", "partition_end", "pause", "resume"])].to_dict("records"):
+        kind, fault = record["kind"], record.get("fault_id")
+        if kind in ("partition_start", "pause"):
+            nodes = record.get("minority") if kind == "partition_start" else [record.get("node")]
+            opened = [{"node": int(n), "start": record["time"], "end": end_ms}
+                      for n in (nodes if isinstance(nodes, list | tuple | np.ndarray) else [])
+                      if n is not None and not pd.isna(n)]
+            open_faults[(kind == "pause", fault)] = opened
+            rows.extend(opened)
+        else:
+            for row in open_faults.pop((kind == "resume", fault), []):
+                row["end"] = record["time"]
+    return pd.DataFrame(rows, columns=["node", "start", "end"]).astype({"start": "float64", "end": "float64"})
+
+
+def effective_tenures(tenures: pd.DataFrame, blocked: pd.DataFrame) -> pd.DataFrame:
+    """Tenures with the times their leader could not reach a majority cut out (may split one)."""
+    pieces: list[dict[str, Any]] = []
+    for tenure in tenures.to_dict("records"):
+        cuts = blocked[(blocked["node"] == tenure["node"]) & (blocked["end"] > tenure["start"])
+                       & (blocked["start"] < tenure["end"])].sort_values("start")
+        start = tenure["start"]
+        for cut_start, cut_end in cuts[["start", "end"]].itertuples(index=False):
+            if cut_start > start:
+                pieces.append({**tenure, "start": start, "end": cut_start})
+            start = max(start, cut_end)
+        if start < tenure["end"]:
+            pieces.append({**tenure, "start": start})
+    return pd.DataFrame(pieces, columns=tenures.columns).astype(tenures.dtypes.to_dict())
+
+
 def leaderless_intervals(tenures: pd.DataFrame, end_ms: float) -> pd.DataFrame:
     """The gaps in the union of tenures over [0, end_ms]: start, end, duration, initial, elected.
 
@@ -67,13 +107,14 @@ def leaderless_intervals(tenures: pd.DataFrame, end_ms: float) -> pd.DataFrame:
 
 
 def leadership_summary(trace: Iterable[Mapping[str, Any]] | pd.DataFrame, end_ms: float) -> pd.DataFrame:
-    """One row: leader changes, leaderless time and its share of the run, longest gap.
+    """One row: leader changes, time without an effective leader and its share of the run, longest gap.
 
     Leaderless figures leave out the initial election (every run pays it once; what a
     fault costs is the time without a leader afterwards), reported on its own.
     """
-    tenures = leader_tenures(trace, end_ms)
-    gaps = leaderless_intervals(tenures, end_ms)
+    frame = trace_frame(trace)
+    tenures = leader_tenures(frame, end_ms)
+    gaps = leaderless_intervals(effective_tenures(tenures, blocked_intervals(frame, end_ms)), end_ms)
     later = gaps[~gaps["initial"]]
     initial = gaps.loc[gaps["initial"], "duration_ms"]
     return pd.DataFrame([{

@@ -168,7 +168,8 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]
     sections = []
     if len(aggregated):
-        sections.append((f"Mean and 95% CI over seeds, by {', '.join(by)}", _table(aggregated)))
+        sections.append((f"Mean ± 95% CI half-width over seeds (n), by {', '.join(by)}",
+                         _table(_compact(aggregated, by))))
     if verdict_columns:
         sections.append(("Checker verdicts per run", _table(summary[["run_id", *verdict_columns]])))
     failed = summary[summary["status"].ne("ok")] if "status" in summary.columns else summary.iloc[0:0]
@@ -199,6 +200,22 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
             "verdicts": [_verdict(f"runs {status}", int(n)) for status, n in counts.items()],
             "sections": sections, "images": [i for i in images if i]}
+
+
+def _compact(aggregated: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """One row per setting, one column per metric, cells "mean ± half-width (n)": readable at a glance."""
+    def cell(row: pd.Series) -> str:
+        if pd.isna(row["mean"]):
+            return "–"
+        half = (row["ci_high"] - row["ci_low"]) / 2
+        text = f"{row['mean']:.4g}" + ("" if pd.isna(half) else f" ± {half:.2g}")
+        return f"{text} ({row['n']})"
+
+    return (aggregated.assign(cell=aggregated.apply(cell, axis=1))
+            .pivot(index=by, columns="metric", values="cell")
+            .reindex(columns=list(dict.fromkeys(aggregated["metric"])))
+            .reset_index()
+            .rename_axis(columns=None))
 
 
 def _setting_labels(ops: pd.DataFrame, columns: list[str]) -> pd.Series:

@@ -20,6 +20,7 @@ checker's business.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,11 @@ READ_COLUMNS = ["stale", "versions_behind", "time_behind_ms"]
 def _written(f: str, value: Any) -> Any:
     # An ok cas [expected, new] wrote `new`; a write wrote its value.
     return value[1] if f == "cas" else value
+
+
+def _is_null(value: Any) -> bool:
+    # A frame built from rows turns a column of ints and None into floats with NaN.
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _hashable(value: Any) -> Any:
@@ -54,7 +60,7 @@ def _key_staleness(group: pd.DataFrame) -> pd.DataFrame:
     behind = np.zeros(len(reads), dtype=float)
     time_behind = np.zeros(len(reads), dtype=float)
     for i, (t, result) in enumerate(zip(reads["invoke_time"], reads["result"], strict=True)):
-        source = -np.inf if result is None else completed_at.get(_hashable(result))
+        source = -np.inf if _is_null(result) else completed_at.get(_hashable(result))
         if source is None:  # value of a write with an unknown outcome: cannot be placed
             behind[i] = time_behind[i] = np.nan
             continue
