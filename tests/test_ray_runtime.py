@@ -1,0 +1,380 @@
+"""The Ray runtime: real actors for parity and fault scenarios, in-process actors for mechanics.
+
+Tests marked `ray` start actors on the session's Ray cluster (`ray_session`: 2 CPUs).
+Actor start-up dominates their time, so each scenario is one short run: 10 s of
+protocol time at time_scale 2 (5 s of wall time) with the fault from 2 s to 6 s.
+
+The unmarked tests run `HostActor`s in this process on one asyncio loop, wired through
+fake handles instead of Ray, to pin down the mechanics (batching, held delivery,
+partitions at the sender, pause, crash) quickly and without Ray.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from workbench.config import ExperimentConfig, config_from
+from workbench.faults import Partition
+from workbench.protocols import node_class
+from workbench.runtime.ray_batching import Outbox
+from workbench.runtime.ray_clock import RunClock
+from workbench.runtime.ray_cluster import client_slots
+from workbench.runtime.ray_host import HostActor
+
+CAP = Path(__file__).resolve().parent.parent / "experiments" / "cap_partition.yaml"
+SIM_KEYS = {"messages_sent", "messages_delivered", "messages_dropped", "sent_per_node",
+            "delivered_per_node", "skipped_arrivals", "storage_writes", "wall_s"}
+
+
+def has_protocol(name: str) -> bool:
+    try:
+        node_class(name)
+    except (AttributeError, ImportError):
+        return False
+    return True
+
+
+def scenario(protocol: str, **overrides: Any) -> ExperimentConfig:
+    """A short cap_partition: 10 s, majority-minority partition from 2 s to 6 s."""
+    base: dict[str, Any] = {
+        "protocol": protocol, "runtime": "ray", "duration_s": 10,
+        "faults": {"partitions": [{"shape": "majority-minority", "at": 2, "duration": 4}]},
+        "ray": {"time_scale": 2.0},
+    }
+    base.update(overrides)
+    return config_from(CAP, base)
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+class FakeHandle:
+    """Stands in for a Ray actor handle: `handle.method.remote(*args)` runs the coroutine
+    on the current loop, so HostActors talk to each other in one process."""
+
+    def __init__(self, actor: HostActor, calls: Counter[str]) -> None:
+        self._actor, self._calls = actor, calls
+
+    def __getattr__(self, name: str) -> SimpleNamespace:
+        method = getattr(self._actor, name)
+
+        def remote(*args: Any) -> asyncio.Task[Any]:
+            self._calls[name] += 1
+            return asyncio.get_running_loop().create_task(method(*args))
+
+        return SimpleNamespace(remote=remote)
+
+
+class LocalCluster:
+    """n HostActors (node + its client slots) wired by FakeHandles."""
+
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        slots = client_slots(config)
+        self.actors = [HostActor(config, i, True, slots[i]) for i in range(config.nodes)]
+        self.calls: Counter[str] = Counter()
+        self.handles = [FakeHandle(a, self.calls) for a in self.actors]
+        self.clock = RunClock(0.0, config.ray.time_scale)
+
+    async def start(self) -> None:
+        t0 = time.time() + 0.02
+        self.clock = RunClock(t0, self.config.ray.time_scale)
+        for actor in self.actors:
+            await actor.start(t0, self.handles, self.handles)
+
+    async def until(self, at_ms: float) -> None:
+        await asyncio.sleep(self.clock.until_s(at_ms))
+
+    async def finish(self) -> list[dict[str, Any]]:
+        return [await a.finish(self.config.duration_ms) for a in self.actors]
+
+
+def local_config(**overrides: Any) -> ExperimentConfig:
+    raw: dict[str, Any] = {
+        "protocol": "eventual", "nodes": 3, "duration_s": 2.0, "seed": 3,
+        "workload": {"clients": 3, "think_ms": 20, "timeout_ms": 400, "start_s": 0.1},
+        "network": {"latency": {"dist": "constant", "ms": 5}},
+        "ray": {"time_scale": 2.0, "flush_interval_ms": 2.0},
+    }
+    raw.update(overrides)
+    return config_from(raw)
+
+
+def test_outbox_sends_one_call_per_destination_per_flush() -> None:
+    async def main() -> list[tuple[Any, list[int]]]:
+        sent: list[tuple[Any, list[int]]] = []
+        outbox = Outbox(asyncio.get_running_loop(), 0.005, lambda d, items: sent.append((d, items)))
+        for i in range(10):
+            outbox.add(("messages", i % 2), i)
+        await asyncio.sleep(0.02)
+        assert outbox.calls == {"messages": 2} and outbox.items == {"messages": 10}
+        return sent
+
+    sent = asyncio.run(main())
+    assert sorted(sent) == [(("messages", 0), [0, 2, 4, 6, 8]), (("messages", 1), [1, 3, 5, 7, 9])]
+
+
+def test_run_clock_scales_wall_time() -> None:
+    clock = RunClock(t0=time.time() - 1.0, scale=2.0)
+    assert 1990 < clock.now_ms() < 2100  # 1 s of wall time is 2 s of protocol time
+    assert clock.wall_s(1000.0) == 0.5
+    assert clock.until_s(0.0) == 0.0
+
+
+def test_in_process_partition_delay_and_convergence() -> None:
+    """A cut drops at the sender; messages arrive no earlier than their latency; replicas converge."""
+    config = local_config(network={"latency": {"dist": "constant", "ms": 40}})
+    cluster = LocalCluster(config)
+    cut = Partition((frozenset({0, 1}), frozenset({2})),
+                    frozenset({(0, 2), (1, 2), (2, 0), (2, 1)}))
+
+    async def main() -> list[dict[str, Any]]:
+        await cluster.start()
+        await cluster.until(500)
+        for actor in cluster.actors:
+            await actor.start_partition(0, cut)
+        await cluster.until(1000)
+        for actor in cluster.actors:
+            await actor.end_partition(0)
+        await cluster.until(config.duration_ms)
+        return await cluster.finish()
+
+    reports = asyncio.run(main())
+    assert not [r["error"] for r in reports if r["error"]]
+    assert sum(r["dropped"] for r in reports) > 0
+    history = [e for r in reports for e in r["history"]]
+    assert Counter(e["type"] for e in history)["ok"] > 20
+    # Every write reached a peer at least the link latency (40 ms) after it was applied.
+    applies = [rec for r in reports for rec in r["trace"] if rec["kind"] == "apply"]
+    first: dict[Any, float] = {}
+    for rec in applies:
+        first[rec["value"]] = min(rec["time"], first.get(rec["value"], math.inf))
+    later = [rec["time"] - first[rec["value"]] for rec in applies if rec["time"] > first[rec["value"]]]
+    assert later and min(later) >= 40 - 1e-3
+    final = {r["index"]: [t["digest"] for t in r["trace"] if t["kind"] == "digest"][-1] for r in reports}
+    assert len(set(final.values())) == 1, final
+    # Batching: several messages per deliver_batch call.
+    assert cluster.calls["deliver_batch"] < sum(r["sent"] for r in reports)
+
+
+def test_in_process_pause_holds_inputs_until_resume() -> None:
+    config = local_config()
+    cluster = LocalCluster(config)
+
+    async def main() -> list[dict[str, Any]]:
+        await cluster.start()
+        await cluster.until(400)
+        await cluster.actors[1].pause()
+        await cluster.until(700)
+        assert cluster.actors[1].node.pending, "a paused node queues its inputs"
+        await cluster.actors[1].resume()
+        await cluster.until(config.duration_ms)
+        return await cluster.finish()
+
+    reports = asyncio.run(main())
+    history = reports[1]["history"]
+    invoked = {(e["process"]): e["time"] for e in history if e["type"] == "invoke" and 400 < e["time"] < 550}
+    assert invoked
+    # The op client 1 started during the pause was answered only after the resume.
+    done = [e for e in history if e["type"] == "ok" and e["process"] in invoked
+            and e["time"] > invoked[e["process"]]]
+    assert done and min(e["time"] for e in done) >= 690
+
+
+def test_in_process_crash_keeps_storage_and_loses_the_rest() -> None:
+    config = local_config()
+    cluster = LocalCluster(config)
+
+    async def main() -> None:
+        await cluster.start()
+        await cluster.until(500)
+        host = cluster.actors[0].node
+        before = dict(host.node.registers)
+        assert before and host.timers
+        await cluster.actors[0].crash()
+        assert host.node is None and not host.timers and not host.pending
+        await cluster.until(800)
+        await cluster.actors[0].restart()
+        restored = host.node.registers
+        assert all(key in restored for key in before)  # durable state survived
+        assert host.incarnation == 1 and host.node._hlc_us == 0  # volatile state did not
+        await cluster.until(config.duration_ms)
+        reports = await cluster.finish()
+        assert not [r["error"] for r in reports if r["error"]]
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- on Ray
+
+QUALITATIVE = {
+    "eventual": lambda s: (s["availability"] >= 0.99 and s["stale_read_fraction"] > 0
+                           and s["convergence_ms"] is not None and math.isfinite(s["convergence_ms"])),
+    "raft": lambda s: s["availability_minority"] == 0 and s["linearizable"] is True,
+    "paxos": lambda s: s["availability_minority"] == 0 and s["linearizable"] is True,
+}
+
+
+def assert_same_schema(ray_result: Any, sim_result: Any) -> None:
+    assert ray_result.history and set(ray_result.history[0]) == set(sim_result.history[0])
+    times = [e["time"] for e in ray_result.history]
+    assert times == sorted(times)
+    assert set(ray_result.stats) >= SIM_KEYS
+    kinds = {r["kind"] for r in ray_result.trace}
+    assert {"partition_start", "partition_end", "digest"} <= kinds
+    start = next(r for r in ray_result.trace if r["kind"] == "partition_start")
+    sim_start = next(r for r in sim_result.trace if r["kind"] == "partition_start")
+    assert {k: start[k] for k in ("groups", "minority", "shape")} == \
+        {k: sim_start[k] for k in ("groups", "minority", "shape")}
+    assert 2000 <= start["time"] < 3000  # applied on time, give or take the Ray calls
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("protocol", ["eventual", "raft", "paxos"])
+def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -> None:
+    if not has_protocol(protocol):
+        pytest.skip(f"{protocol} core has not landed yet")
+    from workbench.runner import run_experiment
+
+    config = scenario(protocol)
+    on_ray = run_experiment(config)
+    on_sim = run_experiment(config.model_copy(update={"runtime": "sim"}))
+    assert_same_schema(on_ray.result, on_sim.result)
+    assert QUALITATIVE[protocol](on_sim.summary), on_sim.summary
+    assert QUALITATIVE[protocol](on_ray.summary), on_ray.summary
+
+
+@pytest.mark.ray
+def test_crash_restart_on_ray(ray_session: None) -> None:
+    """Crash the leader (raft) or node 0 (eventual) from 2 s to 5 s: storage survives, ops go on."""
+    protocol = "raft" if has_protocol("raft") else "eventual"
+    from workbench.runner import run_experiment
+
+    config = scenario(protocol, faults={"nodes": [
+        {"kind": "crash", "node": "leader" if protocol == "raft" else 0, "at": 2, "duration": 3}]})
+    out = run_experiment(config)
+    trace = out.result.trace
+    crash = next(r for r in trace if r["kind"] == "crash")
+    restart = next(r for r in trace if r["kind"] == "restart")
+    assert crash["node"] == restart["node"] and 2000 <= crash["time"] < restart["time"]
+    node = crash["node"]
+    ops = out.ops
+    beside = ops[ops["node"] == node]
+    during = beside[(beside["invoke_time"] > crash["time"] + 1) & (beside["invoke_time"] < restart["time"] - 600)]
+    assert not during.empty and (during["type"] != "ok").all()  # its clients got no answers
+    after = beside[beside["invoke_time"] > restart["time"] + 1000]
+    assert (after["type"] == "ok").any()  # the rebuilt node serves again
+    assert any(r["kind"] == "digest" and r["node"] == node and r["time"] > restart["time"]
+               for r in trace)
+    if protocol == "raft":
+        assert out.summary["linearizable"] is True
+        assert crash["node"] in {r["node"] for r in trace if r["kind"] == "leader"}
+    else:
+        assert out.summary["convergence_ms"] is not None
+
+
+@pytest.mark.ray
+def test_one_way_cut_with_client_actors(ray_session: None) -> None:
+    """Node 0 cannot send to anyone (it still hears them); clients in their own actors."""
+    protocol = "raft" if has_protocol("raft") else "eventual"
+    from workbench.runner import summarize
+    from workbench.runtime.ray_actors import run_on_ray
+
+    config = scenario(protocol, faults={"partitions": [
+        {"shape": "one-way", "from": [0], "to": [1, 2, 3, 4], "at": 2, "duration": 4}]})
+    result = run_on_ray(config, client_actors=True)
+    _, summary = summarize(config, result)
+    start = next(r for r in result.trace if r["kind"] == "partition_start")
+    assert start["minority"] == [0] and start["groups"] == [[0, 1, 2, 3, 4]]
+    assert result.stats["messages_dropped"] > 0
+    assert result.stats["ray_calls_by_channel"]["requests"] > 0  # clients went through Ray
+    assert len(set(result.stats["actor_locations"])) == 2 * config.nodes
+    if protocol == "raft":
+        assert summary["linearizable"] is True
+    else:
+        assert summary["availability"] >= 0.99 and summary["convergence_ms"] is not None
+
+
+class Exploding:
+    """A node that raises on its first client request, to exercise the failure path."""
+
+    def __new__(cls, *args: Any) -> Any:
+        node = node_class("eventual")(*args)
+
+        def boom(request: Any, now: float) -> None:
+            raise RuntimeError("boom from the core")
+
+        node.on_client_request = boom
+        return node
+
+
+@pytest.mark.ray
+def test_failed_run_raises_and_kills_every_actor(ray_session: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from workbench.runtime import ray_actors, ray_cluster
+
+    launched: list[Any] = []
+    real_stop = ray_cluster.Cluster.stop
+
+    def spy_stop(self: ray_cluster.Cluster) -> None:
+        launched.extend(self.actors)
+        real_stop(self)
+
+    monkeypatch.setattr(ray_cluster.Cluster, "stop", spy_stop)
+    ray.cloudpickle.register_pickle_by_value(__import__(__name__))
+    try:
+        config = scenario("eventual", duration_s=4, nodes=3)
+        with pytest.raises(ray_actors.RunFailed, match="boom from the core"):
+            ray_actors.run_on_ray(config, node_factory=Exploding)
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(__import__(__name__))
+    assert len(launched) == 3
+    for actor in launched:
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.ready.remote(), timeout=60)
+
+
+@pytest.mark.ray
+def test_interrupt_kills_every_actor(ray_session: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray
+
+    from workbench.runtime import ray_actors, ray_cluster
+
+    launched: list[Any] = []
+    real_stop = ray_cluster.Cluster.stop
+
+    def spy_stop(self: ray_cluster.Cluster) -> None:
+        launched.extend(self.actors)
+        real_stop(self)
+
+    def interrupted(self: ray_actors.Conductor) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_cluster.Cluster, "stop", spy_stop)
+    monkeypatch.setattr(ray_actors.Conductor, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ray_actors.run_on_ray(scenario("eventual", nodes=3))
+    assert len(launched) == 3
+    for actor in launched:
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.ready.remote(), timeout=60)
+
+
+def test_reply_routing_matches_client_placement() -> None:
+    from workbench.runtime.ray_host import client_host_of
+
+    config = local_config(nodes=5, workload={"clients": 7})
+    slots = client_slots(config)
+    for host, owned in enumerate(slots):
+        for slot in owned:
+            for generation in range(3):  # a timed-out slot continues as process + clients
+                assert client_host_of(slot + generation * 7, 7, 5) == host

@@ -1,0 +1,132 @@
+"""Client processes in real time: the simulator's `ClientPool` logic driven by asyncio timers.
+
+A `ClientHost` runs some of the run's client slots — on the Ray runtime, the slots that
+sit beside one node (slot s starts as process s, beside node s mod n). It asks its
+`ClientPool` what to do exactly as the simulator does (`invoke`, `complete`,
+`time_out`, `finish`), so both runtimes record histories by the same rules; only the
+timing differs: think times, open-loop arrival gaps and timeouts are asyncio timers in
+run time, and requests go to `send(node, request)` (batched by the caller).
+
+Each host has its own pool, so two things the simulator gets from one shared pool are
+arranged here: every host draws from its own rng stream, and written values stay
+unique across the run because host h writes h+1, h+1+H, h+1+2H, ... (H hosts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any
+
+from workbench.config import ExperimentConfig
+from workbench.core.effects import Reply
+from workbench.core.ops import ClientRequest
+from workbench.runtime.ray_clock import RunClock
+from workbench.runtime.seeds import derive_rng
+from workbench.workload.clients import ClientPool
+from workbench.workload.generator import OpGenerator
+from workbench.workload.spec import WorkloadConfig
+
+
+class HostValues(OpGenerator):
+    """An `OpGenerator` whose written values are unique across all hosts of a run."""
+
+    def __init__(self, config: WorkloadConfig, rng: random.Random, host: int, hosts: int) -> None:
+        super().__init__(config, rng)
+        # Unique written values are what make a stale read attributable to one write.
+        self._values = itertools.count(host + 1, hosts)
+
+
+def stop_ms(config: ExperimentConfig) -> float:
+    """Last invoke time: every op must complete or time out before the run ends.
+
+    The simulator leaves two client hops; here a hop is up to one flush interval of
+    batching plus a Ray call, so leave two flush intervals and 20 ms of slack each way.
+    """
+    hop_ms = (config.ray.flush_interval_ms + 20.0) * config.ray.time_scale
+    return config.duration_ms - config.workload.timeout_ms - 2 * hop_ms
+
+
+class ClientHost:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        host: int,
+        slots: list[int],
+        loop: asyncio.AbstractEventLoop,
+        clock: RunClock,
+        send: Callable[[int, ClientRequest], None],
+    ) -> None:
+        workload = config.workload
+        self.n = config.nodes
+        self.slots = slots
+        self.loop, self.clock = loop, clock
+        self._send = send
+        self.closed_loop = workload.arrival == "closed"
+        self.think_ms = workload.think_ms
+        self.timeout_ms = workload.timeout_ms
+        self.pool = ClientPool(workload, self.n, config.clients, stop_ms=stop_ms(config),
+                               rng=derive_rng(config.seed, "clients", host))
+        self.pool.generator = HostValues(workload, self.pool.rng, host, self.n)
+        self._next_handles: dict[int, asyncio.TimerHandle] = {}
+        self._timeouts: dict[tuple[int, int], asyncio.TimerHandle] = {}
+        self.stopped = False
+        self.requests_sent = 0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        for slot in self.slots:
+            at = self.pool.first_invoke_ms(slot)
+            if not self.closed_loop:
+                at += self.pool.next_arrival_gap_ms()
+            self._next_handles[slot] = self.loop.call_later(self.clock.until_s(at), self._next, slot)
+
+    def finish(self, end_ms: float) -> tuple[list[dict[str, Any]], int]:
+        """Stop; ops still outstanding get `info` at `end_ms`. Returns (history, skipped arrivals)."""
+        if not self.stopped:
+            self.stopped = True
+            for handle in itertools.chain(self._next_handles.values(), self._timeouts.values()):
+                handle.cancel()
+            self.pool.finish(end_ms)
+        return self.pool.history, self.pool.skipped_arrivals
+
+    # ------------------------------------------------------------ transitions
+    def _after(self, delay_ms: float, slot: int) -> None:
+        self._next_handles[slot] = self.loop.call_later(self.clock.wall_s(delay_ms), self._next, slot)
+
+    def _next(self, slot: int) -> None:
+        if self.stopped:
+            return
+        now = self.clock.now_ms()
+        if not self.closed_loop:
+            self._after(self.pool.next_arrival_gap_ms(), slot)
+        request = self.pool.invoke(slot, now)
+        if request is None:
+            return
+        self.requests_sent += 1
+        key = (request.process, request.seq)
+        self._timeouts[key] = self.loop.call_later(self.clock.wall_s(self.timeout_ms),
+                                                   self._time_out, key)
+        self._send(request.process % self.n, request)
+
+    def replies(self, replies: list[Reply]) -> None:
+        if self.stopped:
+            return
+        now = self.clock.now_ms()
+        for reply in replies:
+            handle = self._timeouts.pop((reply.process, reply.seq), None)
+            if handle is not None:
+                handle.cancel()
+            slot = self.pool.complete(reply, now)
+            if slot is not None and self.closed_loop:
+                self._after(self.think_ms, slot)
+
+    def _time_out(self, key: tuple[int, int]) -> None:
+        if self.stopped:
+            return
+        self._timeouts.pop(key, None)
+        slot = self.pool.time_out(key[0], key[1], self.clock.now_ms())
+        if slot is not None and self.closed_loop:
+            self._after(self.think_ms, slot)

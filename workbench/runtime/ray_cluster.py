@@ -1,0 +1,125 @@
+"""Getting actors onto a Ray cluster, and off it again.
+
+`connect` starts or joins Ray: nothing if Ray is already up in this process (a test
+session, a notebook, a sweep worker — never re-initialised, never shut down here);
+else `ray.address`, then `RAY_ADDRESS`, then a local cluster with `ray.num_cpus` cores
+(default: all). Joining a cluster needs this project installed on every machine.
+
+`Cluster` places one bundle per node in a placement group — `pack` keeps the bundles
+on as few machines as possible, `spread` puts them on different machines — and
+schedules node i's actor (and, with `client_actors`, the actor of its client slots)
+into bundle i, so a client always sits on the same machine as its node. Bundles and actors ask for a token fraction of a CPU:
+the actors are mostly idle, waiting on timers and calls, and must fit on a 2-core
+machine next to whatever else runs.
+
+`stop` kills every actor it started (`ray.kill`) and removes the placement group; it
+is safe to call at any point of a launch, and twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
+from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+from workbench.config import ExperimentConfig, RayConfig
+from workbench.errors import UserInputError
+from workbench.runtime.ray_host import HostActor
+
+BUNDLE_CPU = 0.01
+ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle
+START_TIMEOUT_S = 180.0  # worker processes start slowly on a loaded 2-core machine
+
+RemoteHost = ray.remote(HostActor)
+
+
+class RayStartError(UserInputError):
+    """Ray could not be started or joined, or the actors could not be placed."""
+
+
+def connect(cfg: RayConfig) -> None:
+    if ray.is_initialized():
+        return
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(address=address, configure_logging=False)
+        else:
+            ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, configure_logging=False)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+        raise RayStartError(f"ray: cannot start or join {where}: {exc}") from exc
+
+
+def client_slots(config: ExperimentConfig) -> list[list[int]]:
+    """Slot s starts as process s, beside node s mod n: host i runs the slots beside node i."""
+    slots: list[list[int]] = [[] for _ in range(config.nodes)]
+    for slot in range(config.clients):
+        slots[slot % config.nodes].append(slot)
+    return slots
+
+
+@dataclass
+class Cluster:
+    config: ExperimentConfig
+    client_actors: bool = False
+    """True: each node's client slots run in an actor of their own beside the node's.
+    False: they run inside the node's actor (fewer processes and Ray calls)."""
+    node_factory: Callable[..., Any] | None = None
+    """Replaces the protocol's node class (as in `sim.simulate`); must pickle."""
+    nodes: list[Any] = field(default_factory=list)
+    client_hosts: list[Any] = field(default_factory=list)
+    """Per node index: the actor that runs that node's client slots."""
+    placement: PlacementGroup | None = None
+    locations: list[str] = field(default_factory=list)
+    startup_s: float = 0.0
+
+    @property
+    def actors(self) -> list[Any]:
+        return list({id(a): a for a in [*self.nodes, *self.client_hosts]}.values())
+
+    def launch(self) -> None:
+        started = time.perf_counter()
+        config = self.config
+        strategy = "SPREAD" if config.ray.placement == "spread" else "PACK"
+        self.placement = placement_group([{"CPU": BUNDLE_CPU}] * config.nodes, strategy=strategy)
+        ready, _ = ray.wait([self.placement.ready()], timeout=START_TIMEOUT_S)
+        if not ready:
+            raise RayStartError(f"ray: could not reserve {config.nodes} bundles of "
+                                f"{BUNDLE_CPU} CPU ({strategy}) within {START_TIMEOUT_S:.0f} s")
+        slots = client_slots(config)
+        for i in range(config.nodes):
+            place = PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i)
+            options = {"num_cpus": ACTOR_CPU, "scheduling_strategy": place, "max_restarts": 0}
+            node = RemoteHost.options(**options).remote(
+                config, i, True, [] if self.client_actors else slots[i], self.node_factory)
+            self.nodes.append(node)
+            if self.client_actors:
+                self.client_hosts.append(RemoteHost.options(**options).remote(config, i, False, slots[i]))
+            else:
+                self.client_hosts.append(node)
+        refs = [actor.ready.remote() for actor in self.actors]
+        done, pending = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
+        if pending:
+            raise RayStartError(f"ray: {len(pending)} of {len(refs)} actors did not start "
+                                f"within {START_TIMEOUT_S:.0f} s")
+        self.locations = ray.get(refs)
+        self.startup_s = time.perf_counter() - started
+
+    def stop(self) -> None:
+        for actor in self.actors:
+            # Already dead, or Ray is going down: nothing left to stop.
+            with contextlib.suppress(Exception):
+                ray.kill(actor)
+        self.nodes, self.client_hosts = [], []
+        if self.placement is not None:
+            with contextlib.suppress(Exception):
+                remove_placement_group(self.placement)
+            self.placement = None

@@ -1,0 +1,198 @@
+"""The Ray actor: hosts node i's replica, the client slots beside node i, or both.
+
+Everything here is plumbing between Ray calls and the two hosts (`NodeHost`,
+`ClientHost`); the behaviour lives in them. All traffic between actors is batched per
+flush interval (`Outbox`), one call per destination and channel:
+
+- `deliver_batch(src, [(due, message), ...])`  node -> node
+- `client_batch([request, ...])`                client host -> node
+- `reply_batch([reply, ...])`                   node -> client host
+
+Traffic that stays inside one actor (a node talking to its own client slots when they
+are co-hosted, a node sending to itself) skips Ray but still goes through the event
+loop (`call_soon`), so a reply never re-enters the client that is still invoking.
+
+The class is a plain async class; `ray_cluster` wraps it with `ray.remote`. Its
+methods never await, so each runs to completion on the actor's one event loop and
+no locking is needed. The conductor's fault calls return the run time (ms) at which
+the fault took effect here, for the trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import traceback
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
+
+from workbench.config import ExperimentConfig
+from workbench.core.effects import Reply
+from workbench.core.messages import Message
+from workbench.core.ops import ClientRequest
+from workbench.faults import Partition
+from workbench.runtime.ray_batching import Outbox
+from workbench.runtime.ray_clock import RunClock
+from workbench.runtime.ray_node import NodeHost
+
+if TYPE_CHECKING:
+    from workbench.runtime.ray_clients import ClientHost
+
+# Outbox channels.
+PEER, REQUEST, REPLY = "messages", "requests", "replies"
+
+
+def client_host_of(process: int, clients: int, nodes: int) -> int:
+    """The host of a process's client slot: slot = process mod clients, beside node slot mod n."""
+    return (process % clients) % nodes
+
+
+class HostActor:
+    def __init__(self, config: ExperimentConfig, index: int, hosts_node: bool,
+                 client_slots: list[int], node_factory: Callable[..., Any] | None = None) -> None:
+        self.config = config
+        self.node_factory = node_factory
+        self.index = index
+        self.hosts_node = hosts_node
+        self.client_slots = client_slots
+        self.node: NodeHost | None = None
+        self.clients: ClientHost | None = None
+        self.outbox: Outbox | None = None
+        self._nodes: list[Any] = []
+        self._client_hosts: list[Any] = []
+        self.error: str | None = None
+        if client_slots:
+            # Imported here, while the conductor waits for `ready`, not in `start`, where
+            # seconds of import would make the run begin late. Only actors with client
+            # slots pay for it: the workload modules pull in pandas (via workbench.history).
+            from workbench.runtime import ray_clients
+
+            self._client_host_class = ray_clients.ClientHost
+
+    async def ready(self) -> str:
+        """Where this actor runs (host:pid); awaiting it means the actor is up."""
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    async def start(self, t0: float, nodes: list[Any], client_hosts: list[Any]) -> None:
+        """Wire up the handles of every node actor and client host, and start at run time 0 (`t0`)."""
+        loop = asyncio.get_running_loop()
+        clock = RunClock(t0, self.config.ray.time_scale)
+        self._nodes, self._client_hosts = nodes, client_hosts
+        self.outbox = Outbox(loop, self.config.ray.flush_interval_ms / 1000.0, self._flush)
+        if self.hosts_node:
+            self.node = NodeHost(self.config, self.index, loop, clock, self._send_peer,
+                                 self._send_reply, self.node_factory)
+            self.node.start()
+        if self.client_slots:
+            self.clients = self._client_host_class(self.config, self.index, self.client_slots, loop, clock,
+                                      self._send_request)
+            self.clients.start()
+
+    # ------------------------------------------------------------ routing
+    def _send_peer(self, dst: int, due: float, message: Message) -> None:
+        if dst == self.index:
+            asyncio.get_running_loop().call_soon(self._local_deliver, [(due, message)])
+        else:
+            self.outbox.add((PEER, dst), (due, message))  # type: ignore[union-attr]
+
+    def _local_deliver(self, items: list[tuple[float, Message]]) -> None:
+        if self.node is not None:
+            self.node.deliver(self.index, items)
+
+    def _send_reply(self, reply: Reply) -> None:
+        host = client_host_of(reply.process, self.config.clients, self.config.nodes)
+        if host == self.index and self.clients is not None:
+            asyncio.get_running_loop().call_soon(self.clients.replies, [reply])
+        else:
+            self.outbox.add((REPLY, host), reply)  # type: ignore[union-attr]
+
+    def _send_request(self, node: int, request: ClientRequest) -> None:
+        if node == self.index and self.node is not None:
+            asyncio.get_running_loop().call_soon(self.node.requests, [request])
+        else:
+            self.outbox.add((REQUEST, node), request)  # type: ignore[union-attr]
+
+    def _flush(self, key: Hashable, items: list[Any]) -> None:
+        channel, dst = key  # type: ignore[misc]
+        if channel == PEER:
+            self._nodes[dst].deliver_batch.remote(self.index, items)
+        elif channel == REQUEST:
+            self._nodes[dst].client_batch.remote(items)
+        else:
+            self._client_hosts[dst].reply_batch.remote(items)
+
+    # ------------------------------------------------------------ inbound traffic
+    async def deliver_batch(self, src: int, items: list[tuple[float, Message]]) -> None:
+        if self.node is not None:
+            self._guard(self.node.deliver, src, items)
+
+    async def client_batch(self, requests: list[ClientRequest]) -> None:
+        if self.node is not None:
+            self._guard(self.node.requests, requests)
+
+    async def reply_batch(self, replies: list[Reply]) -> None:
+        if self.clients is not None:
+            self._guard(self.clients.replies, replies)
+
+    def _guard(self, handler: Any, *args: Any) -> None:
+        # Fire-and-forget calls have nobody to raise to; keep the error for `health`.
+        try:
+            handler(*args)
+        except Exception:
+            self.error = self.error or f"actor {self.index}:\n{traceback.format_exc()}"
+
+    # ------------------------------------------------------------ conductor
+    def _now(self) -> float:
+        assert self.node is not None
+        return self.node.clock.now_ms()
+
+    async def leader_status(self) -> tuple[bool, int | None]:
+        return self.node.leader_status() if self.node is not None else (False, None)
+
+    async def start_partition(self, fault_id: int, partition: Partition) -> float:
+        self.node.start_partition(fault_id, partition)  # type: ignore[union-attr]
+        return self._now()
+
+    async def end_partition(self, fault_id: int) -> float:
+        self.node.end_partition(fault_id)  # type: ignore[union-attr]
+        return self._now()
+
+    async def crash(self) -> float:
+        self.node.crash()  # type: ignore[union-attr]
+        return self._now()
+
+    async def restart(self) -> float:
+        self._guard(self.node.restart)  # type: ignore[union-attr]
+        return self._now()
+
+    async def pause(self) -> float:
+        self.node.pause()  # type: ignore[union-attr]
+        return self._now()
+
+    async def resume(self) -> float:
+        self._guard(self.node.resume)  # type: ignore[union-attr]
+        return self._now()
+
+    async def health(self) -> str | None:
+        """The first error seen here (a core or client raised), or None."""
+        return self.error or (self.node.error if self.node is not None else None)
+
+    async def finish(self, end_ms: float) -> dict[str, Any]:
+        """Stop everything and hand back history, trace and counters."""
+        report: dict[str, Any] = {"index": self.index, "history": [], "trace": [],
+                                  "skipped_arrivals": 0}
+        if self.clients is not None:
+            report["history"], report["skipped_arrivals"] = self.clients.finish(end_ms)
+            report["requests_sent"] = self.clients.requests_sent
+        node = self.node
+        if node is not None:
+            node.finish()
+            report.update(trace=node.trace, sent=node.sent, delivered=node.delivered,
+                          dropped=node.dropped, storage_writes=node.storage.writes)
+        if self.outbox is not None:
+            self.outbox.discard()
+            report["calls"] = dict(self.outbox.calls)
+            report["items"] = dict(self.outbox.items)
+        report["error"] = await self.health()
+        return report
