@@ -31,7 +31,7 @@ import time
 import traceback
 import types
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +283,9 @@ def ensure_ray(address: str | None, workers: int | None) -> bool:
                               "configure_logging": False}
     if address:
         kwargs["address"] = address
+        # Workers on other machines run the driver's copy of the workbench, not whatever
+        # version (if any) is installed there; its dependencies must be installed there.
+        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parent)]}
     else:
         kwargs["num_cpus"] = workers or os.cpu_count() or 1
     try:
@@ -357,7 +360,6 @@ class SweepResult:
     skipped: int = 0
     interrupted: bool = False
     seconds: float = 0.0
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
 
 def default_sweep_dir(name: str) -> Path:
@@ -392,8 +394,7 @@ def run_sweep(
         store.write_summary(_frame(plan, rows))
         done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
         pending = [r for r in plan.runs if r.run_id not in done]
-        result = SweepResult(store.root, _frame(plan, rows), len(plan.runs), skipped=len(done),
-                             rows=rows)
+        result = SweepResult(store.root, _frame(plan, rows), len(plan.runs), skipped=len(done))
         bar = tqdm(total=len(plan.runs), initial=len(done), unit="run", desc=plan.name,
                    disable=not progress, dynamic_ncols=True, smoothing=0.1)
         start = time.monotonic()
