@@ -50,4 +50,4 @@ def pair_ops(events: Iterable[Mapping[str, Any]]) -> list[Op]:
         if kind != "info":
             row[6] = event.get("value")
             row[8] = event["time"]
-    return [Op(*row) for row in rows]
+    return list(map(Op._make, rows))

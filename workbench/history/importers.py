@@ -25,6 +25,8 @@ from workbench.history import edn
 from workbench.history.events import read_jsonl, validate_event
 
 FORMATS = ("jsonl", "jepsen-log", "edn")
+# What follows "jepsen.util": " - " in porcupine's copies, ": " in raw Jepsen logs.
+_LOG_SEPARATOR = re.compile(r"^\s*[-:]?\s*")
 _ALIASES = {
     "json": "jsonl", "jsonlines": "jsonl",
     "jepsen": "jepsen-log", "etcd": "jepsen-log", "jepsen-etcd-log": "jepsen-log",
@@ -104,7 +106,7 @@ def parse_jepsen_log(text: str, name: str = "<text>") -> list[dict[str, Any]]:
         if not line.strip():
             continue
         _, marker, rest = line.partition("jepsen.util")
-        fields = rest.lstrip(" \t-:").split(None, 3)
+        fields = _LOG_SEPARATOR.sub("", rest, count=1).split(None, 3)
         if not marker or len(fields) < 3:
             raise HistoryFormatError(
                 name, number, "not a Jepsen op line ('... jepsen.util - PROCESS TYPE F VALUE')")
