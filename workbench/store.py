@@ -28,12 +28,14 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
+    import pandas as pd
 
 OK, ERROR = "ok", "error"
 
@@ -240,6 +242,8 @@ def grid_column(values: list[Any]) -> list[Any]:
 
 def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataFrame:
     """Rows are `{"run_id", <grid paths>, "status", "error", **summary}`, in plan order."""
+    import pandas as pd
+
     leading = ["run_id", *grid_paths, "status", "error"]
     frame = pd.DataFrame(rows)
     if frame.empty:

@@ -33,15 +33,17 @@ import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError, UserInputError
 from workbench.store import OK, SweepStore, error_files, summary_frame
+
+if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
+    import pandas as pd
 
 RESERVED_PATHS = {"seed": "use sweep.seeds for replicates", "sweep": "a sweep cannot sweep itself"}
 
