@@ -45,12 +45,16 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="result folder")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print summary.json")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="runtime ray: join this Ray cluster (default: RAY_ADDRESS, else local)")] = None,
 ) -> None:
     """Run one experiment and write its result folder."""
     from workbench.config import load_config
     from workbench.runner import run_experiment, write_run
 
     config = load_config(experiment, set_ or [])
+    if address:
+        config = config.model_copy(update={"ray": config.ray.model_copy(update={"address": address})})
     out_dir = out or default_out_dir(config.name, config.protocol, config.seed)
     output = run_experiment(config)
     write_run(output, out_dir, report=report)
