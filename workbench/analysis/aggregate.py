@@ -59,5 +59,9 @@ def wide(aggregated: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     pivot = aggregated.pivot_table(index=by, columns="metric",
                                    values=["mean", "ci_low", "ci_high", "n"], dropna=False,
                                    observed=True)
-    pivot.columns = [m if stat == "mean" else f"{m}_{stat}" for stat, m in pivot.columns]
-    return pivot.reset_index()
+    metrics = list(dict.fromkeys(aggregated["metric"]))
+    # Each metric's four columns side by side, in the order the metrics were asked for.
+    order = [(stat, m) for m in metrics for stat in ("mean", "ci_low", "ci_high", "n")]
+    pivot = pivot.reindex(columns=order)
+    pivot.columns = [m if stat == "mean" else f"{m}_{stat}" for stat, m in order]
+    return pivot.reset_index().astype({f"{m}_n": "int64" for m in metrics})

@@ -42,6 +42,11 @@ def with_side(ops: pd.DataFrame) -> pd.DataFrame:
     return ops.assign(side=np.where(ops["minority"].to_numpy(dtype=bool), "minority", "majority"))
 
 
+def order_phases(frame: pd.DataFrame) -> pd.DataFrame:
+    """`phase` and `side` as ordered categoricals, so groups sort before / during / after."""
+    return frame.pipe(_ordered, "phase", PHASE_ORDER).pipe(_ordered, "side", SIDE_ORDER)
+
+
 def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.DataFrame:
     if column not in frame.columns:
         return frame
@@ -89,8 +94,7 @@ def by_phase(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = 
     keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
     return (
         ops.pipe(lambda f: f if "side" in f.columns else with_side(f))
-        .pipe(_ordered, "phase", PHASE_ORDER)
-        .pipe(_ordered, "side", SIDE_ORDER)
+        .pipe(order_phases)
         .pipe(op_stats, keys)
     )
 

@@ -28,6 +28,7 @@ LABELS = {
     "availability_partitioned": "availability during partition",
     "availability": "availability",
     "stale_read_fraction": "stale-read fraction",
+    "stale_fraction": "stale-read fraction",
     "non_linearizable": "non-linearizable runs (fraction)",
     "latency_ms": "latency (ms)",
     "latency_p50_ms": "median latency (ms)",

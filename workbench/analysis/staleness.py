@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.analysis.pipelines import run_columns
+from workbench.analysis.pipelines import order_phases, run_columns
 
 READ_COLUMNS = ["stale", "versions_behind", "time_behind_ms"]
 
@@ -120,7 +120,8 @@ def staleness_summary(reads: pd.DataFrame, by: Sequence[str] = ("protocol",)) ->
     if not keys:
         return _summary(reads).to_frame().T.astype({"reads": "int64", "stale_reads": "int64"})
     return (
-        reads.groupby(keys, observed=True, sort=True, dropna=False)[READ_COLUMNS]
+        reads.pipe(order_phases)
+        .groupby(keys, observed=True, sort=True, dropna=False)[READ_COLUMNS]
         .apply(_summary)
         .reset_index()
         .astype({"reads": "int64", "stale_reads": "int64"})
