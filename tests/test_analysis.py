@@ -27,7 +27,7 @@ from workbench.analysis.pipelines import (
     run_columns,
     with_side,
 )
-from workbench.analysis.staleness import stale_reads, staleness_summary
+from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
 from workbench.analysis.trace import records, trace_frame
 
 
@@ -129,8 +129,10 @@ def test_run_columns() -> None:
 
 # ---------------------------------------------------------------- staleness
 def reference_staleness(ops: pd.DataFrame) -> dict[int, tuple[bool, float, float]]:
-    """The definition, literally: a read of W's value is stale if some write X has
-    W.complete < X.invoke and X.complete < read.invoke (per run and key)."""
+    """The definitions, literally, per run (protocol) and key: a read of W's value is stale
+    if some ok write X has W.complete < X.invoke and X.complete < read.invoke; it is then
+    behind by the writes acknowledged after W and before the read, and by the time since
+    the newest of them was acknowledged."""
     out = {}
     rows = ops.to_dict("records")
     for r in rows:
@@ -143,14 +145,28 @@ def reference_staleness(ops: pd.DataFrame) -> dict[int, tuple[bool, float, float
         else:
             sources = [w for w in writes
                        if (w["value"][1] if w["f"] == "cas" else w["value"]) == r["result"]]
-            if not sources:
-                out[r["op"]] = (False, math.nan, math.nan)
+            if not sources:  # written by an op of unknown outcome: cannot be placed
+                out[r["op"]] = (False, 0.0, 0.0)
                 continue
             source = sources[0]["complete_time"]
-        newer = [w for w in writes if w["invoke_time"] > source and w["complete_time"] < r["invoke_time"]]
-        out[r["op"]] = (bool(newer), float(len(newer)),
-                        r["invoke_time"] - min(w["complete_time"] for w in newer) if newer else 0.0)
+        if not any(w["invoke_time"] > source and w["complete_time"] < r["invoke_time"] for w in writes):
+            out[r["op"]] = (False, 0.0, 0.0)
+            continue
+        acked = [w["complete_time"] for w in writes if source < w["complete_time"] < r["invoke_time"]]
+        out[r["op"]] = (True, float(len(acked)), r["invoke_time"] - max(acked))
     return out
+
+
+@pytest.fixture(params=["checker", "own"])
+def implementation(request, monkeypatch) -> str:
+    """Run the staleness pipeline through the checkers' stale_reads, and through the fallback."""
+    from workbench.analysis import staleness
+
+    if request.param == "checker" and staleness._checker() is None:
+        pytest.skip("workbench.checkers.staleness not installed")
+    if request.param == "own":
+        monkeypatch.setattr(staleness, "_checker", lambda: None)
+    return request.param
 
 
 def random_register_history(rng: random.Random, n: int = 400) -> pd.DataFrame:
@@ -177,20 +193,22 @@ def random_register_history(rng: random.Random, n: int = 400) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_stale_reads_match_the_definition(seed: int) -> None:
+def test_stale_reads_match_the_definition(seed: int, implementation: str) -> None:
     ops = random_register_history(random.Random(seed))
     got = stale_reads(ops).set_index("op")
     want = reference_staleness(ops)
     assert sorted(got.index) == sorted(want)
-    for op_id, (stale, behind, time_behind) in want.items():
+    for op_id, (stale, behind, ms_behind) in want.items():
         row = got.loc[op_id]
         assert row["stale"] == stale
-        assert row["versions_behind"] == pytest.approx(behind, nan_ok=True)
-        assert row["time_behind_ms"] == pytest.approx(time_behind, nan_ok=True)
+        assert row["versions_behind"] == pytest.approx(behind)
+        assert row["ms_behind"] == pytest.approx(ms_behind)
+    # every column of the op rows is kept (run parameters, phase, ...)
+    assert {"protocol", "phase", "result", "invoke_time"} <= set(got.columns)
     assert got["stale"].any() and not got["stale"].all()
 
 
-def test_stale_read_example_by_hand() -> None:
+def test_stale_read_example_by_hand(implementation: str) -> None:
     rows = [
         op(0, 0, "write", "k", 1, "ok", None, 0, 10, protocol="p"),
         op(1, 1, "write", "k", 2, "ok", None, 20, 30, protocol="p"),
@@ -201,10 +219,28 @@ def test_stale_read_example_by_hand() -> None:
         op(6, 4, "read", "k", None, "ok", 3, 60, 61, protocol="p"),
     ]
     got = stale_reads(pd.DataFrame(rows)).set_index("op")
-    assert got.loc[3, ["stale", "versions_behind", "time_behind_ms"]].tolist() == [True, 2.0, 20.0]
+    assert got.loc[3, ["stale", "versions_behind", "ms_behind"]].tolist() == [True, 2.0, 10.0]
     assert got.loc[4, "stale"] == False  # noqa: E712 - numpy bool
-    assert got.loc[5, ["stale", "versions_behind", "time_behind_ms"]].tolist() == [True, 1.0, 5.0]
+    assert got.loc[5, ["stale", "versions_behind", "ms_behind"]].tolist() == [True, 1.0, 5.0]
     assert not got.loc[6, "stale"]
+
+
+def test_stale_reads_of_many_runs_with_clashing_op_ids(implementation: str) -> None:
+    one = random_register_history(random.Random(11))
+    both = pd.concat([one.assign(seed=1), one.assign(seed=2)], ignore_index=True)
+    got = stale_reads(both)
+    alone = stale_reads(one.assign(seed=1))
+    assert len(got) == 2 * len(alone)
+    for seed in (1, 2):
+        part = got[got["seed"] == seed].reset_index(drop=True)
+        assert part[["op", "stale", "versions_behind", "ms_behind"]].equals(
+            alone[["op", "stale", "versions_behind", "ms_behind"]])
+    per_run = stale_fraction_per_run(got)
+    assert per_run.shape[0] == 4  # (protocol, seed) pairs
+    assert per_run["stale_fraction"].tolist() == pytest.approx(
+        got.groupby(["protocol", "seed"], sort=False)["stale"].mean().tolist())
+    with pytest.raises(ValueError, match="one run"):
+        stale_reads(both, trace=[])
 
 
 def test_staleness_summary_matches_pandas() -> None:
@@ -216,10 +252,10 @@ def test_staleness_summary_matches_pandas() -> None:
         assert got.loc[protocol, "stale_reads"] == len(stale)
         assert got.loc[protocol, "stale_read_fraction"] == pytest.approx(len(stale) / len(group))
         assert got.loc[protocol, "versions_behind_max"] == stale["versions_behind"].max()
-        assert got.loc[protocol, "time_behind_p50_ms"] == pytest.approx(stale["time_behind_ms"].median())
+        assert got.loc[protocol, "ms_behind_p50"] == pytest.approx(stale["ms_behind"].median())
 
 
-def test_set_workloads_have_no_register_staleness() -> None:
+def test_set_workloads_have_no_register_staleness(implementation: str) -> None:
     rows = [op(0, 0, "add", "s", 1, "ok", None, 0, 1, protocol="p"),
             op(1, 1, "read", "s", None, "ok", [1], 5, 6, protocol="p")]
     assert stale_reads(pd.DataFrame(rows)).empty
@@ -303,6 +339,39 @@ def test_convergence_after_heal_by_hand() -> None:
     assert got[["fault_id", "healed_at", "converged_at", "convergence_ms"]].values.tolist() == [
         [0, 300.0, 400.0, 100.0], [1, 600.0, 600.0, 0.0], [2, 800.0, 850.0, 50.0]]
     assert agreement(trace)["agree"].tolist() == [True, False, False, False, True, False, True]
+
+
+def test_paused_and_restarted_nodes_in_agreement() -> None:
+    trace = [
+        {"time": 0.0, "kind": "digest", "node": 0, "digest": 1},
+        {"time": 0.0, "kind": "digest", "node": 1, "digest": 1},
+        {"time": 10.0, "kind": "pause", "node": 1, "fault_id": 0},
+        {"time": 20.0, "kind": "digest", "node": 0, "digest": 2},   # only node 0 is live
+        {"time": 30.0, "kind": "resume", "node": 1, "fault_id": 0},  # back with digest 1
+        {"time": 40.0, "kind": "digest", "node": 1, "digest": 2},
+        {"time": 50.0, "kind": "crash", "node": 0, "fault_id": 1},
+        {"time": 60.0, "kind": "restart", "node": 0, "fault_id": 1},  # differs until it reports
+        {"time": 70.0, "kind": "digest", "node": 0, "digest": 2},
+    ]
+    got = agreement(trace)
+    assert got["time"].tolist() == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]
+    assert got["live"].tolist() == [2, 1, 1, 2, 2, 1, 2, 2]
+    assert got["agree"].tolist() == [True, True, True, False, True, True, False, True]
+
+
+def test_convergence_agrees_with_the_checker_on_a_real_run() -> None:
+    checker = pytest.importorskip("workbench.checkers.convergence")
+    from test_analysis_support import small_config
+
+    from workbench.analysis.phases import partition_intervals
+    from workbench.runtime.sim import simulate
+
+    config = small_config(eventual={"replication": False, "anti_entropy_interval_ms": 200.0})
+    trace = simulate(config).trace
+    ours = convergence_times(trace, partition_intervals(trace, config.duration_ms))
+    theirs = checker.convergence_ms(trace, config.nodes, config.duration_ms, heal_kinds=("partition_end",))
+    assert len(ours) == 1 and theirs is not None and theirs > 0
+    assert ours["convergence_ms"].iloc[0] == pytest.approx(theirs)
 
 
 def test_trace_frame_round_trip() -> None:

@@ -2,12 +2,15 @@
 
 The runtimes sample each live replica's state digest and trace it when it changes
 (`digest` records). Replicas *agree* at a moment when every live node's latest digest
-is the same; a crashed node is not live until it restarts (it then traces a fresh
-digest). After each heal, convergence is the first moment of agreement, as long as it
-comes before the next partition starts (else the run never converged in between:
-NaN). Eventual consistency promises exactly this (Vogels 2009, "Eventually
-Consistent"): once writes stop reaching some replicas only through partitions, all
+is the same; a crashed node is not live until it restarts (and differs until it
+traces a fresh digest), a paused one until it resumes. After each heal, convergence
+is the first moment of agreement, as long as it comes before the next partition
+starts (else the run never converged in between: NaN). Eventual consistency promises
+exactly this (Vogels 2009, "Eventually Consistent"): once the partition is gone, all
 replicas end up alike.
+
+The checkers' `convergence_ms` gives one number per run, from the last heal of any
+kind; this gives one row per partition, for runs with several.
 """
 
 from __future__ import annotations
@@ -20,19 +23,40 @@ import pandas as pd
 
 from workbench.analysis.trace import trace_frame
 
-_DOWN = "down"  # stands for a crashed node's digest; dropped before comparing
+_DOWN = "down"  # stands for a crashed or paused node's digest; dropped before comparing
+
+
+def _states(frame: pd.DataFrame) -> pd.DataFrame:
+    """time, node, state: each node's digest as it changes; down while crashed or paused.
+
+    A resumed node holds the digest it had when paused; a restarted one differs from
+    every other until it reports a digest (it has to catch up first).
+    """
+    rows: list[tuple[float, int, str]] = []
+    last: dict[int, str] = {}
+    kinds = ["digest", "crash", "restart", "pause", "resume"]
+    events = frame[frame["kind"].isin(kinds) & frame["node"].notna()]
+    digests = events["digest"] if "digest" in events.columns else pd.Series(index=events.index)
+    for time, kind, node, digest in zip(events["time"], events["kind"], events["node"], digests,
+                                        strict=True):
+        node = int(node)
+        if kind == "digest":
+            last[node] = str(digest)
+            rows.append((time, node, last[node]))
+        elif kind in ("crash", "pause"):
+            rows.append((time, node, _DOWN))
+        elif kind == "resume":
+            rows.append((time, node, last.get(node, _DOWN)))
+        else:  # restart
+            rows.append((time, node, f"restarted:{node}:{time}"))
+    return pd.DataFrame(rows, columns=["time", "node", "state"])
 
 
 def agreement(trace: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataFrame:
-    """One row per moment some digest changed: `time`, `live` nodes, `agree` (all live digests equal)."""
-    frame = trace_frame(trace)
-    changes = (
-        frame[frame["kind"].isin(["digest", "crash"]) & frame["node"].notna()]
-        .assign(state=lambda f: np.where(f["kind"].eq("crash"), _DOWN,
-                                         f.get("digest", pd.Series(index=f.index))))
-    )
+    """One row per moment some node's state changed: `time`, `live` nodes, `agree` (all live equal)."""
     wide = (
-        changes.pivot_table(index="time", columns="node", values="state", aggfunc="last")
+        _states(trace_frame(trace))
+        .pivot_table(index="time", columns="node", values="state", aggfunc="last")
         .ffill()
         .replace(_DOWN, np.nan)
     )

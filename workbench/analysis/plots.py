@@ -33,7 +33,7 @@ LABELS = {
     "latency_ms": "latency (ms)",
     "latency_p50_ms": "median latency (ms)",
     "latency_p99_ms": "p99 latency (ms)",
-    "time_behind_ms": "time behind (ms)",
+    "ms_behind": "behind the newest acknowledged version (ms)",
     "versions_behind": "versions behind",
 }
 REFERENCE_FIG16 = Path(__file__).resolve().parents[2] / "data" / "reference" / "raft-fig16" / "ongaro_fig16.csv"
@@ -165,7 +165,7 @@ def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = Tru
 
 
 # ---------------------------------------------------------------- staleness
-def staleness_distribution(reads: pd.DataFrame, x: str = "time_behind_ms", hue: str | None = "protocol",
+def staleness_distribution(reads: pd.DataFrame, x: str = "ms_behind", hue: str | None = "protocol",
                            bins: int | str = 30, ax: Axes | None = None) -> Axes:
     """Histogram of how far behind the stale reads were (`staleness.stale_reads` output).
 

@@ -27,7 +27,7 @@ from workbench.analysis.convergence import convergence_times
 from workbench.analysis.leadership import leadership_summary
 from workbench.analysis.pipelines import by_phase, latency_over_time, with_side
 from workbench.analysis.results import RunResults, SweepResults, load_results
-from workbench.analysis.staleness import stale_reads, staleness_summary
+from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
@@ -87,7 +87,7 @@ def _config_text(config: dict[str, Any]) -> str:
 def run_context(run: RunResults) -> dict[str, Any]:
     ops = with_side(run.ops)
     intervals = run.intervals()
-    reads = stale_reads(ops)
+    reads = stale_reads(ops, run.trace_records)
     summary = dict(run.summary)
     if "stale_read_fraction" not in summary and len(reads):
         summary["stale_read_fraction"] = float(reads["stale"].mean())
@@ -154,7 +154,7 @@ def _add_staleness(summary: pd.DataFrame, sweep: SweepResults) -> pd.DataFrame:
     reads = stale_reads(sweep.ops)
     if reads.empty:
         return summary
-    per_run = reads.groupby("run_id")["stale"].mean().rename("stale_read_fraction").reset_index()
+    per_run = stale_fraction_per_run(reads).rename(columns={"stale_fraction": "stale_read_fraction"})
     return summary.merge(per_run, on="run_id", how="left")
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from workbench.analysis.phases import partition_intervals
-from workbench.analysis.trace import read_trace, records
+from workbench.analysis.trace import trace_frame
 from workbench.errors import UserInputError
 from workbench.history.frame import from_parquet_frame
 
@@ -34,6 +34,8 @@ class RunResults:
     ops: pd.DataFrame
     trace: pd.DataFrame | None
     """None when the folder holds no trace.jsonl (a sweep run without `--history`)."""
+    trace_records: list[dict[str, Any]] | None = None
+    """The same records as plain dicts, exactly as written (what the checkers take)."""
 
     @property
     def duration_ms(self) -> float:
@@ -41,8 +43,7 @@ class RunResults:
 
     def intervals(self) -> pd.DataFrame:
         """Partitions as `phases.partition_intervals` gives them (empty without a trace)."""
-        return partition_intervals(records(self.trace) if self.trace is not None else [],
-                                   self.duration_ms)
+        return partition_intervals(self.trace_records or [], self.duration_ms)
 
 
 @dataclass
@@ -86,10 +87,20 @@ def load_run(folder: str | Path) -> RunResults:
         summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise UserInputError(f"{folder / 'summary.json'}: cannot read ({exc})") from None
-    trace_path = folder / "trace.jsonl"
+    trace = _read_jsonl(folder / "trace.jsonl")
     return RunResults(folder, _read_yaml(folder / "config.yaml"), summary,
                       read_ops(folder / "ops.parquet"),
-                      read_trace(trace_path) if trace_path.is_file() else None)
+                      trace_frame(trace) if trace is not None else None, trace)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]] | None:
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
+    except ValueError as exc:
+        raise UserInputError(f"{path}: not JSON Lines ({exc})") from None
 
 
 def _grid_paths(config: dict[str, Any]) -> list[str]:

@@ -1,27 +1,29 @@
-"""Stale reads of a register workload: which reads were stale, by how many versions, how long.
+"""Stale reads per op, for many runs at once, keeping each read's phase, side and run columns.
 
-A read that returned the value of write W is *stale* when some other write X was
-invoked after W completed and itself completed before the read was invoked: in real
-time W -> X -> read, so every linearizable (indeed every regular) register would have
-returned X or later. This is the real-time order of Herlihy & Wing, read per key; it
-never calls a read stale that a concurrent write could explain.
+The verdict is the checkers' (`workbench.checkers.staleness.stale_reads`, one run at a
+time); this module runs it per run of a concatenated frame and joins its answer back
+onto the op rows, so staleness groups by protocol, read mode, phase or side like every
+other pipeline. The definitions, briefly (the checker's docstring has them in full):
 
-- `versions_behind`: how many such writes X the read missed (k-staleness, Bailis et al.
-  "Probabilistically Bounded Staleness", §3);
-- `time_behind_ms`: read invoke minus the completion of the first X, i.e. how long a
-  newer value had been acknowledged when the read still saw the old one (t-visibility).
+- `stale`: the read returned the value of write W although some ok write X was invoked
+  after W completed and completed before the read was invoked (W -> X -> read in real
+  time; Herlihy & Wing). Concurrency never makes a read stale; a read of `null` is
+  stale once any write was acknowledged before it; a value from a write of unknown
+  outcome cannot be placed and is not stale.
+- `versions_behind`: versions of the key between the value read and the newest one
+  acknowledged before the read began (k-staleness, Bailis et al. 2012, "PBS");
+- `ms_behind`: the read's invoke minus the acknowledgement of that newest version.
+Both are 0 for reads that are not stale.
 
-A read of `null` comes from the initial state, which "completed" before every write.
-A read whose value came from a write that never completed `ok` (info: unknown) cannot
-be placed, so it is counted as not stale, with NaN versions and time: conservative.
-Set workloads (reads return a collection) are left out; lost adds are the convergence
-checker's business.
+Without the checkers installed (they are a separate part of the workbench), a small
+implementation of the same definitions runs instead, ordering versions by write
+completion (what the checker does when it has no trace).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,77 +31,85 @@ import pandas as pd
 
 from workbench.analysis.pipelines import order_phases, run_columns
 
-READ_COLUMNS = ["stale", "versions_behind", "time_behind_ms"]
+READ_COLUMNS = ["stale", "versions_behind", "ms_behind"]
 
 
-def _written(f: str, value: Any) -> Any:
-    # An ok cas [expected, new] wrote `new`; a write wrote its value.
-    return value[1] if f == "cas" else value
+def _checker() -> Any:
+    try:
+        from workbench.checkers import staleness
+    except ImportError:
+        return None
+    return staleness
 
 
-def _is_null(value: Any) -> bool:
-    # A frame built from rows turns a column of ints and None into floats with NaN.
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
+    """The ok register reads of `ops` (all columns kept) with `stale`, `versions_behind`, `ms_behind`.
 
-
-def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _key_staleness(group: pd.DataFrame) -> pd.DataFrame:
-    """One run, one key: the reads of `group` with the three staleness columns."""
-    ok = group["type"].eq("ok")
-    writes = group[ok & group["f"].isin(["write", "cas"])].sort_values("invoke_time")
-    reads = group[ok & group["f"].eq("read")]
-    w_invoke = writes["invoke_time"].to_numpy(dtype=float)
-    w_complete = writes["complete_time"].to_numpy(dtype=float)
-    completed_at = {_hashable(_written(f, v)): c for f, v, c in
-                    zip(writes["f"], writes["value"], w_complete, strict=True)}
-
-    stale = np.zeros(len(reads), dtype=bool)
-    behind = np.zeros(len(reads), dtype=float)
-    time_behind = np.zeros(len(reads), dtype=float)
-    for i, (t, result) in enumerate(zip(reads["invoke_time"], reads["result"], strict=True)):
-        source = -np.inf if _is_null(result) else completed_at.get(_hashable(result))
-        if source is None:  # value of a write with an unknown outcome: cannot be placed
-            behind[i] = time_behind[i] = np.nan
-            continue
-        # Writes X with source < invoke_x (and so complete_x > source) and complete_x < t:
-        # X's invoke lies in (source, t), a contiguous slice of the invoke-sorted writes.
-        lo, hi = np.searchsorted(w_invoke, [source, t], side="right")
-        newer = w_complete[lo:hi]
-        newer = newer[newer < t]
-        if len(newer):
-            stale[i] = True
-            behind[i] = len(newer)
-            time_behind[i] = t - newer.min()
-    return reads.assign(stale=stale, versions_behind=behind, time_behind_ms=time_behind)
-
-
-def _is_register_read(frame: pd.DataFrame) -> pd.Series:
-    return frame["f"].eq("read") & ~frame["result"].map(lambda r: isinstance(r, list | tuple | dict))
-
-
-def stale_reads(ops: pd.DataFrame) -> pd.DataFrame:
-    """One row per ok register read, with `stale`, `versions_behind` and `time_behind_ms`.
-
-    `ops` may hold many runs (grouped by `run_id` or the run parameter columns).
+    `ops` may hold many runs (told apart by `run_id` or the run parameter columns);
+    `trace` (the store's `apply` records give the version order) only for a single run.
     """
-    keys = run_columns(ops) + ["key"]
-    register = ops[~ops["f"].isin(["add"]) & (~ops["f"].eq("read") | _is_register_read(ops))]
-    if register.empty:
-        return ops.iloc[0:0].assign(stale=pd.Series(dtype=bool),
-                                    versions_behind=pd.Series(dtype=float),
-                                    time_behind_ms=pd.Series(dtype=float))
+    runs = run_columns(ops)
+    groups = list(ops.groupby(runs, sort=False, dropna=False)) if runs else [((), ops)]
+    if trace is not None and len(groups) > 1:
+        raise ValueError("a trace orders the versions of one run; pass one run's ops with it")
+    checker = _checker()
+    answers = [checker.stale_reads(run, trace) if checker else _stale_reads(run) for _, run in groups]
+    verdicts = pd.concat([a[["op", *READ_COLUMNS]] for a in answers], keys=range(len(answers)),
+                         names=["_run", "_row"]).reset_index(level="_run")
+    rows = pd.concat([run.assign(_run=i) for i, (_, run) in enumerate(groups)], ignore_index=True)
     return (
-        register.groupby(keys, sort=False, dropna=False, group_keys=False)[list(register.columns)]
-        .apply(_key_staleness)
-        .sort_values(keys[:-1] + ["op"])
-        .reset_index(drop=True)
-        .astype({"stale": bool, "versions_behind": float, "time_behind_ms": float})
+        rows.merge(verdicts, on=["_run", "op"], how="inner", validate="one_to_one")
+        .drop(columns="_run")
+        .astype({"stale": bool, "versions_behind": float, "ms_behind": float})
     )
 
 
+# ---------------------------------------------------------------- without the checkers
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, float) and math.isnan(value):
+        return None  # a frame turns a column of ints and None into floats with NaN
+    return value
+
+
+def _stale_reads(run: pd.DataFrame) -> pd.DataFrame:
+    """One run: `op` and the three columns, per ok register read (the checker's definitions)."""
+    ok = run[run["type"].eq("ok")]
+    set_keys = set(run.loc[run["f"].eq("add"), "key"])
+    frames = [_key_staleness(group) for key, group in ok.groupby("key", sort=False)
+              if key not in set_keys]
+    if not frames:
+        return pd.DataFrame({"op": pd.Series(dtype="int64"), "stale": pd.Series(dtype=bool),
+                             "versions_behind": pd.Series(dtype=float), "ms_behind": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def _key_staleness(ok: pd.DataFrame) -> pd.DataFrame:
+    writes = ok[ok["f"].isin(["write", "cas"])].sort_values(["complete_time", "op"], kind="stable")
+    reads = ok[ok["f"].eq("read")]
+    done = writes["complete_time"].to_numpy(dtype=float)
+    # The latest invoke among writes acknowledged so far: an X invoked after W completed
+    # and acknowledged before the read exists iff this exceeds W's completion.
+    latest_invoke = np.maximum.accumulate(writes["invoke_time"].to_numpy(dtype=float)) if len(writes) else done
+    rank = {}  # (value written) -> its version's rank in completion order, 1 = oldest
+    for i, (f, value) in enumerate(zip(writes["f"], writes["value"], strict=True)):
+        rank.setdefault(_hashable(value[1] if f == "cas" else value), i + 1)
+    invoked = reads["invoke_time"].to_numpy(dtype=float)
+    last = np.searchsorted(done, invoked, side="left") - 1  # acknowledged strictly before
+    values = [_hashable(v) for v in reads["result"]]
+    read_rank = np.array([0.0 if v is None else rank.get(v, np.nan) for v in values])
+    value_done = np.array([-np.inf if v is None else (done[int(r) - 1] if r == r else np.nan)
+                           for v, r in zip(values, read_rank, strict=True)])
+    overwriter = np.where(last >= 0, latest_invoke[last.clip(0)] if len(writes) else 0.0, -np.inf)
+    stale = overwriter > value_done
+    newest_done = np.where(last >= 0, done[last.clip(0)] if len(writes) else 0.0, np.nan)
+    return pd.DataFrame({"op": reads["op"].to_numpy(), "stale": stale,
+                         "versions_behind": np.where(stale, (last + 1) - read_rank, 0.0),
+                         "ms_behind": np.where(stale, invoked - newest_done, 0.0)})
+
+
+# ---------------------------------------------------------------- summaries
 def _summary(reads: pd.DataFrame) -> pd.Series:
     stale = reads[reads["stale"]]
     return pd.Series({
@@ -108,14 +118,14 @@ def _summary(reads: pd.DataFrame) -> pd.Series:
         "stale_read_fraction": len(stale) / len(reads) if len(reads) else np.nan,
         "versions_behind_mean": stale["versions_behind"].mean() if len(stale) else np.nan,
         "versions_behind_max": stale["versions_behind"].max() if len(stale) else np.nan,
-        "time_behind_p50_ms": stale["time_behind_ms"].quantile(0.5) if len(stale) else np.nan,
-        "time_behind_p99_ms": stale["time_behind_ms"].quantile(0.99) if len(stale) else np.nan,
-        "time_behind_max_ms": stale["time_behind_ms"].max() if len(stale) else np.nan,
+        "ms_behind_p50": stale["ms_behind"].quantile(0.5) if len(stale) else np.nan,
+        "ms_behind_p99": stale["ms_behind"].quantile(0.99) if len(stale) else np.nan,
+        "ms_behind_max": stale["ms_behind"].max() if len(stale) else np.nan,
     })
 
 
 def staleness_summary(reads: pd.DataFrame, by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
-    """Per group: reads, stale reads, their fraction, versions behind and time behind of the stale ones."""
+    """Per group: reads, stale reads, their fraction, versions and ms behind of the stale ones."""
     keys = [c for c in by if c in reads.columns]
     if not keys:
         return _summary(reads).to_frame().T.astype({"reads": "int64", "stale_reads": "int64"})
@@ -126,3 +136,10 @@ def staleness_summary(reads: pd.DataFrame, by: Sequence[str] = ("protocol",)) ->
         .reset_index()
         .astype({"reads": "int64", "stale_reads": "int64"})
     )
+
+
+def stale_fraction_per_run(reads: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: its run columns and `stale_fraction` (stale ok reads / ok reads)."""
+    keys = run_columns(reads.drop(columns=READ_COLUMNS))
+    return (reads.groupby(keys, sort=False, dropna=False)["stale"].mean()
+            .rename("stale_fraction").reset_index())
