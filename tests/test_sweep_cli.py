@@ -104,10 +104,11 @@ def test_sigkill_at_any_point_then_restart_finishes_every_run_once(tmp_path: Pat
     assert_complete(out)
 
 
-@pytest.mark.ray
-def test_sigint_cancels_ray_tasks_keeps_results_and_restart_finishes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.ray)])
+def test_sigint_stops_cleanly_keeps_results_and_restart_finishes(tmp_path: Path, workers: str) -> None:
+    """Serial: the run in progress is dropped. Ray: in-flight tasks are cancelled."""
     exp, out = experiment(tmp_path), tmp_path / "out"
-    proc = start(tmp_path, str(exp), "--out", str(out), "--workers", "2", "--no-report")
+    proc = start(tmp_path, str(exp), "--out", str(out), "--workers", workers, "--no-report")
     wait_until_some_done(proc, out, at_least=2)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)

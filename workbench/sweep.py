@@ -294,6 +294,11 @@ def ensure_ray(address: str | None, workers: int | None) -> bool:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise UserInputError(f"--address {address}: cannot join a Ray cluster ({exc})") from None
+    except Exception as exc:  # Ray raises bare Exception when its daemons start too slowly
+        if address:
+            raise
+        raise UserInputError(f"could not start a local Ray ({str(exc).splitlines()[0]}); "
+                             "--workers 1 runs the sweep without Ray") from None
     return True
 
 
@@ -417,6 +422,10 @@ def run_sweep(
                 run_on_ray(pending, on_done, keep_history, ray_slots(workers))
         except KeyboardInterrupt:
             result.interrupted = True
+            # Ctrl-C may land between a run's folder and the summary rewrite: re-read the
+            # folders so summary.parquet lists exactly the runs that finished.
+            rows = stored_rows(plan, store)
+            store.write_summary(_frame(plan, rows))
         finally:
             bar.close()
         result.seconds = time.monotonic() - start
