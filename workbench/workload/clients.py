@@ -11,7 +11,8 @@ record histories by the same rules:
 - a timeout records `info` (outcome unknown), and the slot continues as a fresh
   process p + clients, because the old one might still take effect (Jepsen does the
   same; it keeps every process single-threaded for the checkers);
-- new ops start only until `stop_ms`, so every op completes or times out in the run.
+- new ops start only until `stop_ms`, so every op completes or times out in the run;
+  the last `final_reads_s` before it are reads only (Jepsen's final reads).
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class ClientPool:
             self.skipped_arrivals += 1
             return None
         process = self.process_of_slot[slot]
-        f, key, value = self.generator.next_op(process, slot)
+        final = now >= self.stop_ms - self.config.final_reads_s * 1000.0
+        f, key, value = self.generator.next_op(process, slot, final)
         seq = self._seq[slot]
         self._seq[slot] = seq + 1
         request = ClientRequest(process, seq, f, key, value)  # type: ignore[arg-type]

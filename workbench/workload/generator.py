@@ -37,9 +37,14 @@ class OpGenerator:
     def _pick(self, cdf: list[float]) -> int:
         return bisect.bisect_right(cdf, self.rng.random() * cdf[-1])
 
-    def next_op(self, process: int, slot: int) -> tuple[str, str, Any]:
-        """(f, key, value) for the next invoke of `process` (which holds client slot `slot`)."""
+    def next_op(self, process: int, slot: int, final: bool = False) -> tuple[str, str, Any]:
+        """(f, key, value) for the next invoke of `process` (which holds client slot `slot`).
+
+        `final`: the run is in its final-reads phase, so only reads are issued.
+        """
         key = self.key_names[min(self._pick(self._key_cdf), len(self.key_names) - 1)]
+        if final:
+            return "read", key, None
         if self.config.kind == "set":
             if self.rng.random() < self.config.add_fraction:
                 return "add", key, next(self._values)

@@ -47,3 +47,8 @@ class WorkloadConfig(BaseModel):
         500.0, gt=0, description="a client gives up after this and records `info`"
     )
     start_s: float = Field(0.5, ge=0, description="clients start after this (lets a leader emerge)")
+    final_reads_s: float = Field(
+        1.0, ge=0,
+        description="the last seconds of the workload are reads only (Jepsen's final reads): "
+        "what a store acknowledged must be visible once writes stop",
+    )
