@@ -114,8 +114,9 @@ def test_run_report_has_summary_table_plots_and_verdicts(run_folder: Path) -> No
     checks = dict(zip([r[0] for r in verdicts["rows"]], verdicts["row_classes"], strict=True))
     assert "stale_read_fraction" in checks  # an eventual store under partition reads stale
     assert checks["stale_read_fraction"] == "verdict-bad"
-    if "linearizable" in summary:  # the checkers' verdict, once they are in the summary
-        assert "linearizable" in checks
+    if "linearizable" in summary:  # the checkers' verdicts, once they are in the summary
+        assert checks["linearizable"] == ("verdict-good" if summary["linearizable"] else "verdict-bad")
+        assert checks["ryw_violations"] in ("verdict-good", "verdict-bad")
 
     phases = page.table("phase", "availability")
     assert [r[0] for r in phases["rows"]] == ["before", "during", "during", "after"]
@@ -149,7 +150,14 @@ def test_sweep_report_has_runs_aggregates_cap_plane_and_verdicts(sweep_folder: P
     assert all("(2)" in cell for cell in aggregated["rows"][0][1:3])  # 2 seeds each
 
     verdicts = page.table("check", "result")
-    assert verdicts["rows"] == [["runs ok", str(len(summary))]]
+    rows = dict(zip([r[0] for r in verdicts["rows"]], zip([r[1] for r in verdicts["rows"]],
+                                                          verdicts["row_classes"], strict=True), strict=True))
+    assert rows["runs ok"] == (str(len(summary)), "verdict-good")
+    if "linearizable" in summary.columns:  # the checkers' verdicts, per setting
+        assert rows["linearizable [protocol=raft]"] == ("2 of 2 runs", "verdict-good")
+        assert rows["linearizable [protocol=eventual]"][1] == "verdict-bad"
+    assert rows["stale_read_fraction [protocol=eventual], mean"][1] == "verdict-bad"
+    assert rows["stale_read_fraction [protocol=raft], mean"] == ("0", "verdict-good")
     assert any(i["alt"].startswith("The CAP plane") for i in page.images)
     assert_embedded_pngs(page, at_least=3)
 
@@ -163,7 +171,8 @@ def test_sweep_report_lists_failed_runs_escaped(sweep_folder: Path, tmp_path: Pa
     assert "<b>boom</b>" not in html and "&lt;b&gt;boom&lt;/b&gt;" in html
     page = Page(html)
     assert page.table("run_id", "error")["rows"][-1][0] == "broken-s9"
-    assert ["runs error", "1"] in page.table("check", "result")["rows"]
+    verdicts = page.table("check", "result")
+    assert verdicts["row_classes"][[r[0] for r in verdicts["rows"]].index("runs error")] == "verdict-bad"
 
 
 def test_a_folder_without_results_is_one_line_and_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:

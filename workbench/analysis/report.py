@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 import yaml
 from markupsafe import Markup
@@ -31,9 +32,12 @@ from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, st
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
-    r"linearizab|stale|converg|lost|session|monoton|read_your|writes_follow|violation|anomal"
+    r"linearizab|stale|behind|converg|lost|never_read|session|monoton|read_your|writes_follow"
+    r"|violation|anomal"
 )
 """Summary keys that are checker verdicts (the checkers add them; the report shows whatever is there)."""
+BAD_WHEN_POSITIVE = re.compile(r"stale_read|violation|lost|anomal")
+"""Counts and rates of anomalies: zero is the good answer."""
 SWEEP_METRICS = ["availability", "availability_partitioned", "availability_minority",
                  "latency_p50_ms", "latency_p99_ms", "messages_per_op", "stale_read_fraction",
                  "linearizable", "convergence_ms", "leader_changes"]
@@ -60,16 +64,18 @@ def _image(draw: Callable[[], Any], caption: str) -> dict[str, str] | None:
 
 
 def _verdict(key: str, value: Any) -> dict[str, str]:
-    """A verdict row: `good` / `bad` / `unknown` says how to colour it."""
+    """A verdict row; `state` (good / bad / unknown / info) colours it."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
-        state, text = "unknown", "unknown"
-    elif isinstance(value, bool):
-        good = value if not re.search(r"violation|anomal|lost|stale", key) else not value
-        state, text = ("good" if good else "bad"), str(value).lower()
-    elif isinstance(value, int | float):
-        bad_when_positive = re.search(r"stale|lost|violation|anomal", key) is not None
+        # linearizable: None means the checker ran out of budget; elsewhere "not applicable"
+        # (lost adds of a register workload) or "never happened" (no heal to converge after).
+        unknown = key.startswith("linearizab")
+        state, text = ("unknown", "unknown") if unknown else ("info", "n/a")
+    elif isinstance(value, bool | np.bool_):
+        state, text = ("good" if value else "bad"), str(bool(value)).lower()
+    elif isinstance(value, int | float | np.integer | np.floating):
+        bad_when_positive = BAD_WHEN_POSITIVE.search(key) is not None
         state = ("bad" if value > 0 else "good") if bad_when_positive else "info"
-        text = _number(float(value)) if isinstance(value, float) else str(value)
+        text = _number(float(value)) if isinstance(value, float | np.floating) else str(value)
     else:
         state, text = "info", str(value)
     return {"check": key, "value": text, "state": state}
@@ -77,6 +83,25 @@ def _verdict(key: str, value: Any) -> dict[str, str]:
 
 def verdicts(summary: dict[str, Any]) -> list[dict[str, str]]:
     return [_verdict(k, v) for k, v in summary.items() if VERDICT_PATTERN.search(k)]
+
+
+def sweep_verdicts(runs: pd.DataFrame, by: list[str]) -> list[dict[str, str]]:
+    """Per setting: in how many runs the history was linearizable, and the mean stale-read rate."""
+    rows: list[dict[str, str]] = []
+    for setting, group in runs.groupby(by, sort=True, dropna=False) if by else [((), runs)]:
+        label = ", ".join(f"{k}={v}" for k, v in zip(by, setting if isinstance(setting, tuple) else (setting,),
+                                                        strict=True))
+        if "linearizable" in group.columns:
+            verdict = group["linearizable"]
+            yes, no = int(verdict.eq(True).sum()), int(verdict.eq(False).sum())
+            state = "bad" if no else ("good" if yes == len(group) else "unknown")
+            rows.append({"check": f"linearizable [{label}]", "state": state,
+                         "value": f"{yes} of {len(group)} runs" + (f", {len(group) - yes - no} unknown"
+                                                                    if yes + no < len(group) else "")})
+        if "stale_read_fraction" in group.columns:
+            rows.append(_verdict(f"stale_read_fraction [{label}], mean",
+                                 float(pd.to_numeric(group["stale_read_fraction"]).mean())))
+    return rows
 
 
 def _config_text(config: dict[str, Any]) -> str:
@@ -198,7 +223,9 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     title = f"sweep {sweep.config.get('name', sweep.folder.name)}: {len(summary)} runs"
     return {"kind": "sweep", "title": title, "folder": str(sweep.folder),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
-            "verdicts": [_verdict(f"runs {status}", int(n)) for status, n in counts.items()],
+            "verdicts": [{"check": f"runs {status}", "value": str(n),
+                          "state": "good" if status == "ok" else "bad"} for status, n in counts.items()]
+            + sweep_verdicts(ok, by),
             "sections": sections, "images": [i for i in images if i]}
 
 
