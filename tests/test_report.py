@@ -170,7 +170,8 @@ def test_sweep_report_lists_failed_runs_escaped(sweep_folder: Path, tmp_path: Pa
     html = render_report(copy)
     assert "<b>boom</b>" not in html and "&lt;b&gt;boom&lt;/b&gt;" in html
     page = Page(html)
-    assert page.table("run_id", "error")["rows"][-1][0] == "broken-s9"
+    failed = next(t for t in page.tables if t["header"] == ["run_id", "error"])
+    assert failed["rows"] == [["broken-s9", "ValueError: <b>boom</b>"]]
     verdicts = page.table("check", "result")
     assert verdicts["row_classes"][[r[0] for r in verdicts["rows"]].index("runs error")] == "verdict-bad"
 
@@ -198,3 +199,17 @@ def test_report_command_writes_the_file(run_folder: Path, tmp_path: Path, capsys
     cli.main()
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert str(out) in capsys.readouterr().out
+
+
+def test_sweep_report_where_every_run_failed(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "config.yaml").write_text(
+        "name: x\nprotocol: raft\nsweep: {grid: {protocol: [raft, paxos]}, seeds: 1}\n")
+    pd.DataFrame({"run_id": ["raft-s1", "paxos-s1"], "protocol": ["raft", "paxos"], "status": "error",
+                  "error": ["RuntimeError: boom", "RuntimeError: bang"], "seed": 1}).to_parquet(
+        tmp_path / "summary.parquet")
+    page = Page(render_report(tmp_path))
+    failed = next(t for t in page.tables if t["header"] == ["run_id", "error"])
+    assert failed["rows"] == [["raft-s1", "RuntimeError: boom"], ["paxos-s1", "RuntimeError: bang"]]
+    assert page.table("check", "result")["rows"] == [["runs error", "2"]]
+    assert page.images == []
