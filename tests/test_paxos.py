@@ -1,0 +1,488 @@
+"""Multi-Paxos core: unit tests driven message by message, plus short simulator runs.
+
+The hand-driven `Cluster` delivers messages in FIFO order at a time the test chooses,
+so each test can say exactly which phase it exercises. Randomized fault searches live
+in tests/test_paxos_search.py.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from workbench.config import validate_config
+from workbench.core.effects import Observe, Reply, Send, SetTimer
+from workbench.core.ops import ClientRequest
+from workbench.core.storage import Storage
+from workbench.protocols import node_class
+from workbench.protocols.paxos import (
+    LEADER,
+    ZERO,
+    Accept,
+    Accepted,
+    Command,
+    Decisions,
+    Forward,
+    Nack,
+    PaxosInvariants,
+    PaxosNode,
+    PaxosOptions,
+    Prepare,
+    Promise,
+    Result,
+    SlotPrepare,
+)
+from workbench.runtime.sim import simulate
+
+
+# ---------------------------------------------------------------- a hand-driven cluster
+class Cluster:
+    """n nodes, one message queue, timers fired only when a test asks."""
+
+    def __init__(self, n: int = 3, **options: Any) -> None:
+        self.n = n
+        self.options = PaxosOptions(**options)
+        self.storages = [Storage() for _ in range(n)]
+        self.nodes: list[PaxosNode | None] = [None] * n
+        self.queue: list[tuple[int, int, Any]] = []  # (src, dst, message)
+        self.replies: list[tuple[int, Reply]] = []
+        self.observed: list[tuple[int, Observe]] = []
+        self.sent: Counter[str] = Counter()
+        self.timers: list[dict[str, float]] = [{} for _ in range(n)]
+        self.cut: set[int] = set()  # nodes whose messages are dropped both ways
+        self.checker = PaxosInvariants()
+        self.now = 0.0
+        for i in range(n):
+            self.boot(i)
+
+    def boot(self, i: int) -> PaxosNode:
+        node = PaxosNode(i, list(range(self.n)), self.options, random.Random(i), self.storages[i])
+        self.nodes[i] = node
+        node.start(self.now)
+        self.drain(i)
+        return node
+
+    def crash(self, i: int) -> None:
+        self.nodes[i] = None
+        self.timers[i].clear()
+        self.queue = [q for q in self.queue if q[1] != i]
+
+    def node(self, i: int) -> PaxosNode:
+        node = self.nodes[i]
+        assert node is not None
+        return node
+
+    def drain(self, i: int) -> None:
+        node = self.node(i)
+        for effect in node.take_effects():
+            if isinstance(effect, Send):
+                self.sent[type(effect.message).__name__] += 1
+                self.queue.append((i, effect.to, effect.message))
+            elif isinstance(effect, Reply):
+                self.replies.append((i, effect))
+            elif isinstance(effect, SetTimer):
+                self.timers[i][effect.name] = self.now + effect.delay_ms
+            elif isinstance(effect, Observe):
+                self.observed.append((i, effect))
+            else:  # CancelTimer
+                self.timers[i].pop(effect.name, None)
+        problem = self.checker.check(list(self.nodes), self.now)
+        assert problem is None, problem
+
+    def deliver_all(self, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            if not self.queue:
+                return
+            src, dst, message = self.queue.pop(0)
+            node = self.nodes[dst]
+            if node is None or src in self.cut or dst in self.cut:
+                continue
+            node.on_message(src, message, self.now)
+            self.drain(dst)
+        raise AssertionError("message storm")
+
+    def fire(self, i: int, name: str) -> None:
+        self.timers[i].pop(name, None)
+        self.node(i).on_timer(name, self.now)
+        self.drain(i)
+
+    def advance(self, ms: float) -> None:
+        """Move time on, firing due timers in time order and delivering between them."""
+        end = self.now + ms
+        while True:
+            self.deliver_all()
+            due = [(t, i, name) for i in range(self.n) if self.nodes[i] is not None
+                   for name, t in self.timers[i].items() if t <= end]
+            if not due:
+                break
+            t, i, name = min(due)
+            self.now = max(self.now, t)
+            self.fire(i, name)
+        self.now = end
+
+    def request(self, i: int, process: int, seq: int, f: str, key: str = "k", value: Any = None) -> None:
+        self.node(i).on_client_request(ClientRequest(process, seq, f, key, value), self.now)  # type: ignore[arg-type]
+        self.drain(i)
+
+    def elect(self, i: int) -> None:
+        """Make node i leader: its election timer fires first."""
+        node = self.node(i)
+        self.now = max(self.now, node.quiet_since + node.timeout)
+        self.fire(i, "election")
+        self.deliver_all()
+        assert node.role == LEADER
+
+    def leaders(self) -> list[int]:
+        return [i for i, node in enumerate(self.nodes) if node is not None and node.is_leader()]
+
+    def kinds(self, kind: str) -> list[tuple[int, Observe]]:
+        return [(i, o) for i, o in self.observed if o.kind == kind]
+
+
+def ops(replies: list[tuple[int, Reply]]) -> list[tuple[int, int, str, Any]]:
+    return [(r.process, r.seq, r.type, r.value) for _, r in replies]
+
+
+# ---------------------------------------------------------------- election, phase 1
+def test_registered_under_its_config_name() -> None:
+    assert node_class("paxos") is PaxosNode
+
+
+def test_a_leader_is_elected_by_ballot_and_announced() -> None:
+    c = Cluster(3)
+    c.elect(1)
+    assert c.leaders() == [1]
+    assert [(i, o.fields["term"]) for i, o in c.kinds("leader")] == [(1, 1)]
+    assert all(c.node(i).leader() == 1 for i in range(3))
+    assert all(c.node(i).promised == (1, 1) for i in range(3))
+
+
+def test_promise_is_durable_before_the_reply_and_survives_restart() -> None:
+    c = Cluster(3)
+    node = c.node(2)
+    node.on_message(0, Prepare((7, 0), 0), 0.0)
+    effects = node.take_effects()
+    assert any(isinstance(e, Send) and isinstance(e.message, Promise) for e in effects)
+    assert c.storages[2].get("promised") == (7, 0)  # written by the time the reply exists
+    c.crash(2)
+    restarted = c.boot(2)
+    assert restarted.promised == (7, 0)
+    restarted.on_message(1, Accept((3, 1), 0, None, 0), 0.0)
+    (reply,) = [e.message for e in restarted.take_effects() if isinstance(e, Send)]
+    assert reply == Nack((3, 1), (7, 0))
+    assert 0 not in restarted.accepted
+
+
+def test_forget_promise_bug_loses_the_promise_and_the_checker_sees_it() -> None:
+    storage = Storage()
+    opts = PaxosOptions(bug="forget_promise")
+    checker = PaxosInvariants()
+    node = PaxosNode(2, [0, 1, 2], opts, random.Random(0), storage)
+    checker.check([node], 0.0)  # attach
+    node.on_message(0, Prepare((7, 0), 0), 0.0)
+    assert checker.check([node], 0.0) is None
+    assert "promised" not in storage
+    node = PaxosNode(2, [0, 1, 2], opts, random.Random(0), storage)  # restart
+    checker.check([node], 0.0)
+    node.on_message(1, Accept((3, 1), 0, None, 0), 0.0)
+    problem = checker.check([node], 0.0)
+    assert problem is not None and "below its" in problem and "(7, 0)" in problem
+
+
+def test_phase1_reports_accepted_values_and_the_new_leader_reproposes_the_highest() -> None:
+    c = Cluster(3)
+    cmd_low = Command(ClientRequest(9, 0, "write", "k", 1), 0)
+    cmd_high = Command(ClientRequest(9, 1, "write", "k", 2), 0)
+    # Slot 0: node 1 accepted under ballot (1,0), node 2 under the higher (2,0).
+    c.node(1).on_message(0, Accept((1, 0), 0, cmd_low, 0), 0.0)
+    c.node(2).on_message(0, Accept((2, 0), 0, cmd_high, 0), 0.0)
+    # Slot 2 accepted by node 2 only; slot 1 is a gap nobody accepted.
+    c.node(2).on_message(0, Accept((2, 0), 2, cmd_low, 0), 0.0)
+    for i in (1, 2):
+        c.node(i).take_effects()
+    c.cut = {0}  # the quorum is {1, 2}: node 2's higher-ballot value must win
+    c.elect(1)
+    c.deliver_all()
+    leader = c.node(1)
+    assert leader.ballot > (2, 0)
+    assert leader.decided == {0: cmd_high, 1: None, 2: cmd_low}  # P2c; a no-op fills the gap
+    assert leader.next_slot == 3
+    # cmd_low's request (9, 0) runs in slot 2, after (9, 1) in slot 0: a stale retry, not applied.
+    assert leader.sm.read("k") == 2
+
+
+def test_promise_refused_below_the_promised_ballot() -> None:
+    c = Cluster(3)
+    node = c.node(0)
+    node.on_message(1, Prepare((5, 1), 0), 0.0)
+    node.take_effects()
+    node.on_message(2, Prepare((4, 2), 0), 0.0)
+    (reply,) = [e.message for e in node.take_effects() if isinstance(e, Send)]
+    assert reply == Nack((4, 2), (5, 1))
+
+
+def test_a_live_leaders_followers_ignore_other_candidates() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    follower = c.node(1)
+    follower.on_message(2, Prepare((9, 2), 0), c.now + 1.0)
+    assert follower.take_effects() == []
+    assert follower.promised == c.node(0).ballot
+
+
+# ---------------------------------------------------------------- phase 2, client path
+def test_writes_commit_through_the_leader_and_followers_learn_them() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.request(0, 0, 0, "write", value=5)
+    c.deliver_all()
+    assert ops(c.replies) == [(0, 0, "ok", 5)]
+    c.advance(60)  # a heartbeat carries the commit point to the followers
+    assert all(c.node(i).sm.read("k") == 5 for i in range(3))
+    applies = [(i, o.fields) for i, o in c.kinds("apply")]
+    assert sorted(i for i, _ in applies) == [0, 1, 2]
+    assert all(f == {"key": "k", "value": 5, "version": 0} for _, f in applies)
+
+
+def test_a_follower_forwards_and_only_it_replies_to_its_client() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.request(1, 1, 0, "write", value=7)
+    c.deliver_all()
+    assert c.sent["Forward"] == 1 and c.sent["Result"] == 1
+    assert [(i, r.process, r.type) for i, r in c.replies] == [(1, 1, "ok")]
+    c.request(2, 2, 0, "read")
+    c.deliver_all()
+    assert [(i, r.value) for i, r in c.replies][-1] == (2, 7)
+
+
+def test_cas_through_the_log() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.request(1, 1, 0, "cas", value=[None, 3])
+    c.request(2, 2, 0, "cas", value=[1, 4])
+    c.deliver_all()
+    assert sorted(ops(c.replies)) == [(1, 0, "ok", [None, 3]), (2, 0, "fail", None)]
+
+
+def test_no_leader_fails_only_requests_never_handed_on() -> None:
+    c = Cluster(3)
+    node = c.node(1)
+    c.request(1, 1, 0, "write", value=1)  # no leader known yet
+    assert c.sent["Forward"] == 0
+    node.on_timer("clients", c.now + 400)
+    c.drain(1)
+    assert ops(c.replies) == [(1, 0, "fail", None)]
+    # A request forwarded to a leader that then vanished might still be chosen: no fail.
+    c.elect(0)
+    c.crash(0)
+    c.cut = {2}  # node 1 is alone: no new leader either
+    c.request(1, 1, 1, "write", value=2)
+    assert c.sent["Forward"] == 1
+    c.advance(2000)
+    assert ops(c.replies) == [(1, 0, "fail", None)]
+    assert c.node(1).waiting  # still waiting: the client will time out (info)
+
+
+def test_a_forwarded_request_is_refowarded_to_a_new_leader_and_applied_once() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.cut = {0}  # the leader is cut off; node 1's forward is lost
+    c.request(1, 1, 0, "write", value=3)
+    c.deliver_all()
+    c.crash(0)
+    c.cut = set()
+    c.elect(2)  # node 1 hears of the new leader and forwards again
+    c.deliver_all()
+    assert ops(c.replies) == [(1, 0, "ok", 3)]
+
+
+def test_a_command_chosen_in_two_slots_takes_effect_once() -> None:
+    c = Cluster(3)
+    node = c.node(1)
+    write = Command(ClientRequest(4, 0, "add", "s", 10), 1)
+    node.on_client_request(write.request, 0.0)
+    node.take_effects()
+    node.on_message(0, Decisions((1, 0), ((0, write), (1, None), (2, write))), 0.0)
+    c.drain(1)
+    assert node.sm.read("s") == (10,)
+    assert [o.fields["version"] for _, o in c.kinds("apply")] == [0]
+    assert ops(c.replies) == [(4, 0, "ok", 10)]  # one reply for the two copies
+
+
+def test_set_workload_adds_and_reads() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    for seq, element in enumerate((3, 1, 2)):
+        c.request(1, 1, seq, "add", "s", element)
+        c.deliver_all()
+    c.request(2, 2, 0, "read", "s")
+    c.deliver_all()
+    assert ops(c.replies)[-1] == (2, 0, "ok", (1, 2, 3))
+
+
+# ---------------------------------------------------------------- leadership upkeep
+def test_a_leader_without_a_majority_steps_down() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.cut = {1, 2}
+    c.advance(400)
+    assert c.kinds("step_down") and c.kinds("step_down")[0][0] == 0
+    assert not c.node(0).is_leader()
+
+
+def test_a_restarted_follower_catches_up_from_decisions() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    c.crash(2)
+    for seq in range(10):
+        c.request(0, 0, seq, "write", value=seq)
+        c.deliver_all()
+    c.storages[2] = Storage()  # a blank disk: it must learn all ten slots from the leader
+    c.boot(2)
+    c.advance(200)
+    assert c.node(2).next_apply == 10
+    assert c.node(2).state_digest() == c.node(0).state_digest()
+    assert c.sent["Decisions"] >= 1
+
+
+def test_restart_replays_decided_values_from_storage() -> None:
+    c = Cluster(3)
+    c.elect(0)
+    for seq in range(5):
+        c.request(0, 0, seq, "write", value=seq)
+        c.deliver_all()
+    digest = c.node(0).state_digest()
+    c.crash(0)
+    node = c.boot(0)
+    assert node.next_apply == 5 and node.state_digest() == digest
+    assert not c.kinds("apply") or all(o.fields["version"] < 5 for _, o in c.kinds("apply"))
+
+
+# ---------------------------------------------------------------- modes
+def test_single_decree_runs_phase1_for_every_slot() -> None:
+    c = Cluster(3, single_decree=True)
+    c.elect(0)
+    before = c.sent.copy()
+    c.request(0, 0, 0, "write", value=1)
+    c.deliver_all()
+    assert ops(c.replies) == [(0, 0, "ok", 1)]
+    assert c.sent["SlotPrepare"] - before["SlotPrepare"] == 2
+    assert c.sent["Accept"] - before["Accept"] == 2
+
+
+def test_single_decree_adopts_a_value_found_in_phase1() -> None:
+    c = Cluster(3, single_decree=True)
+    c.elect(0)
+    leader = c.node(0)
+    stray = Command(ClientRequest(8, 0, "write", "k", 99), 2)
+    # Node 1 accepted a value in the leader's next slot under the leader's own ballot
+    # (as if from an earlier attempt): phase 1 for that slot must surface it.
+    c.node(1)._accept(leader.next_slot, leader.ballot, stray)
+    c.request(0, 0, 0, "write", value=1)
+    c.deliver_all()
+    assert leader.decided[0] == stray
+    assert leader.decided[1] == Command(ClientRequest(0, 0, "write", "k", 1), 0)
+    assert leader.sm.read("k") == 1
+
+
+def test_leases_serve_reads_at_the_leader_without_the_log() -> None:
+    c = Cluster(3, leases=True)
+    c.elect(0)
+    c.request(0, 0, 0, "write", value=4)
+    c.deliver_all()
+    c.advance(60)  # a heartbeat round grants the lease
+    leader = c.node(0)
+    assert leader.lease_until > c.now
+    accepts = c.sent["Accept"]
+    c.request(1, 1, 0, "read")
+    c.deliver_all()
+    assert ops(c.replies)[-1] == (1, 0, "ok", 4)
+    assert c.sent["Accept"] == accepts  # served from the lease, not the log
+    # Without acks the lease runs out and reads go back through the log.
+    c.cut = {1, 2}
+    c.advance(leader.options.election_timeout_min_ms)
+    c.cut = set()
+    assert leader.lease_until < c.now or not leader.is_leader()
+
+
+def test_lease_is_shorter_than_the_election_timeout_by_the_drift_bound() -> None:
+    node = PaxosNode(0, [0, 1, 2], PaxosOptions(leases=True, max_clock_drift=0.05),
+                     random.Random(0), Storage())
+    assert node._lease_ms == pytest.approx(150.0 * 0.95 / 1.05)
+
+
+# ---------------------------------------------------------------- invariant checker
+def test_checker_reports_two_values_for_one_slot() -> None:
+    checker = PaxosInvariants()
+    a = PaxosNode(0, [0, 1, 2], PaxosOptions(), random.Random(0), Storage())
+    b = PaxosNode(1, [0, 1, 2], PaxosOptions(), random.Random(1), Storage())
+    checker.check([a, b], 0.0)
+    one = Command(ClientRequest(0, 0, "write", "k", 1), 0)
+    two = Command(ClientRequest(1, 0, "write", "k", 2), 1)
+    a._decide(3, one, 0.0)
+    assert checker.check([a, b], 0.0) is None
+    a = None  # type: ignore[assignment]  # crashed: its learned value still counts
+    b._decide(3, two, 0.0)
+    problem = checker.check([a, b], 0.0)
+    assert problem is not None and "slot 3" in problem
+
+
+def test_checker_reports_an_accept_below_the_promise() -> None:
+    checker = PaxosInvariants()
+    node = PaxosNode(0, [0, 1, 2], PaxosOptions(), random.Random(0), Storage())
+    checker.check([node], 0.0)
+    node._promise((5, 1))
+    node._accept(0, (4, 2), None)  # what a broken acceptor would do
+    assert "below its promise" in (checker.check([node], 0.0) or "")
+
+
+def test_messages_are_frozen_slotted_dataclasses() -> None:
+    message = Accepted((1, 0), 3)
+    assert not hasattr(message, "__dict__")
+    with pytest.raises(AttributeError):
+        message.slot = 4  # type: ignore[misc]
+    assert Forward(ClientRequest(0, 0, "read", "k")) == Forward(ClientRequest(0, 0, "read", "k"))
+    assert Result(0, 0, True, 1) == Result(0, 0, True, 1, None)
+    assert SlotPrepare((1, 0), 2).slot == 2 and ZERO < (0, 0)
+
+
+# ---------------------------------------------------------------- in the simulator
+def sim_config(**overrides: Any) -> Any:
+    raw: dict[str, Any] = {"protocol": "paxos", "seed": 3, "nodes": 5, "duration_s": 4,
+                           "workload": {"clients": 10, "think_ms": 2},
+                           "sim": {"invariants": True}}
+    raw.update(overrides)
+    return validate_config(raw)
+
+
+@pytest.mark.parametrize("nodes", [1, 3, 5, 7])
+def test_fault_free_run_commits_and_converges(nodes: int) -> None:
+    result = simulate(sim_config(nodes=nodes))
+    types = Counter(e["type"] for e in result.history)
+    assert types["ok"] > 300 and types["info"] == 0
+    leaders = [r for r in result.trace if r["kind"] == "leader"]
+    assert len(leaders) == 1
+    digests = {r["node"]: r["digest"] for r in result.trace if r["kind"] == "digest"}
+    assert len(set(digests.values())) == 1 and len(digests) == nodes
+
+
+def test_a_crashed_leader_is_replaced_and_the_run_converges() -> None:
+    config = sim_config(faults={"nodes": [{"kind": "crash", "node": "leader", "at": 1.0,
+                                           "duration": 1.0}]})
+    result = simulate(config)
+    assert len([r for r in result.trace if r["kind"] == "leader"]) >= 2
+    last = {r["node"]: r["digest"] for r in result.trace if r["kind"] == "digest"}
+    assert len(set(last.values())) == 1
+    late_ok = [e for e in result.history if e["type"] == "ok" and e["time"] > 2500]
+    assert late_ok
+
+
+def test_same_seed_same_history() -> None:
+    config = sim_config(network={"loss": 0.05, "reorder": 0.1, "duplicate": 0.05},
+                        faults={"nemesis": {"mean_interval": 0.5, "mean_duration": 0.5,
+                                            "crash": True, "pause": True, "stop": 3}})
+    assert simulate(config).history == simulate(config).history
