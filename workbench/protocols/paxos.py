@@ -305,6 +305,7 @@ class PaxosNode(Node):
         self.leader_id: NodeId | None = None
         self.leader_ballot: Ballot = ZERO
         self.leader_seen = -math.inf  # last contact from leader_id (stickiness, leases)
+        self.leader_lost_at = 0.0  # since when no leader is known (boot, timeout, step-down)
         self.quiet_since = 0.0  # the election timeout counts from here
         self.timeout = self._et_max
         self.boot_quiet_until = -math.inf
@@ -344,6 +345,7 @@ class PaxosNode(Node):
     # ================================================================== inputs
     def start(self, now: float) -> None:
         self.quiet_since = now
+        self.leader_lost_at = now
         if self._leases:
             # A node restarting may have acked a leader's heartbeat just before it
             # crashed and forgotten that: it waits out the lease before promising.
@@ -370,9 +372,14 @@ class PaxosNode(Node):
         elif self.leader_id is not None:
             waiting.sent = True
             self.send(self.leader_id, Forward(request))
+        elif now - self.leader_lost_at > 2 * self._et_max:
+            # Leaderless for two election timeouts: we are cut off from a majority,
+            # not between two leaders. Never handed on, so it definitely did not happen.
+            del self.waiting[request.request_id]
+            self.reply(request.process, request.seq, False, error="no leader")
         elif not self._clients_timer:
-            # No leader known (an election is on, or we are cut off): hold the request
-            # for an election timeout; it fails only if it was never handed on.
+            # No leader known, probably an election going on: hold the request for an
+            # election timeout; it fails then only if it was never handed on.
             self._clients_timer = True
             self.set_timer(_CLIENTS, self._et_max)
 
@@ -444,7 +451,9 @@ class PaxosNode(Node):
             if self.role != FOLLOWER:
                 self._step_down(now)
             self._promise(ballot)
-            self.leader_id = None
+            if self.leader_id is not None:
+                self.leader_id = None
+                self.leader_lost_at = now
         self.send(src, Promise(ballot, self._promise_entries(m.first_slot)))
 
     def _on_slot_prepare(self, src: NodeId, m: SlotPrepare, now: float) -> None:
@@ -595,7 +604,9 @@ class PaxosNode(Node):
         # proposer is needed for progress): try to become it.
         if self.role != FOLLOWER:
             self.role = FOLLOWER
-        self.leader_id = None
+        if self.leader_id is not None:
+            self.leader_id = None
+            self.leader_lost_at = now
         self.quiet_since = now
         self._arm_election()
         if self.options.pre_vote:
@@ -700,6 +711,8 @@ class PaxosNode(Node):
     def _step_down(self, now: float) -> None:
         was_leader = self.role == LEADER
         self.role = FOLLOWER
+        if self.leader_id is not None:
+            self.leader_lost_at = now
         self.leader_id = None
         self.quiet_since = now
         if was_leader:
