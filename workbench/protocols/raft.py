@@ -427,7 +427,9 @@ class RaftNode(Node):
                 if self._votes.bit_count() >= self._quorum:
                     self._become_leader(now)
         elif cls is PreVoteReply:
-            if self.role == PRE_CANDIDATE and m.granted and m.term == self.term + 1:  # type: ignore[attr-defined]
+            # Only a pre-candidate counts pre-votes, and only for the term it proposed.
+            granted = self.role == PRE_CANDIDATE and m.granted and m.term == self.term + 1  # type: ignore[attr-defined]
+            if granted:
                 self._votes |= 1 << src
                 if self._votes.bit_count() >= self._quorum:
                     self._become_candidate(now)
@@ -840,12 +842,12 @@ class RaftNode(Node):
         match = self._match
         indexes = sorted([match[i] for i in self.members], reverse=True)
         candidate = indexes[self._quorum - 1]  # the highest index a majority holds
-        if candidate > self.commit:
-            # §5.4.2: count replicas only for an entry of the current term; earlier
-            # entries commit indirectly with it (Figure 8). The bug skips this.
-            if self._bug == "commit_old_term" or self.term_at(candidate) == self.term:
-                self.commit = candidate
-                self._apply()
+        # §5.4.2: count replicas only for an entry of the current term; earlier
+        # entries commit indirectly with it (Figure 8). The bug skips this.
+        if candidate > self.commit and (
+                self._bug == "commit_old_term" or self.term_at(candidate) == self.term):
+            self.commit = candidate
+            self._apply()
 
     # --------------------------------------------------------------- clients
     def _propose(self, request: ClientRequest, origin: NodeId, now: float) -> None:
@@ -893,9 +895,7 @@ class RaftNode(Node):
         heartbeats, wait until applied, answer from the state machine. §6.4.1 lease:
         while the lease runs, skip the round."""
         index = self.commit if self.commit > self._term_start else self._term_start
-        if self._lease and now < self._lease_until:
-            needed = 0
-        elif self._n == 1:
+        if (self._lease and now < self._lease_until) or self._n == 1:
             needed = 0
         elif self._confirmed >= self._round:
             self._broadcast_round(now, tick=False)  # nothing outstanding: start one now

@@ -1,0 +1,286 @@
+"""Figure 16 of the Raft paper, reproduced in the simulator.
+
+Ongaro & Ousterhout (ATC 2014, §9.3; thesis §9.4) crashed the leader of a 5-server
+cluster many times and measured how long the others took to learn of a new leader,
+for several election-timeout ranges. Their setup (data/reference/raft-fig16/README.md):
+broadcast time about 15 ms, heartbeat = half the minimum timeout, the leader's last
+heartbeat reset every follower's timer and the leader crashed at a uniformly random
+moment of its heartbeat interval, and 2 of the 4 survivors had shorter logs, so they
+could not win. Their Raft had neither PreVote nor CheckQuorum; the experiment file
+turns both off to match.
+
+One trial is one short run of the ordinary simulator (`workbench.runtime.sim`):
+- node 0 is the old leader of term 1. It exists only to send its last heartbeat at
+  t = 0 (through the simulated network, so each follower hears it after its own
+  link delay) and is then crashed by a fault at a uniform moment of [0, heartbeat);
+- nodes 1-4 are ordinary `RaftNode`s booted from durable state prepared in their
+  Storage: term 1, and a log of 2 entries (nodes 1, 2) or 1 entry (nodes 3, 4);
+- the trial ends when every survivor follows the same new leader (watched through
+  the simulator's per-step invariant hook); time = that moment - the crash.
+
+Per-trial times go to Parquet (`data/fig16/trials.parquet`, columns `range`,
+`time_ms`, ...); `summary` compares each range with the paper's trials (median, p99,
+max and the two-sample Kolmogorov-Smirnov distance).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench.config import ExperimentConfig, load_config
+from workbench.core.messages import Message
+from workbench.core.ops import ClientRequest
+from workbench.core.storage import Storage
+from workbench.faults.spec import FaultsConfig
+from workbench.protocols.base import Node
+from workbench.protocols.raft import AppendEntries, RaftNode
+from workbench.runtime.seeds import derive_rng
+from workbench.runtime.sim import Simulation
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = ROOT / "experiments" / "raft_election_fig16.yaml"
+REFERENCE = ROOT / "data" / "reference" / "raft-fig16" / "ongaro_fig16.csv"
+OUTPUT = ROOT / "data" / "fig16" / "trials.parquet"
+
+PAPER_RANGES = ("150-150", "150-151", "150-155", "150-175", "150-200", "150-300",
+                "12-24", "25-50", "50-100", "100-200")
+"""The paper's timeout ranges (ms), top graph then bottom graph of Figure 16."""
+
+OLD_LEADER = 0
+SURVIVORS = (1, 2, 3, 4)
+LONG_LOGS = (1, 2)  # the other two survivors hold one entry fewer: they cannot win (§5.4.1)
+CLOCK_DRIFT = 50e-6
+"""Each survivor's clock runs fast or slow by up to this (uniform): real quartz clocks
+differ by tens of ppm. The simulator's timers are otherwise exact, and without some
+drift identical timeouts (150-150) would stay in lockstep forever."""
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    low, sep, high = text.strip().partition("-")
+    try:
+        lo, hi = float(low), float(high if sep else low)
+    except ValueError:
+        raise ValueError(f"range {text!r}: expected MIN-MAX in ms, e.g. 150-300") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"range {text!r}: need 0 < MIN <= MAX")
+    return lo, hi
+
+
+# ------------------------------------------------------------------ one trial
+class _OldLeader(Node):
+    """The crashed leader: its last act is the heartbeat that starts the trial."""
+
+    name = "fig16-old-leader"
+
+    def start(self, now: float) -> None:
+        # Term 1, matching the long logs' last entry (index 2); commit index 1.
+        self.broadcast(AppendEntries(1, 2, 1, (), 1, 1))
+
+    def on_message(self, src: int, message: Message, now: float) -> None:
+        pass
+
+    def on_client_request(self, request: ClientRequest, now: float) -> None:
+        pass
+
+    def on_timer(self, name: str, now: float) -> None:
+        pass
+
+    def state_digest(self) -> int:
+        return 0
+
+
+class _Elected(Exception):
+    def __init__(self, at: float, leader: int, term: int) -> None:
+        super().__init__(at, leader, term)
+        self.at, self.leader, self.term = at, leader, term
+
+
+class _Watcher:
+    """Ends the run (by raising) once all survivors follow one new, acting leader."""
+
+    def check(self, nodes: list[Any], now: float) -> str | None:
+        leader = None
+        for i in SURVIVORS:
+            node = nodes[i]
+            if node is None:
+                return None
+            believed = node.leader_id
+            if believed is None or believed == OLD_LEADER or (leader is not None and believed != leader):
+                return None
+            leader = believed
+        assert leader is not None
+        if nodes[leader].is_leader():
+            raise _Elected(now, leader, nodes[leader].term)
+        return None
+
+
+class _TrialNodes:
+    """The node factory of a trial (and, through the invariant hook, its watcher)."""
+
+    def __call__(self, node_id: int, peers: Sequence[int], options: Any, rng: random.Random,
+                 storage: Storage) -> Node:
+        if node_id == OLD_LEADER:
+            return _OldLeader(node_id, peers, options, rng, storage)
+        return RaftNode(node_id, peers, options, rng, storage)
+
+    def invariant_checker(self) -> _Watcher:
+        return _Watcher()
+
+
+def _prepare(storage: Storage, entries: int) -> None:
+    """Durable state as the old leader left it: term 1, its vote, `entries` entries of term 1."""
+    storage.put("term", 1)
+    storage.put("vote", OLD_LEADER)
+    storage.put("log", [(1, None)] * entries)
+    storage.put("log_base", 0)
+
+
+def trial_config(base: ExperimentConfig, low: float, high: float, trial: int,
+                 clock_drift: float = CLOCK_DRIFT) -> tuple[ExperimentConfig, float]:
+    """The run of one trial and its crash time (ms). Deterministic in (base.seed, range, trial)."""
+    rng = derive_rng(base.seed, "fig16", f"{low:g}-{high:g}", trial)
+    heartbeat = low / 2.0
+    crash_ms = rng.uniform(0.0, heartbeat)
+    options = replace(base.raft, election_timeout_min_ms=low, election_timeout_max_ms=high,
+                      heartbeat_ms=heartbeat)
+    clocks = [{"node": i, "drift": rng.uniform(-clock_drift, clock_drift)} for i in SURVIVORS]
+    faults = FaultsConfig.model_validate(
+        {"nodes": [{"kind": "crash", "node": OLD_LEADER, "at": crash_ms / 1000.0}],
+         "clocks": clocks})
+    sim = base.sim.model_copy(update={"invariants": True})
+    config = base.model_copy(update={"seed": rng.getrandbits(48), "raft": options,
+                                     "faults": faults, "sim": sim})
+    return config, crash_ms
+
+
+def run_trial(base: ExperimentConfig, low: float, high: float, trial: int,
+              clock_drift: float = CLOCK_DRIFT) -> dict[str, Any]:
+    config, crash_ms = trial_config(base, low, high, trial, clock_drift)
+    sim = Simulation(config, _TrialNodes())
+    for node in SURVIVORS:
+        _prepare(sim.storages[node], 2 if node in LONG_LOGS else 1)
+    _prepare(sim.storages[OLD_LEADER], 2)
+    record: dict[str, Any] = {"range": f"{low:g}-{high:g}", "timeout_min_ms": low,
+                              "timeout_max_ms": high, "trial": trial, "seed": config.seed,
+                              "crash_ms": crash_ms}
+    try:
+        sim.run()
+    except _Elected as done:
+        record.update(time_ms=done.at - crash_ms, elected=True, leader=done.leader, term=done.term)
+    else:  # no leader within the run's cap (duration_s)
+        record.update(time_ms=math.nan, elected=False, leader=-1, term=-1)
+    record["messages"] = sum(sim.delivered)
+    return record
+
+
+def _run_chunk(base: ExperimentConfig, low: float, high: float, trials: list[int]) -> list[dict[str, Any]]:
+    return [run_trial(base, low, high, t) for t in trials]
+
+
+# ------------------------------------------------------------------ the study
+def run_study(base: ExperimentConfig, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
+              workers: int | None = None, chunk: int = 25) -> pd.DataFrame:
+    """All trials of all ranges as one frame (one row per trial), in range/trial order."""
+    parsed = [parse_range(r) for r in ranges]
+    tasks = [(lo, hi, list(range(start, min(start + chunk, trials))))
+             for lo, hi in parsed for start in range(0, trials, chunk)]
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    rows: list[dict[str, Any]] = []
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            rows.extend(_run_chunk(base, *task))
+    else:
+        # Long chunks first (150-150 can take a thousand times longer) to balance the pool.
+        order = sorted(range(len(tasks)), key=lambda i: tasks[i][1] - tasks[i][0])
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {i: pool.submit(_run_chunk, base, *tasks[i]) for i in order}
+            for i in range(len(tasks)):
+                rows.extend(futures[i].result())
+    return pd.DataFrame(rows)
+
+
+def read_reference(path: str | Path = REFERENCE) -> pd.DataFrame:
+    """The paper's per-trial times: columns `range`, `time_ms`."""
+    raw = pd.read_csv(path, skipinitialspace=True)
+    return pd.DataFrame({"range": raw["Follower Timeouts"].astype(str).str.strip(),
+                         "time_ms": raw["Time to elect Leader"].astype(float)})
+
+
+def summary(trials: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per range: median / p99 / max, ours beside the paper's, and the KS distance."""
+    from scipy.stats import ks_2samp
+
+    reference = read_reference() if reference is None else reference
+    rows = []
+    for name, group in trials.groupby("range", sort=False):
+        ours = group["time_ms"].dropna()
+        paper = reference.loc[reference["range"].eq(name), "time_ms"]
+        row: dict[str, Any] = {"range": name, "trials": len(group), "elected": int(group["elected"].sum()),
+                               "median_ms": ours.median(), "p99_ms": ours.quantile(0.99),
+                               "max_ms": ours.max()}
+        if len(paper) and len(ours):
+            ks = ks_2samp(ours.to_numpy(), paper.to_numpy())
+            row.update(paper_trials=len(paper), paper_median_ms=paper.median(),
+                       paper_p99_ms=paper.quantile(0.99), paper_max_ms=paper.max(),
+                       ks_distance=float(ks.statistic), ks_pvalue=float(ks.pvalue))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_summary(table: pd.DataFrame) -> str:
+    lines = [f"{'range':>8} {'n':>5} | {'median':>8} {'p99':>8} {'max':>9} | "
+             f"{'paper med':>9} {'p99':>8} {'max':>9} | {'KS D':>5} {'p':>8}"]
+
+    def ms(value: Any) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
+
+    for row in table.to_dict("records"):
+        lines.append(
+            f"{row['range']:>8} {row['trials']:>5} | {ms(row['median_ms']):>8} {ms(row['p99_ms']):>8} "
+            f"{ms(row['max_ms']):>9} | {ms(row.get('paper_median_ms')):>9} {ms(row.get('paper_p99_ms')):>8} "
+            f"{ms(row.get('paper_max_ms')):>9} | {row.get('ks_distance', math.nan):>5.2f} "
+            f"{row.get('ks_pvalue', math.nan):>8.2g}")
+    return "\n".join(lines)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path = OUTPUT) -> Path:
+    """Atomic: write beside the target, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
+         out: str | Path = OUTPUT, workers: int | None = None, echo: Any = print) -> pd.DataFrame:
+    base = load_config(experiment)
+    if base.protocol != "raft" or base.nodes != 5:
+        raise ValueError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
+    frame = run_study(base, ranges, trials, workers)
+    path = write_parquet(frame, out)
+    table = summary(frame)
+    echo(f"Raft Figure 16: {trials} trials per range, 5 servers, one-way latency "
+         f"{base.network.latency.model_dump(exclude_none=True)}, pre_vote={base.raft.pre_vote}, "
+         f"check_quorum={base.raft.check_quorum} (the paper's Raft had neither)")
+    echo("time from the leader's crash until all survivors follow the new leader (ms); "
+         "KS = two-sample Kolmogorov-Smirnov vs the paper's trials")
+    echo(format_summary(table))
+    echo(f"trials: {path}")
+    return table
