@@ -114,6 +114,30 @@ def report(
     typer.echo(f"report: {write_report(folder, out)}")
 
 
+@app.command()
+def fig16(
+    experiment: Annotated[Path, typer.Argument(help="base setup of a trial (YAML)")] = Path(
+        "experiments/raft_election_fig16.yaml"),
+    trials: Annotated[int, typer.Option(help="trials per election-timeout range")] = 1000,
+    ranges: Annotated[str | None, typer.Option(help="MIN-MAX ms ranges, comma-separated (default: the paper's ten)")] = None,
+    out: Annotated[Path, typer.Option(help="per-trial results (Parquet)")] = Path("data/fig16/trials.parquet"),
+    workers: Annotated[int | None, typer.Option(help="processes (default: up to 2)")] = None,
+) -> None:
+    """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash."""
+    from workbench.studies.fig16 import PAPER_RANGES, parse_range
+    from workbench.studies.fig16 import main as run_fig16
+
+    chosen = [r.strip() for r in ranges.split(",") if r.strip()] if ranges else list(PAPER_RANGES)
+    try:
+        for text in chosen:
+            parse_range(text)
+    except ValueError as exc:
+        raise UserInputError(f"--ranges: {exc}") from None
+    if trials < 1:
+        raise UserInputError("--trials: must be at least 1")
+    run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo)
+
+
 def main() -> None:
     try:
         app(standalone_mode=False)

@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from workbench.config import ExperimentConfig, load_config
+from workbench.errors import ConfigError
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
@@ -272,7 +273,7 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
          out: str | Path = OUTPUT, workers: int | None = None, echo: Any = print) -> pd.DataFrame:
     base = load_config(experiment)
     if base.protocol != "raft" or base.nodes != 5:
-        raise ValueError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
+        raise ConfigError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
     frame = run_study(base, ranges, trials, workers)
     path = write_parquet(frame, out)
     table = summary(frame)
