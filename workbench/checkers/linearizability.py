@@ -21,10 +21,11 @@ cache is one set of S per state.
 Pruning on top of the plain search (each keeps the verdict exact; see the proofs in the
 comments at the place they apply):
 - an info op that would not change the state is never tried (never happening is as good);
-- a legal op that leaves the state unchanged (a read that matches) is taken alone: no
-  other choice at that configuration can do better (moving a state-preserving op earlier
-  keeps every later step legal, and real-time order is kept because it was already
-  minimal);
+- a legal op that never changes any state (a read that matches, a cas [a a]) is taken
+  alone: no other choice at that configuration can do better (moving such an op
+  earlier keeps every later step legal, and real-time order is kept because it was
+  already minimal). A write of the value the register holds does not qualify: later
+  it may be the op that sets that value again;
 - of several pending ops with the same effect, only the one that returns first is tried
   (swapping two same-effect ops in any linearization keeps it legal).
 
@@ -187,6 +188,7 @@ class _Problem:
     all_reads: int  # bitset of the ok pure reads
     reach: Any  # q -> (seeds, lasts, makers) bitsets for read q, see `_compile`
     dependents: list[int]  # per op: bitset of the reads it might be the maker of
+    keeps: list[bool]  # per op: it leaves every state where it is legal unchanged
 
 
 def _compile(key_ops: list[Op], spec: Model) -> _Problem:
@@ -282,7 +284,8 @@ def _compile(key_ops: list[Op], spec: Model) -> _Problem:
     return _Problem(ops, m, req, out, fn, clsbit, win, dict(reads), table,
                     read_req, dict(producers), growers, grows_to,
                     sum(1 << j for j in range(m) if read_req[j] >= 0), reach,
-                    _dependents(n, read_req, reach))
+                    _dependents(n, read_req, reach),
+                    [fn[j] is None and (out[j] < 0 or out[j] == req[j]) for j in range(n)])
 
 
 _MAX_MAKERS = 64
@@ -358,7 +361,7 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
     m = p.m
     if m == 0:
         return LINEARIZABLE, 0, None  # info ops alone can always be left out
-    req, out, fn, clsbit, win = p.req, p.out, p.fn, p.clsbit, p.win
+    req, out, fn, clsbit, win, keeps = p.req, p.out, p.fn, p.clsbit, p.win, p.keeps
     reads_get = p.reads.get
     read_req, producers_get, grows_to = p.read_req, p.producers.get, p.grows_to
     all_reads, reach, dependents = p.all_reads, p.reach, p.dependents
@@ -405,8 +408,9 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
                     continue
             if ns == state:
                 if c >= m:
-                    continue  # an info op with no effect: leaving it out is as good
-                cand = 0  # state-preserving and legal: the only choice worth trying
+                    continue  # an info op with no effect now: leaving it pending is as good
+                if keeps[c]:
+                    cand = 0  # it never changes any state and is legal: the only choice
             NS = S | b
             vs = visited[ns]
             if NS in vs:
