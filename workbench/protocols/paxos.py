@@ -324,6 +324,7 @@ class PaxosNode(Node):
         self.lease_until = -math.inf
         self.lease_reads: list[tuple[int, ClientRequest, NodeId]] = []
         self.catchup_sent: dict[NodeId, tuple[int, float]] = {}
+        self._hb_commit = 0  # the commit point the last heartbeat carried
 
         # ---- the client side: requests from this node's own clients
         self.waiting: dict[tuple[int, int], _Waiting] = {}
@@ -480,8 +481,12 @@ class PaxosNode(Node):
             self.send(src, Nack(ballot, self.promised))
             return
         self._follow(src, ballot, now)
-        self._accept(m.slot, ballot, m.value)
-        self.send(src, Accepted(ballot, m.slot))
+        slot = m.slot
+        self._accept(slot, ballot, m.value)
+        self.send(src, Accepted(ballot, slot))
+        if slot < self._scan:
+            # Overtaken by a later message of this leader saying the slot is decided.
+            self._decide(slot, m.value, now)
         if m.commit > self._scan:
             self._learn_commit(ballot, m.commit, now)
 
@@ -840,6 +845,7 @@ class PaxosNode(Node):
         self.set_timer(_HEARTBEAT, self._hb)
 
     def _send_heartbeats(self, now: float) -> None:
+        self._hb_commit = self.next_apply
         self.broadcast(Heartbeat(self.ballot, self.next_apply, now))
 
     def _retransmit(self, now: float) -> None:
@@ -873,7 +879,10 @@ class PaxosNode(Node):
             self.last_heard[src] = now
             if self._leases and m.echo != NO_ECHO:
                 self._extend_lease(src, m.echo)
-        if m.first_unchosen < self.next_apply:
+        # A heartbeat ack may trail our commit point only by what was decided since
+        # the heartbeat left; below the commit it carried, the follower lacks values.
+        behind = self._hb_commit if m.echo != NO_ECHO else self.next_apply
+        if m.first_unchosen < behind:
             self._catch_up(src, m.first_unchosen, now)
 
     def _extend_lease(self, src: NodeId, echo: float) -> None:
