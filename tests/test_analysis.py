@@ -125,6 +125,11 @@ def test_run_columns() -> None:
     ops = random_ops(random.Random(5)).assign(seed=1)
     assert run_columns(ops) == ["protocol", "seed"]
     assert run_columns(ops.assign(run_id="r1")) == ["run_id"]
+    # a per-op column of the caller's does not split runs
+    assert run_columns(ops.assign(time_s=ops["invoke_time"] // 1000)) == ["protocol", "seed"]
+    # two runs of one protocol and seed, told apart only by a swept parameter
+    both = pd.concat([ops.assign(**{"raft.read_mode": m}) for m in ("log", "lease")], ignore_index=True)
+    assert run_columns(both) == ["protocol", "seed", "raft.read_mode"]
 
 
 # ---------------------------------------------------------------- staleness

@@ -76,6 +76,23 @@ def test_cap_plane_single_runs_have_no_error_bars_and_labels_settings() -> None:
     assert ax.get_ylabel() == "non-linearizable runs (fraction)"
 
 
+def test_metric_vs_parameter_one_line_per_protocol_through_the_means() -> None:
+    rng = np.random.default_rng(2)
+    runs = pd.DataFrame({"protocol": np.repeat(["raft", "eventual"], 6),
+                         "network.latency.ms": np.tile([1, 1, 5, 5, 20, 20], 2), "seed": np.tile([1, 2], 6),
+                         "latency_p50_ms": rng.uniform(0, 100, 12)})
+    ax = plots.metric_vs_parameter(runs, x="network.latency.ms")
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    assert set(bars) == {"raft", "eventual"}
+    for protocol, container in bars.items():
+        means = runs[runs["protocol"] == protocol].groupby("network.latency.ms")["latency_p50_ms"].mean()
+        line = container.lines[0]  # the data line (the others are caps and bars)
+        np.testing.assert_allclose(np.asarray(line.get_xdata(), float), means.index)
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), means.to_numpy())
+        assert len(container.lines[2][0].get_segments()) == 3  # one CI bar per parameter value
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("network.latency.ms", "median latency (ms)")
+
+
 # ---------------------------------------------------------------- timeline
 def test_timeline_one_segment_per_op_by_outcome_and_partitions_shaded() -> None:
     ops = ops_frame()
@@ -133,6 +150,14 @@ def test_latency_cdf_one_step_line_per_group_over_the_ok_latencies(hue: str) -> 
     assert all(line.get_ydata()[-1] == pytest.approx(1.0) for line in lines)
     assert ax.get_xscale() == "log"
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("latency (ms)", "fraction of ok ops")
+
+
+def test_latency_cdf_keeps_a_categorical_hue_order() -> None:
+    ops = ops_frame().assign(setting=lambda f: pd.Categorical(
+        f["protocol"].map({"raft": "raft, 20", "eventual": "eventual, 5"}),
+        categories=["eventual, 5", "raft, 20", "paxos, 1"], ordered=True))
+    ax = plots.latency_cdf(ops, hue="setting")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["eventual, 5", "raft, 20"]
 
 
 # ---------------------------------------------------------------- staleness

@@ -25,12 +25,25 @@ PHASE_ORDER = ["before", "during", "after", "none"]
 SIDE_ORDER = ["majority", "minority"]
 
 
+RUN_PARAMETERS = ["name", "protocol", "runtime", "seed", "nodes", "duration_s"]
+"""What `runner.run_params` puts on every op row."""
+
+
 def run_columns(frame: pd.DataFrame) -> list[str]:
-    """The columns that identify a run: `run_id` if a sweep added it, else every run parameter."""
+    """The columns that identify a run within a frame of many.
+
+    `run_id` if a sweep added it; else the runner's parameters, as long as they tell the
+    runs apart (an op id occurs once per run); else every column that is not per-op
+    (runs of one protocol and seed that differ in, say, `raft.read_mode`).
+    """
     if "run_id" in frame.columns:
         return ["run_id"]
     per_op = set(FRAME_COLUMNS) | set(ANNOTATION_COLUMNS)
-    return [c for c in frame.columns if c not in per_op]
+    params = [c for c in frame.columns if c not in per_op]
+    known = [c for c in RUN_PARAMETERS if c in params]
+    if known and not frame.duplicated([*known, "op"]).any():
+        return known
+    return params
 
 
 def with_side(ops: pd.DataFrame) -> pd.DataFrame:

@@ -49,6 +49,14 @@ def _label(column: str) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
+def _labels(values: pd.Series) -> pd.Series:
+    """Hue levels as text (seaborn would colour numbers on a continuous scale), keeping a
+    categorical's order and dropping levels absent here."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.remove_unused_categories().cat.rename_categories(str)
+    return values.astype(str)
+
+
 def shade_partitions(ax: Axes, intervals: pd.DataFrame | None, scale: float = 1.0) -> list[Patch]:
     """Grey spans for partitions (`start`/`end` in ms, divided by `scale` for the x unit)."""
     if intervals is None or intervals.empty:
@@ -96,6 +104,31 @@ def _half_widths(row: dict, metric: str) -> np.ndarray | None:
     if low is None or high is None or pd.isna(low) or pd.isna(high):
         return None
     return np.array([[row[metric] - low], [high - row[metric]]])
+
+
+def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", hue: str | None = "protocol",
+                        confidence: float = 0.95, log: bool = False, ax: Axes | None = None) -> Axes:
+    """Mean of metric `y` against a swept numeric parameter `x`, one line per `hue`, t-CI bars.
+
+    E.g. median latency against the link latency per protocol: PACELC's "else" branch.
+    """
+    ax = _axes(ax)
+    hue = hue if hue in runs.columns and hue != x else None
+    by = [x] + ([hue] if hue else [])
+    points = wide(aggregate_seeds(runs, [y], by, confidence), by).sort_values(by)
+    groups = list(points.groupby(hue, sort=True)) if hue else [(None, points)]
+    palette = sns.color_palette(n_colors=max(len(groups), 1))
+    for color, (level, group) in zip(palette, groups, strict=False):
+        low = (group[y] - group[f"{y}_ci_low"]).fillna(0.0).to_numpy()
+        high = (group[f"{y}_ci_high"] - group[y]).fillna(0.0).to_numpy()
+        ax.errorbar(group[x].to_numpy(dtype=float), group[y].to_numpy(dtype=float), yerr=[low, high],
+                    marker="o", capsize=3, color=color, label=str(level) if hue else y,
+                    gid=f"{hue}:{level}" if hue else y)
+    if log:
+        ax.set_xscale("log")
+    ax.set(xlabel=_label(x), ylabel=_label(y), title=f"{_label(y)} by {x}")
+    ax.legend(title=hue, fontsize=8)
+    return ax
 
 
 # ---------------------------------------------------------------- the Jepsen timeline
@@ -157,7 +190,7 @@ def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = Tru
     ok = ops[ops["type"].eq("ok") & ops["latency_ms"].notna()]
     hue = hue if hue in ok.columns else None
     if hue is not None:
-        ok = ok.assign(**{hue: ok[hue].astype(str)})
+        ok = ok.assign(**{hue: _labels(ok[hue])})
     sns.ecdfplot(data=ok, x="latency_ms", hue=hue, log_scale=log and bool((ok["latency_ms"] > 0).all()),
                  ax=ax)
     ax.set(xlabel=_label("latency_ms"), ylabel="fraction of ok ops", title="Latency CDF")
@@ -177,7 +210,7 @@ def staleness_distribution(reads: pd.DataFrame, x: str = "ms_behind", hue: str |
     if stale.empty:
         ax.text(0.5, 0.5, "no stale reads", ha="center", va="center", transform=ax.transAxes)
     else:
-        data = stale.assign(**{hue: stale[hue].astype(str)}) if hue else stale
+        data = stale.assign(**{hue: _labels(stale[hue])}) if hue else stale
         discrete = x == "versions_behind"
         sns.histplot(data=data, x=x, hue=hue, multiple="dodge" if hue else "layer",
                      discrete=discrete, bins="auto" if discrete else bins, shrink=0.85, ax=ax)

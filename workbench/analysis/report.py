@@ -202,7 +202,8 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
         sections.append(("Failed runs", _table(failed[["run_id", "error"]])))
     ops = with_side(sweep.ops) if len(sweep.ops) else sweep.ops
     if len(ops):
-        ops = ops.assign(setting=_setting_labels(ops, [c for c in by if c in ops.columns]))
+        columns = [c for c in by if c in ops.columns and c in summary.columns]
+        ops = ops.assign(setting=_setting_labels(ops, columns, order=summary))
     images = []
     y = "stale_read_fraction" if "stale_read_fraction" in ok.columns else None
     if y is None and "linearizable" in ok.columns:
@@ -211,6 +212,10 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     if y and "availability_partitioned" in ok.columns and ok["availability_partitioned"].notna().any():
         images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label),
                              "The CAP plane: one point per setting, mean over seeds with 95% CI"))
+    for parameter in _numeric_parameters(ok, by):
+        images.append(_image(lambda p=parameter: plots.metric_vs_parameter(
+            ok, x=p, y="latency_p50_ms", hue=hue if hue != p else label),
+            f"Median latency against {parameter}, mean over seeds with 95% CI"))
     if len(ops):
         images.append(_image(lambda: plots.availability_by_phase(by_phase(ops, by=["setting"]), hue="setting"),
                              "Availability by phase and side, per setting"))
@@ -245,10 +250,28 @@ def _compact(aggregated: pd.DataFrame, by: list[str]) -> pd.DataFrame:
             .rename_axis(columns=None))
 
 
-def _setting_labels(ops: pd.DataFrame, columns: list[str]) -> pd.Series:
+def _numeric_parameters(runs: pd.DataFrame, by: list[str]) -> list[str]:
+    """Swept parameters with numeric values worth a line plot (three or more values)."""
+    return [c for c in by if c in runs.columns and pd.api.types.is_numeric_dtype(runs[c])
+            and runs[c].nunique() >= 3 and "latency_p50_ms" in runs.columns]
+
+
+def _setting_labels(ops: pd.DataFrame, columns: list[str], order: pd.DataFrame | None = None) -> pd.Series:
+    """"raft, 5"-style labels of each op's setting, ordered as the settings first appear in `order`."""
     if not columns:
         return pd.Series("all", index=ops.index)
-    return ops[columns].astype(str).agg(", ".join, axis=1)
+
+    def labels(frame: pd.DataFrame) -> pd.Series:
+        # Column-wise string concatenation: a row-wise join is ~100x slower on 10^5 ops.
+        label = frame[columns[0]].astype(str)
+        for column in columns[1:]:
+            label = label + ", " + frame[column].astype(str)
+        return label
+
+    label = labels(ops)
+    first = list(dict.fromkeys(labels(order))) if order is not None else []
+    categories = first + sorted(set(label.unique()) - set(first))
+    return pd.Series(pd.Categorical(label, categories=categories, ordered=True), index=ops.index)
 
 
 # ---------------------------------------------------------------- rendering
