@@ -220,6 +220,7 @@ class RaftNode(Node):
         self._check_quorum = o.check_quorum
         self._read_mode = o.read_mode
         self._lease = o.read_mode == "lease"
+        self._track_rounds = o.read_mode in ("read_index", "lease")
         self._max_batch = o.max_batch
         self._max_inflight = o.max_inflight
         self._snap_threshold = o.snapshot_threshold
@@ -440,7 +441,7 @@ class RaftNode(Node):
             self._recent |= 1 << src
             if m.round > self._acked_round[src]:  # type: ignore[attr-defined]
                 self._acked_round[src] = m.round  # type: ignore[attr-defined]
-                if self._reads or self._lease:
+                if self._track_rounds:
                     self._confirm_rounds(now)
             if m.success:  # type: ignore[attr-defined]
                 self._on_ack(src, m.index, now)  # type: ignore[attr-defined]
@@ -450,7 +451,7 @@ class RaftNode(Node):
             self._recent |= 1 << src
             if m.round > self._acked_round[src]:  # type: ignore[attr-defined]
                 self._acked_round[src] = m.round  # type: ignore[attr-defined]
-                if self._reads or self._lease:
+                if self._track_rounds:
                     self._confirm_rounds(now)
             self._on_ack(src, m.index, now)  # type: ignore[attr-defined]
         # Another leader of our term cannot exist (§5.2 election safety): nothing else.
