@@ -162,18 +162,6 @@ def reference_staleness(ops: pd.DataFrame) -> dict[int, tuple[bool, float, float
     return out
 
 
-@pytest.fixture(params=["checker", "own"])
-def implementation(request, monkeypatch) -> str:
-    """Run the staleness pipeline through the checkers' stale_reads, and through the fallback."""
-    from workbench.analysis import staleness
-
-    if request.param == "checker" and staleness._checker() is None:
-        pytest.skip("workbench.checkers.staleness not installed")
-    if request.param == "own":
-        monkeypatch.setattr(staleness, "_checker", lambda: None)
-    return request.param
-
-
 def random_register_history(rng: random.Random, n: int = 400) -> pd.DataFrame:
     rows, written = [], {("a", "k0"): [], ("a", "k1"): [], ("b", "k0"): []}
     next_value = 1
@@ -198,7 +186,7 @@ def random_register_history(rng: random.Random, n: int = 400) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_stale_reads_match_the_definition(seed: int, implementation: str) -> None:
+def test_stale_reads_match_the_definition(seed: int) -> None:
     ops = random_register_history(random.Random(seed))
     got = stale_reads(ops).set_index("op")
     want = reference_staleness(ops)
@@ -213,7 +201,7 @@ def test_stale_reads_match_the_definition(seed: int, implementation: str) -> Non
     assert got["stale"].any() and not got["stale"].all()
 
 
-def test_stale_read_example_by_hand(implementation: str) -> None:
+def test_stale_read_example_by_hand() -> None:
     rows = [
         op(0, 0, "write", "k", 1, "ok", None, 0, 10, protocol="p"),
         op(1, 1, "write", "k", 2, "ok", None, 20, 30, protocol="p"),
@@ -230,7 +218,7 @@ def test_stale_read_example_by_hand(implementation: str) -> None:
     assert not got.loc[6, "stale"]
 
 
-def test_stale_reads_of_many_runs_with_clashing_op_ids(implementation: str) -> None:
+def test_stale_reads_of_many_runs_with_clashing_op_ids() -> None:
     one = random_register_history(random.Random(11))
     both = pd.concat([one.assign(seed=1), one.assign(seed=2)], ignore_index=True)
     got = stale_reads(both)
@@ -260,7 +248,7 @@ def test_staleness_summary_matches_pandas() -> None:
         assert got.loc[protocol, "ms_behind_p50"] == pytest.approx(stale["ms_behind"].median())
 
 
-def test_set_workloads_have_no_register_staleness(implementation: str) -> None:
+def test_set_workloads_have_no_register_staleness() -> None:
     rows = [op(0, 0, "add", "s", 1, "ok", None, 0, 1, protocol="p"),
             op(1, 1, "read", "s", None, "ok", [1], 5, 6, protocol="p")]
     assert stale_reads(pd.DataFrame(rows)).empty
@@ -365,10 +353,10 @@ def test_paused_and_restarted_nodes_in_agreement() -> None:
 
 
 def test_convergence_agrees_with_the_checker_on_a_real_run() -> None:
-    checker = pytest.importorskip("workbench.checkers.convergence")
     from test_analysis_support import small_config
 
     from workbench.analysis.phases import partition_intervals
+    from workbench.checkers import convergence as checker
     from workbench.runtime.sim import simulate
 
     config = small_config(eventual={"replication": False, "anti_entropy_interval_ms": 200.0})

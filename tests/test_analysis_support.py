@@ -28,30 +28,10 @@ def small_config(**changes: Any) -> ExperimentConfig:
     return validate_config(raw)
 
 
-def checkers_landed() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("workbench.checkers.summary") is not None
-
-
 def run_output(config: ExperimentConfig) -> Any:
-    """`runner.run_experiment` when the checkers are in place, else the same without them."""
-    from workbench import runner
+    from workbench.runner import run_experiment
 
-    if checkers_landed():
-        return runner.run_experiment(config)
-    from workbench.analysis.metrics import availability_summary, jsonable
-    from workbench.analysis.phases import annotate_ops, partition_intervals
-    from workbench.history.frame import add_run_columns, history_to_frame
-
-    result = runner.execute(config)
-    ops = annotate_ops(history_to_frame(result.history),
-                       partition_intervals(result.trace, config.duration_ms), config.nodes)
-    summary = runner.run_params(config) | availability_summary(ops)
-    summary["messages_sent"] = result.stats["messages_sent"]
-    summary["messages_per_op"] = result.stats["messages_sent"] / max(len(ops), 1)
-    return runner.RunOutput(config, result, add_run_columns(ops, runner.run_params(config)),
-                            jsonable(summary))
+    return run_experiment(config)
 
 
 def make_run_folder(folder: Path, **changes: Any) -> Path:
@@ -63,16 +43,9 @@ def make_run_folder(folder: Path, **changes: Any) -> Path:
 def make_sweep_folder(folder: Path, grid: dict[str, list[Any]], seeds: int = 2,
                       keep_history: bool = False, **changes: Any) -> Path:
     """A real sweep folder (serial, in-process), via `workbench.sweep`."""
-    from unittest import mock
-
-    from workbench import runner
     from workbench.sweep import plan_sweep, run_sweep
 
     raw = {**SMALL, **changes, "sweep": {"grid": grid, "seeds": seeds}}
-    plan = plan_sweep(raw, "test")
-    # Until the checkers land, runs go without their verdicts (`run_output`).
-    replacement = runner.run_experiment if checkers_landed() else run_output
-    patch = mock.patch.object(runner, "run_experiment", replacement)
-    with patch:
-        result = run_sweep(plan, folder, workers=1, keep_history=keep_history, progress=False)
+    result = run_sweep(plan_sweep(raw, "test"), folder, workers=1, keep_history=keep_history,
+                       progress=False)
     return result.path

@@ -9,7 +9,6 @@ write their sweep folders to a temp dir through an injected `out_dir` parameter
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 
@@ -19,30 +18,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
-
-# A notebook whose feature has not landed yet is expected to fail until it does.
-NEEDS = {
-    "01_quickstart": "workbench.checkers.summary",
-    "02_cap_tradeoff": "workbench.checkers.summary",
-    "03_raft_election": "workbench.studies.fig16",
-    "04_read_modes": "workbench.checkers.summary",
-}
-
-
-def _missing(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is None
-    except ModuleNotFoundError:
-        return True
-
-
-def _param(name: str) -> pytest.param:
-    module = NEEDS.get(name)
-    if module and _missing(module):
-        return pytest.param(name, marks=pytest.mark.xfail(
-            reason=f"needs {module}, not landed yet", strict=False))
-    return pytest.param(name)
-
 
 @pytest.fixture(scope="module")
 def kernel_manager_factory(tmp_path_factory: pytest.TempPathFactory):
@@ -66,7 +41,7 @@ def test_notebooks_are_committed_clean_with_a_parameters_cell() -> None:
         assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1, path.name
 
 
-@pytest.mark.parametrize("name", [_param(n) for n in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_notebook_executes(name: str, kernel_manager_factory, tmp_path: Path) -> None:
     from nbclient import NotebookClient
 

@@ -225,10 +225,7 @@ def test_election_cdf_ours_solid_paper_dashed(tmp_path) -> None:
 
 
 def test_read_fig16_reference_of_the_paper_csv() -> None:
-    path = next((p for p in [plots.REFERENCE_FIG16] if p.is_file()), None)
-    if path is None:
-        pytest.skip("data/reference/raft-fig16/ongaro_fig16.csv not copied in yet")
-    reference = plots.read_fig16_reference(path)
+    reference = plots.read_fig16_reference()  # data/reference/raft-fig16/ongaro_fig16.csv
     counts = reference.groupby("range").size()
     assert counts["150-300"] == 1000 and counts["150-150"] == 100
     # the paper's text: 12-24 ms timeouts elect a leader in 35 ms on average

@@ -14,15 +14,10 @@ other pipeline. The definitions, briefly (the checker's docstring has them in fu
   acknowledged before the read began (k-staleness, Bailis et al. 2012, "PBS");
 - `ms_behind`: the read's invoke minus the acknowledgement of that newest version.
 Both are 0 for reads that are not stale.
-
-Without the checkers installed (they are a separate part of the workbench), a small
-implementation of the same definitions runs instead, ordering versions by write
-completion (what the checker does when it has no trace).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -30,16 +25,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.analysis.pipelines import order_phases, run_columns
+from workbench.checkers import staleness as checker
 
 READ_COLUMNS = ["stale", "versions_behind", "ms_behind"]
-
-
-def _checker() -> Any:
-    try:
-        from workbench.checkers import staleness
-    except ImportError:
-        return None
-    return staleness
 
 
 def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
@@ -52,8 +40,7 @@ def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = N
     groups = list(ops.groupby(runs, sort=False, dropna=False)) if runs else [((), ops)]
     if trace is not None and len(groups) > 1:
         raise ValueError("a trace orders the versions of one run; pass one run's ops with it")
-    checker = _checker()
-    answers = [checker.stale_reads(run, trace) if checker else _stale_reads(run) for _, run in groups]
+    answers = [checker.stale_reads(run, trace) for _, run in groups]
     verdicts = pd.concat([a[["op", *READ_COLUMNS]] for a in answers], keys=range(len(answers)),
                          names=["_run", "_row"]).reset_index(level="_run")
     rows = pd.concat([run.assign(_run=i) for i, (_, run) in enumerate(groups)], ignore_index=True)
@@ -62,51 +49,6 @@ def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = N
         .drop(columns="_run")
         .astype({"stale": bool, "versions_behind": float, "ms_behind": float})
     )
-
-
-# ---------------------------------------------------------------- without the checkers
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, float) and math.isnan(value):
-        return None  # a frame turns a column of ints and None into floats with NaN
-    return value
-
-
-def _stale_reads(run: pd.DataFrame) -> pd.DataFrame:
-    """One run: `op` and the three columns, per ok register read (the checker's definitions)."""
-    ok = run[run["type"].eq("ok")]
-    set_keys = set(run.loc[run["f"].eq("add"), "key"])
-    frames = [_key_staleness(group) for key, group in ok.groupby("key", sort=False)
-              if key not in set_keys]
-    if not frames:
-        return pd.DataFrame({"op": pd.Series(dtype="int64"), "stale": pd.Series(dtype=bool),
-                             "versions_behind": pd.Series(dtype=float), "ms_behind": pd.Series(dtype=float)})
-    return pd.concat(frames, ignore_index=True)
-
-
-def _key_staleness(ok: pd.DataFrame) -> pd.DataFrame:
-    writes = ok[ok["f"].isin(["write", "cas"])].sort_values(["complete_time", "op"], kind="stable")
-    reads = ok[ok["f"].eq("read")]
-    done = writes["complete_time"].to_numpy(dtype=float)
-    # The latest invoke among writes acknowledged so far: an X invoked after W completed
-    # and acknowledged before the read exists iff this exceeds W's completion.
-    latest_invoke = np.maximum.accumulate(writes["invoke_time"].to_numpy(dtype=float)) if len(writes) else done
-    rank = {}  # (value written) -> its version's rank in completion order, 1 = oldest
-    for i, (f, value) in enumerate(zip(writes["f"], writes["value"], strict=True)):
-        rank.setdefault(_hashable(value[1] if f == "cas" else value), i + 1)
-    invoked = reads["invoke_time"].to_numpy(dtype=float)
-    last = np.searchsorted(done, invoked, side="left") - 1  # acknowledged strictly before
-    values = [_hashable(v) for v in reads["result"]]
-    read_rank = np.array([0.0 if v is None else rank.get(v, np.nan) for v in values])
-    value_done = np.array([-np.inf if v is None else (done[int(r) - 1] if r == r else np.nan)
-                           for v, r in zip(values, read_rank, strict=True)])
-    overwriter = np.where(last >= 0, latest_invoke[last.clip(0)] if len(writes) else 0.0, -np.inf)
-    stale = overwriter > value_done
-    newest_done = np.where(last >= 0, done[last.clip(0)] if len(writes) else 0.0, np.nan)
-    return pd.DataFrame({"op": reads["op"].to_numpy(), "stale": stale,
-                         "versions_behind": np.where(stale, (last + 1) - read_rank, 0.0),
-                         "ms_behind": np.where(stale, invoked - newest_done, 0.0)})
 
 
 # ---------------------------------------------------------------- summaries
