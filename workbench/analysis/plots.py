@@ -18,6 +18,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from workbench.analysis.aggregate import aggregate_seeds, wide
 
@@ -165,6 +166,7 @@ def timeline(ops: pd.DataFrame, intervals: pd.DataFrame | None = None, ax: Axes 
         margin = (end - begin) / 1000.0 * 0.01
         ax.set_xlim(begin / 1000.0 - margin, end / 1000.0 + margin)
         ax.set_ylim(ops["process"].min() - 1, ops["process"].max() + 1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # processes are whole numbers
     ax.set(xlabel="time (s)", ylabel="process", title="Timeline: ops per client")
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     return ax
@@ -226,6 +228,8 @@ def availability_by_phase(stats: pd.DataFrame, hue: str | None = "protocol", ax:
     data = stats.assign(group=stats[columns].astype(str).agg(" / ".join, axis=1))
     hue = hue if hue in data.columns else None
     sns.barplot(data=data, x="group", y="availability", hue=hue, errorbar=None, ax=ax)
+    for bars in ax.containers:  # the number on each bar: a 0 is otherwise an invisible bar
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set(xlabel=" / ".join(columns), ylabel="availability (ok / invoked)", ylim=(0, 1.05),
            title="Availability by phase")
     return ax
