@@ -129,7 +129,9 @@ def test_runner_writes_the_report_of_a_raft_run_with_leadership(tmp_path: Path) 
     from workbench.runner import write_run
 
     folder = write_run(run_output(small_config(protocol="raft")), tmp_path / "raft", report=True)
-    page = Page((folder / "report.html").read_text(encoding="utf-8"))
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"run folder: {folder}<" in html  # not the staging folder it was written in
+    page = Page(html)
     assert "Leadership" in page.headings
     leadership = page.table("leader_changes")
     assert int(leadership["rows"][0][0]) >= 1

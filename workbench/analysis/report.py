@@ -104,6 +104,13 @@ def sweep_verdicts(runs: pd.DataFrame, by: list[str]) -> list[dict[str, str]]:
     return rows
 
 
+def _display_folder(folder: Path) -> str:
+    """The folder as the reader will find it: the runner renders the report inside its
+    hidden staging folder (`.name.stage-xyz`) just before renaming it to `name`."""
+    staged = re.fullmatch(r"\.(.+)\.stage-[^/]+", folder.name)
+    return str(folder.parent / staged.group(1)) if staged else str(folder)
+
+
 def _config_text(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False) if config else "(no config.yaml)"
 
@@ -143,7 +150,7 @@ def run_context(run: RunResults) -> dict[str, Any]:
                              "How far behind the stale reads were, per side"))
     title = f"{summary.get('name', run.folder.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
     summary_frame = pd.DataFrame({"metric": list(summary), "value": [_cell(v) for v in summary.values()]})
-    return {"kind": "run", "title": title, "folder": str(run.folder), "config": _config_text(run.config),
+    return {"kind": "run", "title": title, "folder": _display_folder(run.folder), "config": _config_text(run.config),
             "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
             "images": [i for i in images if i]}
 
@@ -226,7 +233,7 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
                                  "How far behind the stale reads were, per setting"))
     counts = summary["status"].value_counts().to_dict() if "status" in summary.columns else {}
     title = f"sweep {sweep.config.get('name', sweep.folder.name)}: {len(summary)} runs"
-    return {"kind": "sweep", "title": title, "folder": str(sweep.folder),
+    return {"kind": "sweep", "title": title, "folder": _display_folder(sweep.folder),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
             "verdicts": [{"check": f"runs {status}", "value": str(n),
                           "state": "good" if status == "ok" else "bad"} for status, n in counts.items()]
