@@ -141,10 +141,10 @@ def draw_result(draw: st.DrawFn, model: str, f: str, value: Any) -> Any:
 
 
 @st.composite
-def small_histories(draw: st.DrawFn, model: str) -> list[dict[str, Any]]:
+def small_histories(draw: st.DrawFn, model: str, max_ops: int = 7) -> list[dict[str, Any]]:
     processes = draw(st.integers(2, 3))
     keys = draw(st.sampled_from([["k"], ["k"], ["k", "j"]]))
-    max_ops = draw(st.integers(1, 7))
+    max_ops = draw(st.integers(1, max_ops))
     events: list[dict[str, Any]] = []
     pending: dict[int, tuple[str, Any, Any]] = {}
     invoked = 0
@@ -200,10 +200,21 @@ MODELS = ["register", "cas-register", "set", "kv"]
 
 
 @pytest.mark.parametrize("model", MODELS)
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_agrees_with_brute_force(model: str, data: st.DataObject) -> None:
-    events = data.draw(small_histories(model))
+    agrees_with_brute_force(data.draw(small_histories(model)), model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_agrees_with_brute_force_long_run(model: str, data: st.DataObject) -> None:
+    agrees_with_brute_force(data.draw(small_histories(model, max_ops=9)), model)
+
+
+def agrees_with_brute_force(events: list[dict[str, Any]], model: str) -> None:
     result = check_linearizability(events, model)
     expected = brute_force(events, model)
     assert result.verdict == (LINEARIZABLE if expected else NOT_LINEARIZABLE)
@@ -277,7 +288,7 @@ def _random_op(rng: random.Random, model: str) -> tuple[str, Any]:
 
 
 @pytest.mark.parametrize("model", MODELS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), processes=st.integers(1, 6), ops=st.integers(0, 40),
        keys=st.integers(1, 3))
 def test_sequential_executions_are_linearizable(model: str, seed: int, processes: int,
@@ -288,7 +299,7 @@ def test_sequential_executions_are_linearizable(model: str, seed: int, processes
 
 
 @pytest.mark.parametrize("model", MODELS)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_corrupted_executions_agree_with_brute_force(model: str, seed: int) -> None:
     """Small simulated histories with one read result changed: often a violation."""
@@ -358,3 +369,17 @@ def test_concurrent_at_equal_times() -> None:
     events = [ev(0, "invoke", "write", 1, 0), ev(1, "invoke", "read", None, 1),
               ev(0, "ok", "write", 1, 1), ev(1, "ok", "read", None, 2)]
     assert check_linearizability(events, "register").verdict == LINEARIZABLE
+
+
+def test_lazy_windows_give_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys too large to precompute windows for compute them on demand instead."""
+    from workbench.checkers import problem
+
+    names = ["jepsen/etcd_000.log", "jepsen/etcd_002.log", "jepsen/etcd_057.log",
+             "kv/c10-ok.txt", "kv/c10-bad.txt"]
+    histories = [load_history(DATA / name) for name in names]
+    eager = [check_linearizability(e, m).verdict for e, m in histories]
+    monkeypatch.setattr(problem, "WINDOW_BITS_LIMIT", 0)
+    assert [check_linearizability(e, m).verdict for e, m in histories] == eager
+    events = simulate(random.Random(5), "cas-register", processes=5, ops=300, keys=2)
+    assert check_linearizability(events, "cas-register").verdict == LINEARIZABLE

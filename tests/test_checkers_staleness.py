@@ -232,7 +232,7 @@ def ref_stale(frame: pd.DataFrame, trace: list[dict[str, Any]] | None) -> list[t
     return out
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(0, 40), processes=st.integers(1, 4),
        keys=st.integers(1, 3), with_ties=st.booleans(), use_trace=st.booleans())
 def test_staleness_matches_loop_reference(seed: int, n_ops: int, processes: int, keys: int,
@@ -280,7 +280,7 @@ def ref_sessions(frame: pd.DataFrame, trace: list[dict[str, Any]] | None) -> dic
     return flags
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(0, 40), processes=st.integers(1, 4),
        keys=st.integers(1, 3), use_trace=st.booleans())
 def test_sessions_match_loop_reference(seed: int, n_ops: int, processes: int, keys: int,

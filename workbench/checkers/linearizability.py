@@ -36,7 +36,6 @@ P-compositionality") show the per-key split is what makes large histories tracta
 
 from __future__ import annotations
 
-import bisect
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -44,16 +43,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from workbench.checkers.models import Encoded, Model, StateTable, get_model
+from workbench.checkers.models import Model, get_model
 from workbench.checkers.pairing import Op, pair_ops
+from workbench.checkers.problem import Problem, compile_key
 
 LINEARIZABLE = "linearizable"
 NOT_LINEARIZABLE = "not linearizable"
 UNKNOWN = "unknown"
 
-# Precomputed windows cost m*n bits; above this a key computes them on demand instead.
-_WINDOW_BITS_LIMIT = 64_000_000
 _BUDGET_EVERY = 1023  # check the clock every 1024 new configurations
+_DOOMED_CHECKS = 32  # reads looked at per state change by the doomed-read look-ahead
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ def check_linearizability(
                 deadline is not None and time.perf_counter() > deadline):
             per_key[key] = UNKNOWN
             continue
-        problem = _compile(key_ops, spec)
+        problem = compile_key(key_ops, spec)
         verdict, count, dead_end = _search(problem, deadline, states_left)
         explored += count
         if states_left is not None:
@@ -168,190 +167,12 @@ def check_linearizability(
         witness=witness, per_key=MappingProxyType(per_key), states=explored, model=spec.name)
 
 
-@dataclass
-class _Problem:
-    """One key's sub-history compiled for the search (see the module docstring)."""
-
-    ops: list[Op]  # by bit: ok ops by return time, then info ops by invoke time
-    m: int  # number of ok ops (they must all be linearized)
-    req: list[int]
-    out: list[int]
-    fn: list[Any]
-    clsbit: list[int]  # 1 << class index for ops sharing their effect with another, else 0
-    win: Any  # win[r]: bitset of the ops invoked before op r returned
-    reads: dict[int, int]  # state -> bitset of the ok pure reads that need exactly it
-    table: StateTable
-    read_req: list[int]  # per ok op: the state it needs if it is a pure read, else -1
-    producers: dict[int, int]  # state -> bitset of ops that set exactly that state
-    growers: int  # bitset of ops with a state-dependent effect (`fn`)
-    grows_to: Any  # (state id, target id) -> bool, the model's `grows_to` on ids
-    all_reads: int  # bitset of the ok pure reads
-    reach: Any  # q -> (seeds, lasts, makers) bitsets for read q, see `_compile`
-    dependents: list[int]  # per op: bitset of the reads it might be the maker of
-    keeps: list[bool]  # per op: it leaves every state where it is legal unchanged
-
-
-def _compile(key_ops: list[Op], spec: Model) -> _Problem:
-    table = StateTable(spec.initial)
-    done: list[tuple[Op, Encoded]] = []
-    unknown: list[tuple[Op, Encoded]] = []
-    for op in key_ops:
-        definite = op.type == "ok"
-        enc = spec.encode(op.f, op.value, op.result, definite, table)
-        if enc is not None:
-            (done if definite else unknown).append((op, enc))
-    done.sort(key=lambda e: (max(e[0].complete_time, e[0].invoke_time), e[0].invoke_time, e[0].id))
-    unknown.sort(key=lambda e: (e[0].invoke_time, e[0].id))
-    entries = done + unknown
-    m, n = len(done), len(entries)
-    ops = [e[0] for e in entries]
-    req = [e[1][0] for e in entries]
-    out = [e[1][1] for e in entries]
-    fn = [e[1][2] for e in entries]
-
-    class_size: dict[Any, int] = defaultdict(int)
-    for e in entries:
-        class_size[e[1][3]] += 1
-    class_index: dict[Any, int] = {}
-    clsbit = []
-    for e in entries:
-        cls = e[1][3]
-        if class_size[cls] < 2:
-            clsbit.append(0)
-            continue
-        index = class_index.setdefault(cls, len(class_index))
-        clsbit.append(1 << index)
-
-    reads: dict[int, int] = defaultdict(int)
-    for j in range(m):
-        if out[j] < 0 and fn[j] is None and req[j] >= 0:
-            reads[req[j]] |= 1 << j
-
-    read_req = [req[j] if out[j] < 0 and fn[j] is None else -1 for j in range(m)]
-    producers: dict[int, int] = defaultdict(int)
-    growers = 0
-    for j in range(n):
-        if fn[j] is not None:
-            growers |= 1 << j
-        elif out[j] >= 0:
-            producers[out[j]] |= 1 << j
-
-    fixed = sum(1 << j for j in range(n) if fn[j] is None and out[j] >= 0)
-    values = table.values
-    grows_memo: dict[tuple[int, int], bool] = {}
-
-    def grows_to(state: int, target: int) -> bool:
-        known = grows_memo.get((state, target))
-        if known is None:
-            known = grows_memo[state, target] = spec.grows_to(values[state], values[target])
-        return known
-
-    reach_memo: dict[int, tuple[int, int, int]] = {}
-
-    def reach(q: int) -> tuple[int, int, int]:
-        """How read q's value could be reached, for the search's look-ahead: `seeds`,
-        the ops setting a fixed state fn ops might grow into it (a put that is a prefix
-        of it), `lasts`, the fn ops that might take the last step to it (an append it
-        ends with), and `makers`, every op that might leave exactly that value. Only
-        ops in win[q] can come before q, so only they count."""
-        known = reach_memo.get(q)
-        if known is None:
-            target = read_req[q]
-            window = win[q]
-            exact = window & producers.get(target, 0)
-            seeds = lasts = 0
-            if growers:
-                value = values[target]
-                rest = window & growers
-                while rest:
-                    b = rest & -rest
-                    rest ^= b
-                    j = b.bit_length() - 1
-                    if spec.may_produce(ops[j].f, ops[j].value, value):
-                        lasts |= b
-                rest = window & fixed & ~exact if lasts else 0
-                while rest:
-                    b = rest & -rest
-                    rest ^= b
-                    if grows_to(out[b.bit_length() - 1], target):
-                        seeds |= b
-            known = reach_memo[q] = (seeds, lasts, lasts | exact)
-        return known
-
-    inv = [op.invoke_time for op in ops]
-    ret = [max(op.complete_time, op.invoke_time) for op in ops[:m]]
-    win = _windows(inv, ret, n) if m * n <= _WINDOW_BITS_LIMIT else _LazyWindows(inv, ret, n)
-    return _Problem(ops, m, req, out, fn, clsbit, win, dict(reads), table,
-                    read_req, dict(producers), growers, grows_to,
-                    sum(1 << j for j in range(m) if read_req[j] >= 0), reach,
-                    _dependents(n, read_req, reach),
-                    [fn[j] is None and (out[j] < 0 or out[j] == req[j]) for j in range(n)])
-
-
-_MAX_MAKERS = 64
-
-
-def _dependents(n: int, read_req: list[int], reach: Any) -> list[int]:
-    """dependents[j] = reads that op j might make the value of (for the look-ahead).
-
-    Reads with very many possible makers are left out: the look-ahead is a pruning,
-    and such a read (a set read after many adds) rarely becomes impossible early.
-    """
-    dependents = [0] * n
-    for q, target in enumerate(read_req):
-        if target < 0:
-            continue
-        makers = reach(q)[2]
-        if makers.bit_count() > _MAX_MAKERS:
-            continue
-        while makers:
-            b = makers & -makers
-            makers ^= b
-            dependents[b.bit_length() - 1] |= 1 << q
-    return dependents
-
-
-def _windows(inv: list[float], ret: list[float], n: int) -> list[int]:
-    """win[r] = bitset of ops invoked no later than op r returned.
-
-    Ties count as concurrent (an op invoked at the instant another returns may be
-    ordered either way), so the check never reports a violation timing cannot support.
-    """
-    by_invoke = sorted(range(n), key=inv.__getitem__)
-    win, mask, p = [], 0, 0
-    for t in ret:
-        while p < n and inv[by_invoke[p]] <= t:
-            mask |= 1 << by_invoke[p]
-            p += 1
-        win.append(mask)
-    return win
-
-
-class _LazyWindows:
-    """`_windows` computed per lookup, for keys too large to hold m*n bits."""
-
-    def __init__(self, inv: list[float], ret: list[float], n: int) -> None:
-        self.inv, self.ret, self.n = inv, ret, n
-        self.m = len(ret)
-        self.by_invoke = sorted(range(n), key=inv.__getitem__)
-        self.invoked = sorted(inv)
-
-    def __getitem__(self, r: int) -> int:
-        t = self.ret[r]
-        count = bisect.bisect_right(self.invoked, t)
-        mask = (1 << (r + 1)) - 1  # every op returning no later than r was invoked before
-        for j in self.by_invoke[:count]:
-            if j > r:
-                mask |= 1 << j
-        return mask
-
-
 # The deepest dead end: ops of the prefix, states after each, its S, its state, and the
 # read the look-ahead gave up on there (-1 if none).
 _DeadEnd = tuple[list[int], list[int], int, int, int]
 
 
-def _search(p: _Problem, deadline: float | None, max_states: int | None
+def _search(p: Problem, deadline: float | None, max_states: int | None
             ) -> tuple[str, int, _DeadEnd | None]:
     """Depth-first search for a linearization of one key.
 
@@ -364,7 +185,7 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
     req, out, fn, clsbit, win, keeps = p.req, p.out, p.fn, p.clsbit, p.win, p.keeps
     reads_get = p.reads.get
     read_req, producers_get, grows_to = p.read_req, p.producers.get, p.grows_to
-    all_reads, reach, dependents = p.all_reads, p.reach, p.dependents
+    all_reads, makers, seeds, dependents = p.all_reads, p.makers, p.seeds, p.dependents
     visited: defaultdict[int, set[int]] = defaultdict(set)
     frames: list[tuple[int, int, int, int, int]] = []
     push, pop = frames.append, frames.pop
@@ -430,12 +251,16 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
                 # possible makers is still pending can never be linearized: a dead end.
                 # Only the reads of the state we leave and the reads c might have made
                 # can newly be in that case (earlier ones were caught when they were).
+                # Only the first few such reads (in return order) are looked at: the
+                # check is a pruning, and with few distinct values a state has many reads.
                 doomed = (reads_get(state, 0) | dependents[c]) & ~S
-                while doomed:
+                budget = _DOOMED_CHECKS
+                while doomed and budget:
+                    budget -= 1
                     qb = doomed & -doomed
                     doomed ^= qb
                     q = qb.bit_length() - 1
-                    if read_req[q] != ns and not reach(q)[2] & ~S:
+                    if read_req[q] != ns and not makers(q)[1] & ~S:
                         cand = forced = 0
                         blocker = q
                         break
@@ -453,8 +278,7 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
                     w = win[q] & ~S
                     if w & producers_get(x, 0):
                         continue
-                    seeds, lasts, _ = reach(q)
-                    if not (w & lasts and (grows_to(state, x) or w & seeds)):
+                    if not (w & makers(q)[0] and (grows_to(state, x) or w & seeds(q))):
                         cand = forced = 0
                         blocker = q
                         break
@@ -478,7 +302,7 @@ def _search(p: _Problem, deadline: float | None, max_states: int | None
         S, state, cand, seen, _ = pop()
 
 
-def _witness(key: Any, p: _Problem, spec: Model,
+def _witness(key: Any, p: Problem, spec: Model,
              dead_end: _DeadEnd | None) -> Witness:
     assert dead_end is not None
     path, states, S, state, blocker = dead_end

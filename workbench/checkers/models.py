@@ -20,10 +20,12 @@ are dropped before encoding.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Hashable
 from typing import Any
 
 Encoded = tuple[int, int, Callable[[int], int] | None, Hashable]
+_SMALL_SET = 64
 
 
 def freeze(value: Any) -> Hashable:
@@ -71,10 +73,12 @@ class Model:
         give up early on a configuration that cannot reach the value a read returned."""
         return True
 
-    def may_produce(self, f: str, value: Any, target: Any) -> bool:
-        """Whether an op with a state-dependent effect might leave exactly `target`
-        (from some state). A necessary condition only: True when unsure."""
-        return True
+    def last_steps(self, fn_ops: list[tuple[int, str, Any]]) -> Callable[[Any], int]:
+        """For a key's ops with a state-dependent effect, given as (bitset, f, value): a
+        function from a target value to the bitset of those that might leave exactly
+        it (from some state). A superset is fine: the default answers all of them."""
+        every = sum(bit for bit, _, _ in fn_ops)
+        return lambda target: every
 
     def encode(self, f: str, value: Any, result: Any, definite: bool,
                table: StateTable) -> Encoded | None:
@@ -140,8 +144,23 @@ class KVModel(Model):
     def grows_to(self, state: Any, target: Any) -> bool:
         return target.startswith(state)  # appends only ever extend the string
 
-    def may_produce(self, f: str, value: Any, target: Any) -> bool:
-        return target.endswith(value)  # an append leaves a string ending in its value
+    def last_steps(self, fn_ops: list[tuple[int, str, Any]]) -> Callable[[Any], int]:
+        # An append leaves a string ending in its value: index the values by length, so
+        # a target costs one lookup per distinct length, not one test per append.
+        by_value: dict[str, int] = defaultdict(int)
+        for bit, _, value in fn_ops:
+            by_value[value] |= bit
+        lengths = sorted({len(v) for v in by_value})
+
+        def lasts(target: str) -> int:
+            mask, size = 0, len(target)
+            for length in lengths:
+                if length > size:
+                    break
+                mask |= by_value.get(target[size - length:], 0)
+            return mask
+
+        return lasts
 
     def step(self, state: Any, f: str, value: Any, result: Any, definite: bool) -> tuple[bool, Any]:
         if f in ("get", "read"):
@@ -177,8 +196,23 @@ class SetModel(Model):
     def grows_to(self, state: Any, target: Any) -> bool:
         return state <= target  # adds only ever grow the set
 
-    def may_produce(self, f: str, value: Any, target: Any) -> bool:
-        return freeze(value) in target
+    def last_steps(self, fn_ops: list[tuple[int, str, Any]]) -> Callable[[Any], int]:
+        # An add leaves a set holding its element. A big target would cost one lookup
+        # per element for little pruning: then every add is answered.
+        by_element: dict[Hashable, int] = defaultdict(int)
+        for bit, _, value in fn_ops:
+            by_element[freeze(value)] |= bit
+        every = sum(by_element.values())
+
+        def lasts(target: frozenset[Any]) -> int:
+            if len(target) > _SMALL_SET:
+                return every
+            mask = 0
+            for element in target:
+                mask |= by_element.get(element, 0)
+            return mask
+
+        return lasts
 
     def step(self, state: Any, f: str, value: Any, result: Any, definite: bool) -> tuple[bool, Any]:
         if f == "read":
