@@ -227,3 +227,14 @@ def test_sweep_on_ray_tasks(ray_session: None, tmp_path: Path) -> None:
     drop = ["wall_s"]
     pd.testing.assert_frame_equal(frame.drop(columns=drop), serial.drop(columns=drop))
     assert len(load(tmp_path / "tiny").ops()) == frame["ops"].sum()
+
+
+def test_history_flag_keeps_each_runs_event_log(tmp_path: Path) -> None:
+    from workbench.api import load
+
+    plan = plan_sweep(tiny(grid={}, seeds=1))
+    run_sweep(plan, tmp_path / "h", workers=1, keep_history=True, progress=False)
+    run = load(tmp_path / "h").run(plan.runs[0].run_id)
+    invokes = [e for e in run.history if e["type"] == "invoke"]
+    assert len(invokes) == run.summary["ops"]
+    assert any(r["kind"] == "partition_start" for r in run.trace)
