@@ -16,6 +16,7 @@ Keyword overrides use `__` for nesting (`raft__read_mode="follower"`), as `confi
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -118,7 +119,7 @@ def _raw_config(source: ConfigSource, overrides: dict[str, Any]) -> tuple[dict[s
     if isinstance(source, ExperimentConfig):
         raw, name = source.model_dump(mode="json", by_alias=True, exclude_none=True), ""
     elif isinstance(source, dict):
-        raw, name = source, ""
+        raw, name = copy.deepcopy(source), ""  # never edit the caller's dict
     else:
         raw, name = read_yaml(source), str(source)
     texts = [f"{key.replace('__', '.')}={_yaml_value(value)}" for key, value in overrides.items()]
@@ -150,14 +151,19 @@ def sweep(config_or_path: ConfigSource, out: str | Path | None = None, workers: 
     Ray is started if needed and left running for the next sweep of the session;
     Ctrl-C stops the sweep, keeps finished runs and re-raises KeyboardInterrupt.
     """
-    from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
+    from workbench.sweep import (
+        default_sweep_dir,
+        ensure_ray,
+        plan_sweep,
+        run_sweep,
+        write_sweep_report,
+    )
 
     raw, name = _raw_config(config_or_path, overrides)
     plan = plan_sweep(raw, name)
+    SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths)
     if workers != 1 and not any(r.config.runtime == "ray" for r in plan.runs):
-        from workbench.sweep import ensure_ray
-
-        ensure_ray(address, workers)  # ours, so run_sweep will not shut it down
+        ensure_ray(address, workers)  # started here, so run_sweep leaves it running
     result = run_sweep(plan, out, workers, address, history, retry_errors, progress)
     if result.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; finished runs are kept in {result.path}")
