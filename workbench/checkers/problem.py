@@ -21,7 +21,7 @@ from workbench.checkers.models import Encoded, Model, StateTable
 from workbench.checkers.pairing import Op
 
 # Precomputed windows cost m*n bits; above this a key computes them on demand instead.
-WINDOW_BITS_LIMIT = 64_000_000
+WINDOW_BITS_LIMIT = 256_000_000  # 32 MB
 # A read with more possible makers than this is left out of the reverse index: the
 # look-ahead is a pruning, and such a read (a set read after many adds) rarely becomes
 # impossible early.
@@ -108,6 +108,11 @@ def compile_key(key_ops: list[Op], spec: Model) -> Problem:
             known = makers_memo[q] = (lasts, lasts | (window & producers.get(target, 0)))
         return known
 
+    def any_maker(target: int) -> int:
+        """Every op that might leave state `target`, wherever it is."""
+        lasts = last_steps(values[target]) if last_steps else 0
+        return lasts | producers.get(target, 0)
+
     seeds_memo: dict[int, int] = {}
 
     def seeds(q: int) -> int:
@@ -129,7 +134,7 @@ def compile_key(key_ops: list[Op], spec: Model) -> Problem:
         ops=ops, m=m, req=req, out=out, fn=fn, keeps=keeps, clsbit=clsbit, win=win,
         table=table, reads=dict(reads), all_reads=sum(reads.values()), read_req=read_req,
         producers=dict(producers), grows_to=grows_to, makers=makers, seeds=seeds,
-        dependents=_dependents(n, read_req, makers))
+        dependents=_dependents(n, read_req, any_maker))
 
 
 def _class_bits(classes: list[Any]) -> list[int]:
@@ -141,13 +146,14 @@ def _class_bits(classes: list[Any]) -> list[int]:
     return [1 << index.setdefault(cls, len(index)) if size[cls] > 1 else 0 for cls in classes]
 
 
-def _dependents(n: int, read_req: list[int], makers: Callable[[int], tuple[int, int]]) -> list[int]:
-    """dependents[j] = the reads that op j might be a maker of."""
+def _dependents(n: int, read_req: list[int], makers: Callable[[int], int]) -> list[int]:
+    """dependents[j] = the reads that op j might be a maker of (a superset is fine:
+    the search tests each candidate with the exact, window-restricted makers)."""
     dependents = [0] * n
     for q, target in enumerate(read_req):
         if target < 0:
             continue
-        mask = makers(q)[1]
+        mask = makers(target)
         if mask.bit_count() > MAX_MAKERS:
             continue
         while mask:
@@ -174,17 +180,35 @@ def windows(inv: list[float], ret: list[float], n: int) -> list[int]:
 
 
 class LazyWindows:
-    """`windows` computed per lookup, for keys too large to hold m*n bits."""
+    """`windows` built per lookup, for keys too large to hold m*n bits.
+
+    win[r] is every op returning no later than r (bits 0..r), the ok ops returning
+    later but invoked by then (few: they overlap r), and the info ops invoked by then
+    (a prefix of bits m..n-1, which are in invoke order).
+    """
 
     def __init__(self, inv: list[float], ret: list[float], n: int) -> None:
-        self.ret = ret
-        self.by_invoke = sorted(range(n), key=inv.__getitem__)
-        self.invoked = sorted(inv)
+        m = len(ret)
+        self.m = m
+        self.info_invoked = [bisect.bisect_right(inv[m:n], t) for t in ret]
+        # Ok op j > r is in win[r] for r in [first r with ret[r] >= inv[j], j).
+        starts: dict[int, list[int]] = defaultdict(list)
+        for j in range(m):
+            first = bisect.bisect_left(ret, inv[j])
+            if first < j:
+                starts[first].append(j)
+        active: set[int] = set()
+        self.overlapping: list[tuple[int, ...]] = []
+        for r in range(m):
+            active.update(starts.get(r, ()))
+            active.discard(r)
+            self.overlapping.append(tuple(active))
 
     def __getitem__(self, r: int) -> int:
-        count = bisect.bisect_right(self.invoked, self.ret[r])
-        mask = (1 << (r + 1)) - 1  # every op returning no later than r was invoked before
-        for j in self.by_invoke[:count]:
-            if j > r:
-                mask |= 1 << j
+        mask = (1 << (r + 1)) - 1
+        for j in self.overlapping[r]:
+            mask |= 1 << j
+        count = self.info_invoked[r]
+        if count:
+            mask |= ((1 << count) - 1) << self.m
         return mask

@@ -29,8 +29,9 @@ FORMATS = ("jsonl", "jepsen-log", "edn")
 _LOG_SEPARATOR = re.compile(r"^\s*[-:]?\s*")
 _ALIASES = {
     "json": "jsonl", "jsonlines": "jsonl",
-    "jepsen": "jepsen-log", "etcd": "jepsen-log", "jepsen-etcd-log": "jepsen-log",
-    "kv": "edn", "kv-edn-line": "edn", "edn-lines": "edn", "jepsen-edn": "edn",
+    "jepsen": "jepsen-log", "etcd": "jepsen-log", "etcd-log": "jepsen-log",
+    "jepsen-etcd-log": "jepsen-log",
+    "kv": "edn", "kv-edn": "edn", "kv-edn-line": "edn", "edn-lines": "edn", "jepsen-edn": "edn",
     "history.edn": "edn",
 }  # fmt: skip
 
