@@ -14,9 +14,9 @@ suits Python: ops that completed (`ok`) are numbered by return time (bits 0..m-1
 with unknown outcome (`info`, return time +inf) after them (bits m..n-1, by invoke time).
 The linearized set S is a Python int. The earliest pending return is then the lowest
 zero bit of S, and the ops "before the first return entry" of Porcupine's list are
-`win[r] & ~S`, where `win[r]` (precomputed) holds the ops invoked before op r returned.
-Model states are interned to ints per key, so a configuration is (int, int) and the
-cache is one set of S per state.
+`win[r] & ~S`, where `win[r]` (precomputed, `problem.py`) holds the ops invoked before
+op r returned. Model states are interned to ints per key, so a configuration is
+(int, int) and the cache is one set of S per state.
 
 Pruning on top of the plain search (each keeps the verdict exact; see the proofs in the
 comments at the place they apply):
@@ -27,7 +27,13 @@ comments at the place they apply):
   already minimal). A write of the value the register holds does not qualify: later
   it may be the op that sets that value again;
 - of several pending ops with the same effect, only the one that returns first is tried
-  (swapping two same-effect ops in any linearization keeps it legal).
+  (swapping two same-effect ops in any linearization keeps it legal);
+- look-ahead on reads, which is what makes refuting a history cheap (a stale read is
+  found when the state moves on, not after exhausting every order of the ops before
+  it): a configuration is a dead end when a pending read's value differs from the
+  state and no pending op that could still produce that value is left, or when a read
+  in the current window (which must be placed before any op invoked after it
+  returned) cannot reach its value with the ops of its own window.
 
 The history is split per key first: linearizability is local (Herlihy & Wing 1990,
 Theorem 1), and Horn & Kroening (2015, "Faster linearizability checking via
@@ -80,9 +86,11 @@ class Witness:
     """Why a key is not linearizable.
 
     `prefix` is the longest linearizable prefix the search found: (op id, model state
-    after it) in linearization order, starting from `initial`. `unplaceable` are the ops
-    that were pending at its end and cannot be applied next (the model rejects them in
-    `prefix`'s final state); every linearization has to place one of them there.
+    after it) in linearization order, starting from `initial` (info ops in it took
+    effect). `unplaceable` are ops still pending at its end that the model rejects in
+    its final state: the op whose return forces the next step, the others that could
+    come next, and a read the look-ahead found can no longer be satisfied, if any.
+    Op ids are the frame's `op` column, so a timeline can draw both.
     """
 
     key: Any
@@ -107,7 +115,7 @@ class LinearizabilityResult:
     ops: int  # operations in the history (invocations)
     elapsed_ms: float
     witness: Witness | None
-    per_key: Mapping[Any, str] = field(default_factory=dict)
+    per_key: Mapping[Any, str] = field(default_factory=dict)  # "unknown": budget ran out
     states: int = 0  # configurations explored, over all keys
     model: str = ""
 
