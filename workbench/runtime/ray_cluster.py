@@ -3,7 +3,8 @@
 `connect` starts or joins Ray: nothing if Ray is already up in this process (a test
 session, a notebook, a sweep worker — never re-initialised, never shut down here);
 else `ray.address`, then `RAY_ADDRESS`, then a local cluster with `ray.num_cpus` cores
-(default: all). Joining a cluster needs this project installed on every machine.
+(default: all). Joining a cluster ships this copy of the `workbench` package to the
+workers (`py_modules`); its dependencies must be installed on every machine.
 
 `Cluster` places one bundle per node in a placement group — `pack` keeps the bundles
 on as few machines as possible, `spread` puts them on different machines — and
@@ -23,12 +24,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+import workbench
 from workbench.config import ExperimentConfig, RayConfig
 from workbench.errors import UserInputError
 from workbench.runtime.ray_host import HostActor
@@ -50,10 +53,13 @@ def connect(cfg: RayConfig) -> None:
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     try:
         if address:
-            ray.init(address=address, configure_logging=False)
+            # Actors on other machines run the driver's copy of the workbench (as sweeps
+            # do); its dependencies must be installed there.
+            ray.init(address=address, configure_logging=False,
+                     runtime_env={"py_modules": [str(Path(workbench.__file__).resolve().parent)]})
         else:
             ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, configure_logging=False)
-    except (ConnectionError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # ray.init raises bare Exceptions, e.g. a start-up timeout
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         raise RayStartError(f"ray: cannot start or join {where}: {exc}") from exc
 
@@ -83,7 +89,7 @@ class Cluster:
 
     @property
     def actors(self) -> list[Any]:
-        return list({id(a): a for a in [*self.nodes, *self.client_hosts]}.values())
+        return list({id(a): a for a in [*self.nodes, *self.client_hosts] if a is not None}.values())
 
     def launch(self) -> None:
         started = time.perf_counter()
@@ -102,7 +108,9 @@ class Cluster:
                 config, i, True, [] if self.client_actors else slots[i], self.node_factory)
             self.nodes.append(node)
             if self.client_actors:
-                self.client_hosts.append(RemoteHost.options(**options).remote(config, i, False, slots[i]))
+                # Fewer clients than nodes leaves some nodes without a client actor.
+                self.client_hosts.append(RemoteHost.options(**options).remote(config, i, False, slots[i])
+                                         if slots[i] else None)
             else:
                 self.client_hosts.append(node)
         refs = [actor.ready.remote() for actor in self.actors]

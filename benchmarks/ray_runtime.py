@@ -1,0 +1,147 @@
+"""Ray runtime benchmark: a 5-node Raft on Ray actors at saturation, against the call ceiling.
+
+Run: `.venv/bin/python benchmarks/ray_runtime.py [--protocol raft] [--clients 200]
+[--duration 15] [--client-actors] [--address ADDR]`
+
+Prints, in one run on one Ray cluster:
+- the ceiling: empty actor calls per second on this machine, both from the driver and
+  from one actor to another (the runtime's calls are actor-to-actor, fire-and-forget);
+- committed ops/s of the protocol under closed-loop clients with no think time, over
+  the steady window (after the leader is up, before the clients stop), with the
+  p50/p99 latency of ok ops;
+- Ray calls/s the run made, and messages per Ray call (the batching factor) per channel;
+- the ratio of committed ops/s to empty calls/s: how many committed ops each call of
+  the machine's call budget buys, which is only > 1 because of batching.
+Target (issue): >= 2,000 committed ops/s for 5-node Raft on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import ray  # noqa: E402
+
+from workbench.config import config_from  # noqa: E402
+from workbench.runtime.ray_actors import run_on_ray  # noqa: E402
+from workbench.runtime.ray_cluster import connect  # noqa: E402
+
+TARGET_OPS_S = 2000.0
+
+
+@ray.remote(num_cpus=0)
+class Sink:
+    async def noop(self) -> None:
+        return None
+
+
+@ray.remote(num_cpus=0)
+class Pinger:
+    async def fire(self, sink: Any, calls: int) -> float:
+        """Send `calls` empty calls to `sink` as fast as possible; seconds until all returned."""
+        start = time.perf_counter()
+        await asyncio.gather(*[sink.noop.remote() for _ in range(calls)])
+        return time.perf_counter() - start
+
+
+def empty_call_rates(calls: int = 3000) -> tuple[float, float]:
+    """(driver -> actor, actor -> actor) empty calls per second, best of 3."""
+    sink, pinger = Sink.remote(), Pinger.remote()
+    try:
+        ray.get([sink.noop.remote(), pinger.fire.remote(sink, 10)])
+        driver, actor = 0.0, 0.0
+        for _ in range(3):
+            start = time.perf_counter()
+            ray.get([sink.noop.remote() for _ in range(calls)])
+            driver = max(driver, calls / (time.perf_counter() - start))
+            actor = max(actor, calls / ray.get(pinger.fire.remote(sink, calls)))
+        return driver, actor
+    finally:
+        ray.kill(sink)
+        ray.kill(pinger)
+
+
+def saturation_run(protocol: str, clients: int, duration_s: float, client_actors: bool,
+                   address: str | None) -> dict[str, Any]:
+    start_s = 1.5
+    config = config_from({
+        "name": "ray_bench", "protocol": protocol, "runtime": "ray", "nodes": 5, "seed": 1,
+        "duration_s": duration_s,
+        "workload": {"clients": clients, "think_ms": 0, "timeout_ms": 2000, "keys": 50,
+                     "start_s": start_s},
+        "network": {"latency": {"dist": "constant", "ms": 0.5}},
+        "ray": {"flush_interval_ms": 2.0, "address": address},
+    })
+    connect(config.ray)
+    result = run_on_ray(config, client_actors=client_actors)
+    # Steady window: from a second after the clients start until they stop invoking.
+    low, high = (start_s + 1.0) * 1000.0, config.duration_ms - config.workload.timeout_ms - 100.0
+    ok_times: list[float] = []
+    latencies: list[float] = []
+    pending: dict[int, float] = {}
+    for event in result.history:
+        if event["type"] == "invoke":
+            pending[event["process"]] = event["time"]
+        elif event["type"] == "ok":
+            ok_times.append(event["time"])
+            latencies.append(event["time"] - pending.get(event["process"], event["time"]))
+    window_ok = sum(1 for t in ok_times if low <= t < high)
+    ops_s = window_ok / ((high - low) / 1000.0)
+    stats = result.stats
+    run_s = config.duration_s
+    latencies.sort()
+    return {
+        "ops_s": ops_s,
+        "ok": len(ok_times),
+        "p50_ms": statistics.median(latencies) if latencies else None,
+        "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "ray_calls_s": stats["ray_calls"] / run_s,
+        "per_call": {ch: stats["ray_items_by_channel"][ch] / n
+                     for ch, n in stats["ray_calls_by_channel"].items() if n},
+        "messages_sent": stats["messages_sent"],
+        "startup_s": stats["startup_s"],
+        "leaders": sum(1 for r in result.trace if r["kind"] == "leader"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", default="raft")
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--client-actors", action="store_true",
+                        help="clients in actors of their own (default: inside the node's actor)")
+    parser.add_argument("--address", default=None)
+    args = parser.parse_args()
+
+    cfg_probe = config_from({"protocol": "eventual", "ray": {"address": args.address}})
+    connect(cfg_probe.ray)
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    driver_rate, actor_rate = empty_call_rates()
+    print(f"cluster: {cpus} CPUs")
+    print(f"ceiling: empty calls/s  driver->actor {driver_rate:,.0f}   actor->actor {actor_rate:,.0f}")
+
+    run = saturation_run(args.protocol, args.clients, args.duration, args.client_actors, args.address)
+    mode = "client actors" if args.client_actors else "clients in node actors"
+    print(f"{args.protocol}, 5 nodes, {args.clients} closed-loop clients ({mode}), "
+          f"{args.duration:g} s, flush 2 ms (actors up in {run['startup_s']:.1f} s)")
+    print(f"  committed ops/s      {run['ops_s']:,.0f}   (target {TARGET_OPS_S:,.0f}; "
+          f"{run['ok']:,} ok ops, p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms)")
+    print(f"  ray calls/s          {run['ray_calls_s']:,.0f}   "
+          f"({run['ray_calls_s'] / actor_rate:.2f} of the actor->actor ceiling)")
+    for channel, factor in sorted(run["per_call"].items()):
+        print(f"  {channel + ' per call':<20} {factor:.1f}")
+    print(f"  leader elections     {run['leaders']}")
+    print(f"  ratio committed ops/s : empty calls/s = {run['ops_s'] / actor_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
