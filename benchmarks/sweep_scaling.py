@@ -29,6 +29,7 @@ import pandas as pd
 
 from workbench.api import SweepResults, load
 from workbench.config import apply_overrides, read_yaml
+from workbench.errors import UserInputError
 from workbench.history.frame import FRAME_COLUMNS
 from workbench.sweep import ensure_ray, plan_sweep, run_sweep
 
@@ -66,14 +67,18 @@ def scaling(seeds: int, duration: float | None, cores: int, scratch: Path) -> Pa
 
     serial_s, serial = timed(lambda: run_sweep(plan, scratch / "serial", workers=1, progress=False))
     assert serial.failed == 0, serial.frame[["run_id", "error"]]
-    ray_start_s, _ = timed(lambda: ensure_ray(None, cores))
+    print(f"  1 worker (serial, no Ray): {serial_s:7.1f} s  {60 * runs / serial_s:6.1f} runs/min")
+    try:
+        ray_start_s, _ = timed(lambda: ensure_ray(None, cores))
+    except UserInputError as exc:  # e.g. Ray's daemons time out on an overloaded machine
+        print(f"  {cores} workers: skipped, {exc}")
+        return scratch / "serial"
     warm_s, _ = timed(lambda: warm_up(cores))
     parallel_s, parallel = timed(lambda: run_sweep(plan, scratch / "parallel", workers=cores,
                                                    progress=False))
     assert parallel.failed == 0, parallel.frame[["run_id", "error"]]
 
     speedup = serial_s / parallel_s
-    print(f"  1 worker (serial, no Ray): {serial_s:7.1f} s  {60 * runs / serial_s:6.1f} runs/min")
     print(f"  {cores} workers (Ray tasks):   {parallel_s:7.1f} s  {60 * runs / parallel_s:6.1f} runs/min"
           f"   (+ Ray start {ray_start_s:.1f} s, worker warm-up {warm_s:.1f} s, paid once)")
     print(f"  speedup {speedup:.2f}x, parallel efficiency {speedup / cores:.0%} (speedup / cores)")
