@@ -20,7 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None, help="Run and measure CAP experiments.")
 
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
-                "availability_partitioned", "availability_minority", "latency_p50_ms",
+                "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
                 "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable",
                 "convergence_ms", "lost_adds"]
 
