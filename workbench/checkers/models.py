@@ -216,7 +216,7 @@ class SetModel(Model):
 
     def step(self, state: Any, f: str, value: Any, result: Any, definite: bool) -> tuple[bool, Any]:
         if f == "read":
-            return (not definite or frozenset(freeze(result or ())) == state), state
+            return (not definite or _elements(result) == state), state
         return True, state | {freeze(value)}
 
     def encode(self, f: str, value: Any, result: Any, definite: bool,
@@ -224,7 +224,7 @@ class SetModel(Model):
         if f == "read":
             if not definite:
                 return None
-            req = table.intern(frozenset(freeze(result or ())))
+            req = table.intern(_elements(result))
             return req, -1, None, (req, -1)
         element = freeze(value)
         cls = ("add", element)
@@ -232,6 +232,15 @@ class SetModel(Model):
         if fn is None:
             fn = table.fns[cls] = _memo_step(table, lambda s, x=element: s | {x})
         return -1, -1, fn, cls
+
+
+def _elements(result: Any) -> frozenset[Any]:
+    """A set read's result as a frozenset (None = empty). Reads return thousands of
+    elements, so scalars skip `freeze`."""
+    try:
+        return frozenset(result or ())
+    except TypeError:  # list elements: make them hashable
+        return frozenset(freeze(x) for x in result)
 
 
 def _memo_step(table: StateTable, apply: Callable[[Any], Any]) -> Callable[[int], int]:
