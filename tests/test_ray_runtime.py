@@ -34,14 +34,6 @@ SIM_KEYS = {"messages_sent", "messages_delivered", "messages_dropped", "sent_per
             "delivered_per_node", "skipped_arrivals", "storage_writes", "wall_s"}
 
 
-def has_protocol(name: str) -> bool:
-    try:
-        node_class(name)
-    except (AttributeError, ImportError):
-        return False
-    return True
-
-
 def scenario(protocol: str, **overrides: Any) -> ExperimentConfig:
     """A short cap_partition: 10 s, majority-minority partition from 2 s to 6 s."""
     base: dict[str, Any] = {
@@ -240,8 +232,6 @@ def assert_same_schema(ray_result: Any, sim_result: Any) -> None:
 @pytest.mark.ray
 @pytest.mark.parametrize("protocol", ["eventual", "raft", "paxos"])
 def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -> None:
-    if not has_protocol(protocol):
-        pytest.skip(f"{protocol} core has not landed yet")
     from workbench.runner import run_experiment
 
     config = scenario(protocol)
@@ -254,53 +244,47 @@ def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -
 
 @pytest.mark.ray
 def test_crash_restart_on_ray(ray_session: None) -> None:
-    """Crash the leader (raft) or node 0 (eventual) from 2 s to 5 s: storage survives, ops go on."""
-    protocol = "raft" if has_protocol("raft") else "eventual"
+    """Crash the Raft leader from 2 s to 5 s: its storage survives, it serves again, linearizable."""
     from workbench.runner import run_experiment
 
-    config = scenario(protocol, faults={"nodes": [
-        {"kind": "crash", "node": "leader" if protocol == "raft" else 0, "at": 2, "duration": 3}]})
+    config = scenario("raft", faults={"nodes": [
+        {"kind": "crash", "node": "leader", "at": 2, "duration": 3}]})
     out = run_experiment(config)
     trace = out.result.trace
     crash = next(r for r in trace if r["kind"] == "crash")
     restart = next(r for r in trace if r["kind"] == "restart")
-    assert crash["node"] == restart["node"] and 2000 <= crash["time"] < restart["time"]
     node = crash["node"]
-    ops = out.ops
-    beside = ops[ops["node"] == node]
-    during = beside[(beside["invoke_time"] > crash["time"] + 1) & (beside["invoke_time"] < restart["time"] - 600)]
-    assert not during.empty and (during["type"] != "ok").all()  # its clients got no answers
+    assert restart["node"] == node and 2000 <= crash["time"] < restart["time"]
+    # `node: leader` was resolved by asking the node actors who leads.
+    assert node in {r["node"] for r in trace if r["kind"] == "leader" and r["time"] < crash["time"]}
+    beside = out.ops[out.ops["node"] == node]
+    during = beside[(beside["invoke_time"] > crash["time"] + 1)
+                    & (beside["invoke_time"] < restart["time"] - config.workload.timeout_ms - 100)]
+    assert not during.empty and (during["type"] != "ok").all()  # nobody answered its clients
     after = beside[beside["invoke_time"] > restart["time"] + 1000]
-    assert (after["type"] == "ok").any()  # the rebuilt node serves again
-    assert any(r["kind"] == "digest" and r["node"] == node and r["time"] > restart["time"]
-               for r in trace)
-    if protocol == "raft":
-        assert out.summary["linearizable"] is True
-        assert crash["node"] in {r["node"] for r in trace if r["kind"] == "leader"}
-    else:
-        assert out.summary["convergence_ms"] is not None
+    assert (after["type"] == "ok").any()  # rebuilt from storage, it serves again
+    assert out.summary["linearizable"] is True
 
 
 @pytest.mark.ray
 def test_one_way_cut_with_client_actors(ray_session: None) -> None:
-    """Node 0 cannot send to anyone (it still hears them); clients in their own actors."""
-    protocol = "raft" if has_protocol("raft") else "eventual"
+    """Node 0 cannot send to the others but still hears them; clients run in actors of their own."""
     from workbench.runner import summarize
     from workbench.runtime.ray_actors import run_on_ray
 
-    config = scenario(protocol, faults={"partitions": [
-        {"shape": "one-way", "from": [0], "to": [1, 2, 3, 4], "at": 2, "duration": 4}]})
+    # 6 clients: a multiple of the node count keeps a timed-out slot (process p + clients)
+    # beside the same node, so node 0 keeps clients for the whole run.
+    config = scenario("raft", nodes=3, workload__clients=6, faults={"partitions": [
+        {"shape": "one-way", "from": [0], "to": [1, 2], "at": 2, "duration": 4}]})
     result = run_on_ray(config, client_actors=True)
     _, summary = summarize(config, result)
     start = next(r for r in result.trace if r["kind"] == "partition_start")
-    assert start["minority"] == [0] and start["groups"] == [[0, 1, 2, 3, 4]]
+    assert start["minority"] == [0] and start["groups"] == [[0, 1, 2]]
     assert result.stats["messages_dropped"] > 0
     assert result.stats["ray_calls_by_channel"]["requests"] > 0  # clients went through Ray
     assert len(set(result.stats["actor_locations"])) == 2 * config.nodes
-    if protocol == "raft":
-        assert summary["linearizable"] is True
-    else:
-        assert summary["availability"] >= 0.99 and summary["convergence_ms"] is not None
+    assert summary["availability_minority"] == 0 and summary["linearizable"] is True
+    assert summary["availability"] > 0.5  # the majority side carried on
 
 
 class Exploding:
@@ -332,12 +316,12 @@ def test_failed_run_raises_and_kills_every_actor(ray_session: None, monkeypatch:
     monkeypatch.setattr(ray_cluster.Cluster, "stop", spy_stop)
     ray.cloudpickle.register_pickle_by_value(__import__(__name__))
     try:
-        config = scenario("eventual", duration_s=4, nodes=3)
+        config = scenario("eventual", duration_s=4, nodes=1)
         with pytest.raises(ray_actors.RunFailed, match="boom from the core"):
             ray_actors.run_on_ray(config, node_factory=Exploding)
     finally:
         ray.cloudpickle.unregister_pickle_by_value(__import__(__name__))
-    assert len(launched) == 3
+    assert len(launched) == 1
     for actor in launched:
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(actor.ready.remote(), timeout=60)
@@ -362,8 +346,8 @@ def test_interrupt_kills_every_actor(ray_session: None, monkeypatch: pytest.Monk
     monkeypatch.setattr(ray_cluster.Cluster, "stop", spy_stop)
     monkeypatch.setattr(ray_actors.Conductor, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ray_actors.run_on_ray(scenario("eventual", nodes=3))
-    assert len(launched) == 3
+        ray_actors.run_on_ray(scenario("eventual", nodes=2), client_actors=True)
+    assert len(launched) == 4
     for actor in launched:
         with pytest.raises(ray.exceptions.RayActorError):
             ray.get(actor.ready.remote(), timeout=60)
