@@ -87,7 +87,7 @@ def sweep(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="sweep folder (default data/sweeps/NAME)")] = None,
     workers: Annotated[int | None, typer.Option(help="parallel runs (default: all cores); 1 = serial, no Ray")] = None,
-    address: Annotated[str | None, typer.Option(help="join this Ray cluster")] = None,
+    address: Annotated[str | None, typer.Option(help="join this Ray cluster ('auto': the one `ray start` made here); default RAY_ADDRESS, else a new local Ray")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     history: Annotated[bool, typer.Option(help="also keep each run's history.jsonl and trace.jsonl")] = False,
     retry_errors: Annotated[bool, typer.Option(help="re-run runs that failed last time")] = True,

@@ -283,12 +283,16 @@ def ensure_ray(address: str | None, workers: int | None) -> bool:
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                               "configure_logging": False}
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         kwargs["address"] = address
         # Workers on other machines run the driver's copy of the workbench, not whatever
         # version (if any) is installed there; its dependencies must be installed there.
         kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parent)]}
     else:
+        # "local": a fresh local Ray of our size, even if a `ray start` cluster is running
+        # on this machine (plain ray.init() would join it); `--address auto` joins that one.
+        kwargs["address"] = "local"
         kwargs["num_cpus"] = workers or os.cpu_count() or 1
     try:
         ray.init(**kwargs)
