@@ -287,7 +287,25 @@ def test_no_leader_fails_only_requests_never_handed_on() -> None:
     assert c.node(1).waiting  # still waiting: the client will time out (info)
 
 
-def test_a_forwarded_request_is_refowarded_to_a_new_leader_and_applied_once() -> None:
+def test_a_node_leaderless_for_two_election_timeouts_fails_at_once() -> None:
+    c = Cluster(3)
+    c.cut = {1}
+    c.advance(700)  # node 1 campaigns alone, in vain
+    assert c.node(1).leader() is None
+    c.request(1, 1, 0, "read")
+    assert ops(c.replies) == [(1, 0, "fail", None)]
+
+
+def test_without_pre_vote_a_candidate_prepares_at_once() -> None:
+    c = Cluster(3, pre_vote=False)
+    c.elect(2)
+    assert c.sent["PreVote"] == 0 and c.sent["Prepare"] == 2
+    c.request(0, 0, 0, "write", value=1)
+    c.deliver_all()
+    assert ops(c.replies) == [(0, 0, "ok", 1)]
+
+
+def test_a_forwarded_request_is_reforwarded_to_a_new_leader_and_applied_once() -> None:
     c = Cluster(3)
     c.elect(0)
     c.cut = {0}  # the leader is cut off; node 1's forward is lost
