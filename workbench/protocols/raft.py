@@ -55,6 +55,7 @@ _ELECTION = "election"
 _HEARTBEAT = "heartbeat"
 _CHECK_QUORUM = "check_quorum"
 _NEVER = float("-inf")
+_HOLD_MAX = 64  # out-of-order AppendEntries a follower keeps for later
 
 
 @dataclass(frozen=True)
@@ -275,6 +276,7 @@ class RaftNode(Node):
         self._step = self._step_follower
         self._votes = 0  # bitmask of voters (pre-votes while a pre-candidate)
         self._pending: dict[int, ClientRequest] = {}  # own clients' open requests, by process
+        self._held: dict[int, AppendEntries] = {}  # out-of-order appends, by prev_index
         # Lazy election timer (see _on_election_timer): phase 1 = checking at
         # ref + min timeout, phase 2 = the random remainder, 0 = not armed (leader).
         self._timer_phase = 0
@@ -409,7 +411,10 @@ class RaftNode(Node):
         cls = type(m)
         if cls is AppendEntries:
             self._on_append(src, m, now)  # type: ignore[arg-type]
+            if self._held:
+                self._release_held(src, now)
         elif cls is InstallSnapshot:
+            self._held.clear()
             self._on_install_snapshot(src, m, now)  # type: ignore[arg-type]
         # Replies meant for a role this node no longer holds are dropped.
 
@@ -419,6 +424,8 @@ class RaftNode(Node):
             # §5.2: an AppendEntries of our term means someone else won it.
             self._become_follower(self.term, now)
             self._on_append(src, m, now)  # type: ignore[arg-type]
+            if self._held:
+                self._release_held(src, now)
         elif cls is InstallSnapshot:
             self._become_follower(self.term, now)
             self._on_install_snapshot(src, m, now)  # type: ignore[arg-type]
@@ -531,6 +538,7 @@ class RaftNode(Node):
 
     def _become_follower(self, term: int, now: float) -> None:
         if term > self.term:
+            self._held.clear()
             self.term = term
             self.vote = None
             self.storage.put("term", term)
@@ -625,7 +633,22 @@ class RaftNode(Node):
         self.send(src, PreVoteReply(m.term if granted else self.term, granted))
 
     # ------------------------------------------------------ follower: replication
+    def _release_held(self, src: NodeId, now: float) -> None:
+        """Process held-back AppendEntries that the log has now reached, in order."""
+        held = self._held
+        while held:
+            last = self.log_start + len(self.log)
+            ready = [prev for prev in held if prev <= last]
+            if not ready:
+                return
+            for prev in sorted(ready):
+                m = held.pop(prev)
+                if m.term == self.term and self.leader_id == src:
+                    self._on_append(src, m, now)
+
     def _on_append(self, src: NodeId, m: AppendEntries, now: float) -> None:
+        if src != self.leader_id and self._held:
+            self._held.clear()
         self.leader_id = src
         self._leader_contact = now
         self._last_heard = now
@@ -637,6 +660,12 @@ class RaftNode(Node):
         prev = m.prev_index
         entries = m.entries
         if prev > last:
+            if len(self._held) < _HOLD_MAX and m.entries:
+                # Pipelined sends can overtake each other (the network reorders): keep
+                # this one until the gap before it fills, rather than reject it and
+                # make the leader resend everything from here.
+                self._held[prev] = m
+                return
             # §5.3 consistency check fails: our log is too short. Hint: our end.
             self.send(src, AppendReply(self.term, False, last + 1, 0, prev, m.round))
             return
