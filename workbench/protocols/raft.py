@@ -660,11 +660,15 @@ class RaftNode(Node):
         prev = m.prev_index
         entries = m.entries
         if prev > last:
-            if len(self._held) < _HOLD_MAX and m.entries:
-                # Pipelined sends can overtake each other (the network reorders): keep
-                # this one until the gap before it fills, rather than reject it and
-                # make the leader resend everything from here.
-                self._held[prev] = m
+            # Pipelined sends can overtake each other (the network reorders): keep this
+            # one until the gap before it fills. The first message past a gap (and any
+            # resend) is still answered, so a probing leader always hears back; later
+            # ones wait quietly instead of each making the leader resend from here.
+            held = self._held
+            quiet = bool(held) and prev not in held
+            if m.entries and len(held) < _HOLD_MAX:
+                held[prev] = m
+            if quiet:
                 return
             # §5.3 consistency check fails: our log is too short. Hint: our end.
             self.send(src, AppendReply(self.term, False, last + 1, 0, prev, m.round))
