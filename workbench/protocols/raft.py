@@ -167,9 +167,12 @@ class SnapshotReply(Message):
 
 @dataclass(frozen=True, slots=True)
 class Forward(Message):
-    """A client request handed from the client's node to the leader."""
+    """A client request handed from the client's node (`origin`) to the leader; a node
+    that is no longer leader passes it on once (`hops`) to the leader it knows."""
 
     request: ClientRequest
+    origin: NodeId
+    hops: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +391,7 @@ class RaftNode(Node):
             self.reply(request.process, request.seq, False, error="no leader")
             return
         self._pending[request.process] = request
-        self.send(leader, Forward(request))
+        self.send(leader, Forward(request, self.id, 0))
 
     def on_timer(self, name: str, now: float) -> None:
         if name == _HEARTBEAT:
@@ -900,12 +903,16 @@ class RaftNode(Node):
             self._advance_commit()
 
     def _on_forward(self, src: NodeId, m: Forward, now: float) -> None:
-        request = m.request
         if self.role == LEADER:
-            self._propose(request, src, now)
-        else:
-            # Not appended anywhere by us: a definite failure the client's node can report.
-            self.send(src, ForwardReply(request.process, request.seq, False, None, "not leader"))
+            self._propose(m.request, m.origin, now)
+            return
+        # Not the leader (any more). Never answer `fail` here: the network may have
+        # duplicated this message and another copy may already be in some log, so it
+        # may yet commit. Pass it on once to the leader we know, else drop it (the
+        # client times out: outcome unknown, which is the truth).
+        leader = self.leader_id
+        if m.hops == 0 and leader is not None and leader != self.id and leader != src:
+            self.send(leader, Forward(m.request, m.origin, 1))
 
     def _on_forward_reply(self, m: ForwardReply) -> None:
         pending = self._pending.get(m.process)
