@@ -64,6 +64,8 @@ def scaling(seeds: int, duration: float | None, cores: int, scratch: Path) -> Pa
     runs = len(plan.runs)
     print(f"grid: {EXPERIMENT.name}, {runs} runs of {plan.runs[0].config.duration_s:g} s "
           f"simulated, {cores} cores")
+    # Speedup needs idle cores: other work on the machine shows up as lost efficiency.
+    print(f"load average before: {os.getloadavg()[0]:.1f} (1 min)")
 
     serial_s, serial = timed(lambda: run_sweep(plan, scratch / "serial", workers=1, progress=False))
     assert serial.failed == 0, serial.frame[["run_id", "error"]]
