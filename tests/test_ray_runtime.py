@@ -181,6 +181,31 @@ def test_in_process_pause_holds_inputs_until_resume() -> None:
     assert done and min(e["time"] for e in done) >= 690
 
 
+def test_in_process_timed_out_client_moves_across_actors() -> None:
+    """With 4 clients on 3 nodes a timed-out slot continues as process p + 4, beside another
+    node; its requests and replies then cross actors, batched like peer messages."""
+    config = local_config(workload={"clients": 4, "think_ms": 20, "timeout_ms": 200, "start_s": 0.1})
+    cluster = LocalCluster(config)
+
+    async def main() -> list[dict[str, Any]]:
+        await cluster.start()
+        await cluster.until(300)
+        await cluster.actors[0].pause()  # slots 0 and 3 time out and move on
+        await cluster.until(700)
+        await cluster.actors[0].resume()
+        await cluster.until(config.duration_ms)
+        return await cluster.finish()
+
+    reports = asyncio.run(main())
+    assert not [r["error"] for r in reports if r["error"]]
+    history = [e for r in reports for e in r["history"]]
+    moved = {e["process"] for e in history if e["type"] == "ok" and e["process"] >= 4
+             and e["process"] % 3 != 0}
+    assert moved, "a timed-out slot served by another node"
+    assert cluster.calls["client_batch"] > 0 and cluster.calls["reply_batch"] > 0
+    assert any(e["type"] == "info" for e in history)
+
+
 def test_in_process_crash_keeps_storage_and_loses_the_rest() -> None:
     config = local_config()
     cluster = LocalCluster(config)

@@ -61,7 +61,11 @@ def connect(cfg: RayConfig) -> None:
             ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, configure_logging=False)
     except Exception as exc:  # ray.init raises bare Exceptions, e.g. a start-up timeout
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-        raise RayStartError(f"ray: cannot start or join {where}: {exc}") from exc
+        hint = ""
+        if address and "auth" in repr(exc.__cause__ or exc).lower():
+            hint = (" (the cluster uses token authentication: set RAY_AUTH_MODE=token and"
+                    " provide its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        raise RayStartError(f"ray: cannot start or join {where}: {exc}{hint}") from exc
 
 
 def client_slots(config: ExperimentConfig) -> list[list[int]]:

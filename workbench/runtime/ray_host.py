@@ -77,6 +77,8 @@ class HostActor:
     async def start(self, t0: float, nodes: list[Any], client_hosts: list[Any]) -> None:
         """Wire up the handles of every node actor and client host, and start at run time 0 (`t0`)."""
         loop = asyncio.get_running_loop()
+        # Timer and call_soon callbacks raise into the loop, not to a caller: record it.
+        loop.set_exception_handler(self._loop_error)
         clock = RunClock(t0, self.config.ray.time_scale)
         self._nodes, self._client_hosts = nodes, client_hosts
         self.outbox = Outbox(loop, self.config.ray.flush_interval_ms / 1000.0, self._flush)
@@ -85,8 +87,8 @@ class HostActor:
                                  self._send_reply, self.node_factory)
             self.node.start()
         if self.client_slots:
-            self.clients = self._client_host_class(self.config, self.index, self.client_slots, loop, clock,
-                                      self._send_request)
+            self.clients = self._client_host_class(self.config, self.index, self.client_slots,
+                                                   loop, clock, self._send_request)
             self.clients.start()
 
     # ------------------------------------------------------------ routing
@@ -141,6 +143,11 @@ class HostActor:
             handler(*args)
         except Exception:
             self.error = self.error or f"actor {self.index}:\n{traceback.format_exc()}"
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        detail = "".join(traceback.format_exception(exc)) if exc else context.get("message", "")
+        self.error = self.error or f"actor {self.index}:\n{detail}"
 
     # ------------------------------------------------------------ conductor
     def _now(self) -> float:
