@@ -58,7 +58,9 @@ def connect(cfg: RayConfig) -> None:
             ray.init(address=address, configure_logging=False,
                      runtime_env={"py_modules": [str(Path(workbench.__file__).resolve().parent)]})
         else:
-            ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, configure_logging=False)
+            # "local": a cluster of our own, even if `ray start` left one for ray.init() to find.
+            ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False,
+                     configure_logging=False)
     except Exception as exc:  # ray.init raises bare Exceptions, e.g. a start-up timeout
         where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
         hint = ""
