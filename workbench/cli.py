@@ -140,7 +140,9 @@ def fig16(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except UserInputError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         sys.exit(2)
