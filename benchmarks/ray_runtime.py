@@ -12,7 +12,13 @@ Prints, in one run on one Ray cluster:
 - Ray calls/s the run made, and messages per Ray call (the batching factor) per channel;
 - the ratio of committed ops/s to empty calls/s: how many committed ops each call of
   the machine's call budget buys, which is only > 1 because of batching.
-Target (issue): >= 2,000 committed ops/s for 5-node Raft on 2 cores.
+Target (issue): >= 2,000 committed ops/s for 5-node Raft on 2 cores. The workload is the
+default register mix (50 % reads); Raft's default read mode puts reads through the log,
+so every ok op is a committed log entry.
+
+Measured on the 2-core dev box while other jobs kept its load average at 8-12:
+  ceiling ~2,100-2,800 empty calls/s; Raft, clients in node actors: 2,750-3,200
+  committed ops/s, 8.6-9.1 messages per call; with client actors: ~1,900 ops/s.
 """
 
 from __future__ import annotations
