@@ -876,9 +876,9 @@ class RaftNode(Node):
         return 0
 
     def _advance_commit(self) -> None:
-        match = self._match
-        indexes = sorted([match[i] for i in self.members], reverse=True)
-        candidate = indexes[self._quorum - 1]  # the highest index a majority holds
+        # The highest index a majority holds. (Slots of ids that are not members hold 0,
+        # below every member's match, so they never change the quorum-th largest.)
+        candidate = sorted(self._match, reverse=True)[self._quorum - 1]
         # §5.4.2: count replicas only for an entry of the current term; earlier
         # entries commit indirectly with it (Figure 8). The bug skips this.
         if candidate > self.commit and (
@@ -987,32 +987,38 @@ class RaftNode(Node):
         log, start, sm = self.log, self.log_start, self.sm
         pending = self._pending
         origin = self._origin if self.role == LEADER else None
-        while self.applied < self.commit:
-            i = self.applied + 1
-            self.applied = i
+        commit = self.commit
+        i = self.applied
+        while i < commit:
+            i += 1
             request = log[i - start - 1][1]
             if request is None:
                 continue
-            f = request.f
-            if f == "read":
-                outcome = sm.apply(request)
+            process = request.process
+            mine = pending.get(process) if pending else None
+            if mine is not None and mine.seq != request.seq:
+                mine = None
+            dst = origin.pop(i, None) if origin else None
+            if request.f == "read":
+                # A read changes nothing: evaluate it (at its place in the log) only
+                # where someone waits for the answer.
+                if mine is None and dst is None:
+                    continue
+                ok, value, error = True, sm.read(request.key), None
             else:
                 fresh = not sm.is_duplicate(request)
                 outcome = sm.apply(request)
-                if fresh and outcome.ok:
-                    value = request.value[1] if f == "cas" else request.value
-                    self.observe("apply", key=request.key, value=value, version=i)
-            if origin:
-                dst = origin.pop(i, None)
-                if dst is not None:
-                    self.send(dst, ForwardReply(request.process, request.seq, outcome.ok,
-                                                outcome.value, outcome.error))
-            if pending:
-                mine = pending.get(request.process)
-                if mine is not None and mine.seq == request.seq:
-                    del pending[request.process]
-                    self.reply(request.process, request.seq, outcome.ok, outcome.value,
-                               outcome.error)
+                ok, value, error = outcome.ok, outcome.value, outcome.error
+                if fresh and ok:
+                    self.observe("apply", key=request.key,
+                                 value=request.value[1] if request.f == "cas" else request.value,
+                                 version=i)
+            if dst is not None:
+                self.send(dst, ForwardReply(process, request.seq, ok, value, error))
+            if mine is not None:
+                del pending[process]
+                self.reply(process, request.seq, ok, value, error)
+        self.applied = i
         if self._reads:
             self._serve_reads()
 
