@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from workbench.core.effects import Send
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
@@ -722,7 +723,7 @@ class RaftNode(Node):
             if commit > self.commit:
                 self.commit = commit
                 self._apply()
-        self.send(src, AppendReply(self.term, True, match, 0, 0, m.round))
+        self._outbox.append(Send(src, AppendReply(self.term, True, match, 0, 0, m.round)))
 
     def _on_install_snapshot(self, src: NodeId, m: InstallSnapshot, now: float) -> None:
         self.leader_id = src
@@ -769,7 +770,8 @@ class RaftNode(Node):
             end = prev + self._max_batch
         entries = tuple(log[prev - start:end - start]) if end > prev else ()
         prev_term = log[prev - start - 1][0] if prev > start else self.snap_term
-        self.send(p, AppendEntries(self.term, prev, prev_term, entries, self.commit, self._round))
+        self._outbox.append(
+            Send(p, AppendEntries(self.term, prev, prev_term, entries, self.commit, self._round)))
         if entries and not self._probing[p]:
             self._next[p] = end + 1
             inflight = self._inflight[p]
