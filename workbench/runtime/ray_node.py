@@ -66,6 +66,7 @@ class NodeHost:
         # The sender samples its links, so each node draws from its own stream.
         self.net_rng = derive_rng(config.seed, "network", node_id)
         self.node_clock = clocks_for(config.faults, config.nodes)[node_id]
+        # The simulator's sampling interval, so convergence times of both runtimes compare.
         self.digest_interval_ms = config.sim.digest_interval_ms
 
         self.node: Node | None = None
