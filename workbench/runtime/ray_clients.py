@@ -34,9 +34,8 @@ class HostValues(OpGenerator):
     """An `OpGenerator` whose written values are unique across all hosts of a run."""
 
     def __init__(self, config: WorkloadConfig, rng: random.Random, host: int, hosts: int) -> None:
-        super().__init__(config, rng)
         # Unique written values are what make a stale read attributable to one write.
-        self._values = itertools.count(host + 1, hosts)
+        super().__init__(config, rng, value_start=host + 1, value_step=hosts)
 
 
 def stop_ms(config: ExperimentConfig) -> float:

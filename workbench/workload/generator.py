@@ -17,11 +17,14 @@ from workbench.workload.spec import WorkloadConfig
 
 
 class OpGenerator:
-    def __init__(self, config: WorkloadConfig, rng: random.Random) -> None:
+    def __init__(self, config: WorkloadConfig, rng: random.Random,
+                 value_start: int = 1, value_step: int = 1) -> None:
+        """`value_start`/`value_step` let several generators of one run (the Ray runtime
+        has one per client host) draw disjoint values: host h of H uses (h + 1, H)."""
         self.config = config
         self.rng = rng
         self.key_names = [self._key_name(i) for i in range(config.keys)]
-        self._values = itertools.count(1)
+        self._values = itertools.count(value_start, value_step)
         self._last_seen: dict[tuple[int, str], Any] = {}
         if config.key_dist == "zipf":
             weights = [1.0 / (k + 1) ** config.zipf_s for k in range(config.keys)]
