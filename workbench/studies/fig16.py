@@ -29,6 +29,7 @@ import math
 import os
 import random
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -38,10 +39,10 @@ from typing import Any
 import pandas as pd
 
 from workbench.config import ExperimentConfig, load_config
-from workbench.errors import ConfigError
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
+from workbench.errors import ConfigError
 from workbench.faults.spec import FaultsConfig
 from workbench.protocols.base import Node
 from workbench.protocols.raft import AppendEntries, RaftNode
@@ -274,7 +275,9 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
     base = load_config(experiment)
     if base.protocol != "raft" or base.nodes != 5:
         raise ConfigError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
+    started = time.perf_counter()
     frame = run_study(base, ranges, trials, workers)
+    elapsed = time.perf_counter() - started
     path = write_parquet(frame, out)
     table = summary(frame)
     echo(f"Raft Figure 16: {trials} trials per range, 5 servers, one-way latency "
@@ -283,5 +286,6 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
     echo("time from the leader's crash until all survivors follow the new leader (ms); "
          "KS = two-sample Kolmogorov-Smirnov vs the paper's trials")
     echo(format_summary(table))
-    echo(f"trials: {path}")
+    echo(f"trials: {path}  ({len(frame)} trials, {frame['messages'].sum():,} messages, "
+         f"{elapsed:.1f} s wall)")
     return table
