@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from workbench.core.effects import Send
+from workbench.core.effects import Observe, Send
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
@@ -1012,9 +1012,10 @@ class RaftNode(Node):
                 outcome = sm.apply(request)
                 ok, value, error = outcome.ok, outcome.value, outcome.error
                 if fresh and ok:
-                    self.observe("apply", key=request.key,
-                                 value=request.value[1] if request.f == "cas" else request.value,
-                                 version=i)
+                    self._outbox.append(Observe("apply", {
+                        "key": request.key,
+                        "value": request.value[1] if request.f == "cas" else request.value,
+                        "version": i}))
             if dst is not None:
                 self.send(dst, ForwardReply(process, request.seq, ok, value, error))
             if mine is not None:
