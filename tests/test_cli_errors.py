@@ -28,7 +28,8 @@ def write(tmp_path: Path, text: str) -> Path:
     [
         ("", ["--set", "protocol=zab"], "protocol: 'zab' is not allowed"),
         ("raft:\n  read_mod: lease\n", [], "raft.read_mod: unknown field"),
-        ("", ["--set", "faults.partitions.0.groups=[[0, 1], [7]]"], "node 7 does not exist"),
+        ("", ["--set", "faults.partitions.0.shape=groups", "--set", "faults.partitions.0.groups=[[0, 1], [7]]"],
+         "node 7 does not exist"),
         ("", ["--set", "raft.read_mod=lease"], "no field 'raft.read_mod'"),
         ("", ["--set", "nodes"], "expected key.path=value"),
         ("nodes: 0\n", [], "nodes: "),

@@ -142,7 +142,8 @@ def main() -> None:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
         code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserInputError as exc:
         print(f"workbench: error: {exc}", file=sys.stderr)
         sys.exit(2)
