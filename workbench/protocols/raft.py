@@ -23,7 +23,15 @@ Clients sit beside node p mod n and only that node answers them: a follower forw
 a request to the leader it knows, the leader sends the outcome back, and the
 follower replies (or replies when it applies the entry itself, whichever comes
 first). A node that knows no leader answers `fail` at once — true, since the request
-went nowhere; a forwarded command that might still commit is never answered `fail`.
+went nowhere; a forwarded command that might still commit is never answered `fail`
+(a node that stopped leading passes a forward on once, or drops it: the network may
+have duplicated it into some log). Reads answered `fail` when a leader steps down are
+true failures too: a read that was not served had no effect.
+
+Pipelining over a network that reorders: a follower keeps an AppendEntries that
+arrives ahead of a gap (up to 64) and processes it once the gap fills, rather than
+rejecting it and making the leader resend from there; a pipeline that makes no
+progress for a heartbeat interval falls back to probing (a lost message).
 
 Hot-path notes: log entries are (term, ClientRequest | None) tuples (None = no-op);
 the election timer is re-armed lazily (a follower does not touch its timer for every
