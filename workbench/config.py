@@ -42,6 +42,9 @@ class RayConfig(BaseModel):
     flush_interval_ms: float = Field(2.0, gt=0, description="batch messages to one peer this long")
     time_scale: float = Field(1.0, gt=0, description="protocol ms per wall ms (2 = twice as fast)")
     placement: Literal["pack", "spread"] = "pack"
+    client_actors: bool = Field(
+        False, description="clients in actors of their own beside their node (else inside the node's actor)"
+    )
 
 
 class CheckConfig(BaseModel):

@@ -48,7 +48,7 @@ class RunFailed(RuntimeError):
     """An actor's protocol core or client raised; the message carries its traceback."""
 
 
-def run_on_ray(config: ExperimentConfig, *, client_actors: bool = False,
+def run_on_ray(config: ExperimentConfig, *, client_actors: bool | None = None,
                node_factory: Callable[..., Node] | None = None) -> RunResult:
     """Run `config` on Ray actors; every actor is killed at the end, also on error or Ctrl-C.
 
@@ -58,7 +58,10 @@ def run_on_ray(config: ExperimentConfig, *, client_actors: bool = False,
     the processes to start and the Ray calls per op. `client_actors=True` gives each
     node's slots an actor of their own in the node's placement bundle instead.
     `node_factory` replaces the protocol's node class, as in `sim.simulate`.
+    `client_actors=None` takes the experiment's `ray.client_actors`.
     """
+    if client_actors is None:
+        client_actors = config.ray.client_actors
     wall = time.perf_counter()
     connect(config.ray)
     cluster = Cluster(config, client_actors=client_actors, node_factory=node_factory)
