@@ -18,7 +18,8 @@ from workbench.runtime.sim import simulate
 def saturated_eventual(seed: int = 1):
     return validate_config({
         "name": "bench", "protocol": "eventual", "seed": seed, "nodes": 5, "duration_s": 3,
-        "workload": {"clients": 50, "think_ms": 0, "keys": 10, "timeout_ms": 500},
+        "workload": {"clients": 50, "think_ms": 0, "keys": 10, "timeout_ms": 500,
+                     "start_s": 0, "final_reads_s": 0},
         "eventual": {"anti_entropy_interval_ms": 200},
         "check": {"linearizability": False},
     })
@@ -51,6 +52,12 @@ def main() -> None:
           f"in {wall:.2f} s wall = {sim_rate:,.0f} msg/s; {len(result.history) // 2:,} client ops")
     print(f"bare heapq loop, same {delivered:,} schedule/deliver steps: {bare_wall:.2f} s = {bare_rate:,.0f} steps/s")
     print(f"ratio bare/simulator = {bare_rate / sim_rate:.1f}x (the simulator's overhead per message)")
+    events = result.stats["events_scheduled"]
+    event_rate = events / wall
+    bare_events = bare_heapq_loop(events)
+    print(f"all simulator events (messages, timers, client requests/replies/timeouts): {events:,} "
+          f"= {event_rate:,.0f} events/s; bare loop {events / bare_events:,.0f} steps/s; "
+          f"ratio {events / bare_events / event_rate:.1f}x")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,7 @@ class Simulation:
             "messages_sent": sum(self.sent),
             "messages_delivered": sum(self.delivered),
             "messages_dropped": self.dropped,
+            "events_scheduled": self._seq,  # every heap push takes one sequence number
             "sent_per_node": list(self.sent),
             "delivered_per_node": list(self.delivered),
             "skipped_arrivals": self.clients.skipped_arrivals,
