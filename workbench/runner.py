@@ -10,9 +10,6 @@ so a failed or interrupted run never leaves a half-written folder.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
 from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
 from workbench.runtime.result import RunResult
+from workbench.store import staged_dir
 
 CHECK_MODELS = {"register": "cas-register", "set": "set"}
 
@@ -82,22 +80,10 @@ def run_experiment(config: ExperimentConfig) -> RunOutput:
 
 
 def write_run(output: RunOutput, out_dir: str | Path, report: bool = False) -> Path:
-    """Write atomically: stage beside the target, then swap it in."""
+    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`)."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.stage-"))
-    try:
+    with staged_dir(out_dir) as stage:
         _write_files(output, stage, report)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-            os.replace(out_dir, old / out_dir.name)
-            os.replace(stage, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out_dir)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return out_dir
 
 
