@@ -87,7 +87,16 @@ def check_seed(config: ExperimentConfig) -> Finding | None:
     verdict = check_linearizability(result.history, model=model, max_seconds=config.check.max_seconds)
     if verdict.verdict == "not linearizable":
         return Finding(config.seed, f"not linearizable ({len(result.history)} events)")
+    if verdict.verdict == "unknown":
+        # Not a finding, but not a proof either: say which seed went unchecked.
+        UNCHECKED.append(config.seed)
+        print(f"seed {config.seed}: linearizability unknown (checker budget "
+              f"{config.check.max_seconds} s exhausted)", file=sys.stderr)
     return None
+
+
+UNCHECKED: list[int] = []
+"""Seeds whose history the checker could not decide within its budget, in this process."""
 
 
 def search(protocol: str, seeds: Iterable[int], stop_at_first: bool = False, **scenario_args: Any) -> list[Finding]:
