@@ -79,6 +79,8 @@ class Simulation:
                                   stop_ms=self.end_ms - workload.timeout_ms - 2 * self.client_latency,
                                   rng=derive_rng(self.seed, "clients"))
         self.closed_loop = workload.arrival == "closed"
+        self._op_deadline: list[tuple[int, int, float] | None] = [None] * config.clients
+        self._timeout_event_at: list[float | None] = [None] * config.clients
 
         self.trace: list[dict[str, Any]] = []
         self.sent = [0] * self.n
@@ -169,9 +171,7 @@ class Simulation:
             elif kind == CLIENT_NEXT:
                 self._client_next(event[3])
             elif kind == TIMEOUT:
-                slot = self.clients.time_out(event[3], event[4], at)
-                if slot is not None and self.closed_loop:
-                    self._push(at + self.clients.config.think_ms, CLIENT_NEXT, slot)
+                self._client_timeout(event[3])
             elif kind == FAULT:
                 self._fault(event[3])
             elif kind == SAMPLE:
@@ -264,7 +264,31 @@ class Simulation:
         if request is None:
             return
         self._push(now + self.client_latency, REQUEST, request.process % self.n, request)
-        self._push(now + self.timeout_ms, TIMEOUT, request.process, request.seq)
+        # One pending timeout event per slot, re-armed lazily (as node timers are): an op
+        # that completes in time costs no heap event of its own.
+        deadline = now + self.timeout_ms
+        self._op_deadline[slot] = (request.process, request.seq, deadline)
+        if self._timeout_event_at[slot] is None:
+            self._timeout_event_at[slot] = deadline
+            self._push(deadline, TIMEOUT, slot)
+
+    def _client_timeout(self, slot: int) -> None:
+        """The slot's timeout event: fire for the op outstanding now, or re-arm for it."""
+        self._timeout_event_at[slot] = None
+        op = self._op_deadline[slot]
+        if op is None:
+            return
+        process, seq, deadline = op
+        if not self.clients.busy(slot) or self.clients.process_of_slot[slot] != process:
+            self._op_deadline[slot] = None
+            return
+        if deadline > self.now:
+            self._timeout_event_at[slot] = deadline
+            self._push(deadline, TIMEOUT, slot)
+            return
+        self._op_deadline[slot] = None
+        if self.clients.time_out(process, seq, self.now) is not None and self.closed_loop:
+            self._push(self.now + self.clients.config.think_ms, CLIENT_NEXT, slot)
 
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:
