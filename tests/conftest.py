@@ -5,11 +5,28 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
+
+
+def tiny_experiment(**changes: Any) -> dict[str, Any]:
+    """A 5-node eventual-store experiment of a few seconds with one partition: the
+    smallest run that exercises the whole pipeline. `changes` replace top-level fields."""
+    return {
+        "name": "tiny",
+        "protocol": "eventual",
+        "seed": 1,
+        "nodes": 5,
+        "duration_s": 2,
+        "workload": {"clients": 5, "think_ms": 20},
+        "check": {"max_seconds": 2},
+        "faults": {"partitions": [{"shape": "majority-minority", "at": 0.5, "duration": 1}]},
+        **changes,
+    }
 
 
 def search_seeds(default: int) -> int:

@@ -7,21 +7,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from conftest import tiny_experiment
 
 import workbench
 from workbench.api import Run, SweepResults
 from workbench.errors import ConfigError, UserInputError
 
-BASE: dict[str, Any] = {
-    "name": "api",
-    "protocol": "eventual",
-    "seed": 3,
-    "nodes": 5,
-    "duration_s": 2,
-    "workload": {"clients": 5, "think_ms": 20},
-    "check": {"max_seconds": 2},
-    "faults": {"partitions": [{"shape": "majority-minority", "at": 0.5, "duration": 1}]},
-}
+BASE: dict[str, Any] = tiny_experiment(name="api", seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -10,22 +10,14 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_experiment
 
 from workbench.config import validate_config
 from workbench.errors import ConfigError
 from workbench.store import SweepStore, atomic_write_bytes, summary_frame
 from workbench.sweep import plan_sweep, run_id, run_sweep
 
-BASE: dict[str, Any] = {
-    "name": "tiny",
-    "protocol": "eventual",
-    "seed": 1,
-    "nodes": 5,
-    "duration_s": 2,
-    "workload": {"clients": 5, "think_ms": 20},
-    "check": {"max_seconds": 2},
-    "faults": {"partitions": [{"shape": "majority-minority", "at": 0.5, "duration": 1}]},
-}
+BASE: dict[str, Any] = tiny_experiment()
 GRID = {"faults.partitions.0.duration": [0.5, 1.0], "workload.keys": [1, 3]}
 
 

@@ -17,19 +17,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import tiny_experiment
 
 RUNS = 10  # 5 grid points x 2 seeds
-EXPERIMENT = {
-    "name": "killme",
-    "protocol": "eventual",
-    "seed": 1,
-    "nodes": 5,
-    "duration_s": 3,
-    "workload": {"clients": 5, "think_ms": 5},
-    "check": {"max_seconds": 2},
-    "faults": {"partitions": [{"shape": "majority-minority", "at": 0.5, "duration": 1}]},
-    "sweep": {"grid": {"faults.partitions.0.duration": [0.5, 1, 1.5, 2, 2.5]}, "seeds": 2},
-}
+EXPERIMENT = tiny_experiment(
+    name="killme", duration_s=3, workload={"clients": 5, "think_ms": 5},
+    sweep={"grid": {"faults.partitions.0.duration": [0.5, 1, 1.5, 2, 2.5]}, "seeds": 2},
+)
 
 
 def experiment(tmp_path: Path, **changes: object) -> Path:
