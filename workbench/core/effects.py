@@ -10,10 +10,12 @@ to the `Storage` the runtime handed the node (see `workbench.core.storage`).
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Send:
     """Send `message` to peer `to`. The network may delay, drop, duplicate or cut it."""
@@ -22,6 +24,7 @@ class Send:
     message: Message
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reply:
     """Answer the client process `process` for its request `seq`.
@@ -39,6 +42,7 @@ class Reply:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SetTimer:
     """Fire `on_timer(name)` after `delay_ms` of the node's own clock; replaces a pending timer of that name."""
@@ -47,11 +51,13 @@ class SetTimer:
     delay_ms: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
     name: str
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Observe:
     """A fact for the run's trace, never seen by other nodes.

@@ -8,11 +8,13 @@
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
+from workbench.core.frozen import fast_init
 from workbench.core.ids import ProcessId
 
 OpKind: TypeAlias = Literal["read", "write", "cas", "add"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ClientRequest:
     """One invocation. (process, seq) is unique per run and lets a store deduplicate retries."""

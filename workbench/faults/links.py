@@ -72,15 +72,19 @@ def sample_latency(spec: LatencySpec, rng: random.Random) -> float:
 class LinkModel:
     """What the network does to one message on a link that no partition cuts."""
 
-    __slots__ = ("spec", "_sample", "_loss", "_duplicate", "_reorder", "_reorder_delay")
+    __slots__ = ("spec", "sample", "plain", "_loss", "_duplicate", "_reorder", "_reorder_delay")
 
     def __init__(self, spec: LinkSpec) -> None:
         self.spec = spec
-        self._sample = make_sampler(spec.latency)
+        self.sample = make_sampler(spec.latency)
+        """Draws one latency in ms."""
         self._loss = float(spec.loss)
         self._duplicate = float(spec.duplicate)
         self._reorder = float(spec.reorder)
         self._reorder_delay = float(spec.reorder_delay_ms)
+        self.plain = not (self._loss or self._duplicate or self._reorder)
+        """No loss, duplication or reordering: every send is one copy after `sample(rng)`
+        ms, exactly what `delays` would return, so a hot loop may call `sample` itself."""
 
     def delays(self, rng: random.Random) -> list[float]:
         """Delivery delays in ms for one send: [] if lost, two entries if duplicated.
@@ -90,11 +94,11 @@ class LinkModel:
         """
         if self._loss and rng.random() < self._loss:
             return []
-        delay = self._sample(rng)
+        delay = self.sample(rng)
         if self._reorder and rng.random() < self._reorder:
             delay += self._reorder_delay
         if self._duplicate and rng.random() < self._duplicate:
-            copy = self._sample(rng)
+            copy = self.sample(rng)
             if self._reorder and rng.random() < self._reorder:
                 copy += self._reorder_delay
             return [delay, copy]

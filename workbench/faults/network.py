@@ -53,6 +53,12 @@ class Network:
                 self._blocked.discard(pair)
         self._minority = minority_of(range(self.nodes), self._blocked)
 
+    @property
+    def cut_links(self) -> set[Link]:
+        """The live merged set of cut directed links, for hot loops that test
+        membership themselves (read it, never mutate it)."""
+        return self._blocked
+
     def allows(self, src: int, dst: int) -> bool:
         return (src, dst) not in self._blocked
 

@@ -22,6 +22,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
@@ -46,6 +47,7 @@ class EventualOptions:
 
 
 # Register entries are (version, value); sets are frozensets of elements.
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Push(Message):
     """A write replicated eagerly to peers."""
@@ -55,6 +57,7 @@ class Push(Message):
     value: Any
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PushSet(Message):
     """Set elements added here, replicated eagerly to peers."""
@@ -63,6 +66,7 @@ class PushSet(Message):
     elements: tuple[Any, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SyncRequest(Message):
     """Anti-entropy, push half: the sender's whole state."""
@@ -71,6 +75,7 @@ class SyncRequest(Message):
     sets: tuple[tuple[str, tuple[Any, ...]], ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SyncReply(Message):
     """Anti-entropy, pull half: the receiver's state after merging, sent back."""

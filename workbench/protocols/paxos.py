@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
 from workbench.core.effects import Send
+from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
@@ -88,6 +89,7 @@ NO_ECHO = -math.inf
 """An ack that answers no heartbeat (clocks may read negative, so no other sentinel)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Command:
     """A client request as a log value; `origin` is the node its client sits beside."""
@@ -104,6 +106,7 @@ Entry: TypeAlias = tuple[int, Ballot, Value, bool]
 
 
 # ------------------------------------------------------------------ messages
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PreVote(Message):
     """Would you promise a ballot of this round? Changes no state at the receiver."""
@@ -111,6 +114,7 @@ class PreVote(Message):
     round: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PreVoteReply(Message):
     round: int
@@ -118,6 +122,7 @@ class PreVoteReply(Message):
     promised: Ballot
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Prepare(Message):
     """Phase 1a for every slot >= first_slot at once (PMS §3)."""
@@ -126,6 +131,7 @@ class Prepare(Message):
     first_slot: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Promise(Message):
     """Phase 1b: the acceptor promised `ballot`; what it accepted (or knows decided) from first_slot."""
@@ -134,6 +140,7 @@ class Promise(Message):
     entries: tuple[Entry, ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Accept(Message):
     """Phase 2a for one slot; `commit`: every slot below it is decided (the leader's learning)."""
@@ -144,6 +151,7 @@ class Accept(Message):
     commit: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Accepted(Message):
     """Phase 2b."""
@@ -152,6 +160,7 @@ class Accepted(Message):
     slot: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Nack(Message):
     """A prepare/accept/heartbeat of `ballot` was refused: the acceptor promised `promised`."""
@@ -160,6 +169,7 @@ class Nack(Message):
     promised: Ballot
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Heartbeat(Message):
     ballot: Ballot
@@ -168,6 +178,7 @@ class Heartbeat(Message):
     """The leader's clock at sending, echoed in the ack: the start of a lease."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Ack(Message):
     """A heartbeat or catch-up ack; `first_unchosen` tells the leader what the follower lacks."""
@@ -178,6 +189,7 @@ class Ack(Message):
     """The acked heartbeat's `sent_at`; NO_ECHO for a catch-up ack (no lease)."""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Decisions(Message):
     """Decided values a follower lacks, resent by the leader (catch-up)."""
@@ -186,6 +198,7 @@ class Decisions(Message):
     entries: tuple[tuple[int, Value], ...]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SlotPrepare(Message):
     """single_decree: phase 1a for one slot only."""
@@ -194,6 +207,7 @@ class SlotPrepare(Message):
     slot: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SlotPromise(Message):
     """single_decree: phase 1b for one slot; accepted_ballot ZERO = nothing accepted there."""
@@ -205,6 +219,7 @@ class SlotPromise(Message):
     decided: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Forward(Message):
     """A client request handed by the client's node (the sender) to the leader."""
@@ -212,6 +227,7 @@ class Forward(Message):
     request: ClientRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Result(Message):
     """The leader's answer for a forwarded request; only the origin node replies to the client."""

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from workbench.core.effects import Observe, Send
+from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
@@ -103,6 +104,7 @@ class RaftOptions:
 
 
 # ------------------------------------------------------------------ messages
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendEntries(Message):
     """§5.3; also the heartbeat. `round` numbers leader broadcasts for ReadIndex / leases."""
@@ -115,6 +117,7 @@ class AppendEntries(Message):
     round: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AppendReply(Message):
     """Success: `index` is the follower's match index. Failure: `rejected` is the
@@ -128,6 +131,7 @@ class AppendReply(Message):
     round: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RequestVote(Message):
     term: int
@@ -135,12 +139,14 @@ class RequestVote(Message):
     last_term: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VoteReply(Message):
     term: int
     granted: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PreVote(Message):
     """Thesis §9.6: "would you vote for me in `term`?" — changes no one's term."""
@@ -150,12 +156,14 @@ class PreVote(Message):
     last_term: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PreVoteReply(Message):
     term: int
     granted: bool
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class InstallSnapshot(Message):
     """§7: the whole snapshot in one message (the state machine is small)."""
@@ -167,6 +175,7 @@ class InstallSnapshot(Message):
     round: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SnapshotReply(Message):
     term: int
@@ -174,6 +183,7 @@ class SnapshotReply(Message):
     round: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Forward(Message):
     """A client request handed from the client's node (`origin`) to the leader; a node
@@ -184,6 +194,7 @@ class Forward(Message):
     hops: int
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ForwardReply(Message):
     """The leader's answer to a forwarded request, for the client's node to relay."""
@@ -193,28 +204,6 @@ class ForwardReply(Message):
     ok: bool
     value: Any
     error: str | None
-
-
-def _fast_init(cls: type) -> type:
-    """Replace a frozen dataclass's generated __init__ by one that sets the slots through
-    their descriptors: the generated one calls object.__setattr__ per field, which costs
-    about 60% more per message. Instances stay frozen (assignment still raises)."""
-    names = list(cls.__dataclass_fields__)  # type: ignore[attr-defined]
-    setters = ", ".join(f"_s_{n}" for n in names)
-    namespace: dict[str, Any] = {}
-    lines = [f"def make({setters}):", f"    def __init__(self, {', '.join(names)}):"]
-    lines += [f"        _s_{n}(self, {n})" for n in names]
-    lines.append("    return __init__")
-    exec("\n".join(lines), namespace)  # noqa: S102 - generated from field names only
-    init = namespace["make"](*(getattr(cls, n).__set__ for n in names))
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = init  # type: ignore[misc]
-    return cls
-
-
-for _cls in (AppendEntries, AppendReply, RequestVote, VoteReply, PreVote, PreVoteReply,
-             InstallSnapshot, SnapshotReply, Forward, ForwardReply):
-    _fast_init(_cls)
 
 
 # ------------------------------------------------------------------ the node

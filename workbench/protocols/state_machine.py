@@ -17,9 +17,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.core.frozen import fast_init
 from workbench.core.ops import ClientRequest
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Outcome:
     ok: bool
