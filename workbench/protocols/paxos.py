@@ -590,9 +590,8 @@ class PaxosNode(Node):
 
     def _apply(self, slot: int, command: Command) -> None:
         request = command.request
-        duplicate = self.sm.is_duplicate(request)
-        outcome = self.sm.apply(request)
-        if not duplicate and outcome.ok and request.f != "read":
+        outcome, fresh = self.sm.apply_fresh(request)
+        if fresh and outcome.ok and request.f != "read":
             value = request.value[1] if request.f == "cas" else request.value
             self.observe("apply", key=request.key, value=value, version=slot)
         self._deliver(request, command.origin, outcome)

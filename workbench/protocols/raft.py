@@ -1005,8 +1005,7 @@ class RaftNode(Node):
                     continue
                 ok, value, error = True, sm.read(request.key), None
             else:
-                fresh = not sm.is_duplicate(request)
-                outcome = sm.apply(request)
+                outcome, fresh = sm.apply_fresh(request)
                 ok, value, error = outcome.ok, outcome.value, outcome.error
                 if fresh and ok:
                     self._outbox.append(Observe("apply", {

@@ -39,12 +39,17 @@ class KVStateMachine:
 
     def apply(self, request: ClientRequest) -> Outcome:
         """Apply once; a repeat of a process's last applied seq returns the cached outcome."""
+        return self.apply_fresh(request)[0]
+
+    def apply_fresh(self, request: ClientRequest) -> tuple[Outcome, bool]:
+        """`apply`, also telling whether this call changed anything (False for a repeat),
+        so a replica can report each write once without a second session lookup."""
         last = self._sessions.get(request.process)
         if last is not None and last[0] >= request.seq:
-            return last[1] if last[0] == request.seq else Outcome(False, error="stale request")
+            return (last[1] if last[0] == request.seq else Outcome(False, error="stale request")), False
         outcome = self._execute(request)
         self._sessions[request.process] = (request.seq, outcome)
-        return outcome
+        return outcome, True
 
     def is_duplicate(self, request: ClientRequest) -> bool:
         last = self._sessions.get(request.process)

@@ -41,6 +41,7 @@ class ClientPool:
         self.nodes = nodes
         self.clients = clients
         self.stop_ms = stop_ms
+        self._final_reads_from_ms = stop_ms - config.final_reads_s * 1000.0
         self.rng = rng
         self.generator = OpGenerator(config, rng)
         self.history: list[dict[str, Any]] = []
@@ -74,8 +75,7 @@ class ClientPool:
             self.skipped_arrivals += 1
             return None
         process = self.process_of_slot[slot]
-        final = now >= self.stop_ms - self.config.final_reads_s * 1000.0
-        f, key, value = self.generator.next_op(process, slot, final)
+        f, key, value = self.generator.next_op(process, slot, now >= self._final_reads_from_ms)
         seq = self._seq[slot]
         self._seq[slot] = seq + 1
         request = ClientRequest(process, seq, f, key, value)  # type: ignore[arg-type]
