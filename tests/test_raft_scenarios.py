@@ -138,3 +138,37 @@ def test_fig16_small_study_is_sane(tmp_path: Path) -> None:
     path = fig16.write_parquet(trials, tmp_path / "trials.parquet")
     assert pd.read_parquet(path)["time_ms"].notna().all()
     assert "150-300" in fig16.format_summary(fig16.summary(trials))
+
+
+def _fig16_timeouts(low: float, high: float, grain: float, seeds: int = 60) -> set[float]:
+    """The election timeouts (past the minimum) that the study's survivors draw: a
+    follower's remainder after nothing was heard for `low`, then a candidate's full one."""
+    import random
+
+    from workbench.core.effects import SetTimer
+    from workbench.protocols.raft import RaftOptions
+    from workbench.studies import fig16
+
+    options = RaftOptions(election_timeout_min_ms=low, election_timeout_max_ms=high,
+                          heartbeat_ms=low / 2, pre_vote=False, check_quorum=False)
+    factory = fig16._TrialNodes(grain)
+    drawn: set[float] = set()
+    for seed in range(seeds):
+        storage = Storage()
+        fig16._prepare(storage, 2)
+        node = factory(1, range(5), options, random.Random(seed), storage)
+        node.start(0.0)
+        node.take_effects()
+        node.on_timer("election", low)  # phase 1 over and nothing heard: the remainder
+        (remainder,) = [e.delay_ms for e in node.take_effects() if isinstance(e, SetTimer)]
+        node.on_timer("election", low + remainder)  # a candidate now: a full timeout
+        (full,) = [e.delay_ms for e in node.take_effects() if isinstance(e, SetTimer)]
+        drawn |= {round(remainder, 9), round(full - low, 9)}
+    return drawn
+
+
+def test_fig16_draws_election_timeouts_in_whole_ms_like_logcabin() -> None:
+    assert _fig16_timeouts(150, 151, 1.0) == {0.0, 1.0}
+    assert _fig16_timeouts(150, 155, 1.0) == {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
+    continuous = _fig16_timeouts(150, 151, 0.0)
+    assert len(continuous) > 100 and all(0 <= t <= 1 for t in continuous)
