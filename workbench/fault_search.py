@@ -7,16 +7,24 @@ drawing every partition shape plus crashes and pauses, a one-way cut, a workload
 so a failing seed printed by a test reproduces the failure exactly:
 
     .venv/bin/python -m workbench.fault_search raft 1234
+    .venv/bin/python -m workbench.fault_search raft 1234 --nodes 5 --duration 6 -o read_mode=follower
+    .venv/bin/python -m workbench.fault_search raft 18 --figure8 -o bug=commit_old_term -o max_batch=1 -o max_inflight=1
+
+`figure8_scenario` is a second, narrower generator: chains of overlapping leader
+faults aimed at Raft's Figure 8 (§5.4.2), where the generic scenario rarely lands.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from workbench.config import ExperimentConfig, validate_config
+from workbench.errors import ConfigError
 from workbench.runtime.seeds import derive_rng
 from workbench.runtime.sim import InvariantViolation, simulate
 
@@ -66,6 +74,68 @@ def scenario(protocol: str, seed: int, nodes: int | None = None, duration_s: flo
     return validate_config(raw, f"scenario(seed={seed})")
 
 
+def figure8_scenario(seed: int, nodes: int = 3, options: dict[str, Any] | None = None,
+                     duration_s: float = 5.0) -> ExperimentConfig:
+    """A Raft scenario aimed at Figure 8 (§5.4.2): chains of overlapping leader faults.
+
+    Figure 8 needs a leader whose entry sits on a minority to go away (a), a leader of
+    a later term with a different entry at that index to go away before its entry
+    spreads (b), the first one to come back, win, and replicate its old entry to a
+    majority (c), and then to go away again before an entry of its own term spreads,
+    while the second one comes back and wins (d). Correct Raft never counts replicas of
+    the old entry in (c); a leader that does has committed an entry that (d) erases.
+
+    So each seed draws chains of 4-8 faults, each on whichever node leads when it
+    starts, each a crash or an isolation: fault i+1 starts after the node of fault
+    i-1 came back plus an election timeout and up to 150 ms (time to win and to
+    replicate part of its log: the window in (c)), and the node of fault i comes back
+    2-40 ms after fault i+1 starts (the hand-over of (b)->(c) and (c)->(d)). Who leads,
+    and so who is hit, is decided by the run. On top: short election timeouts, the
+    generic scenario's workload with 2-3 closed-loop clients per node (a busy leader
+    runs ahead of its followers, more so with `max_batch: 1, max_inflight: 1`), and
+    in a third of the seeds lossy, duplicating, reordering links. The last 1.5 s are
+    quiet. Measured (commit_old_term, max_batch 1, max_inflight 1) on 3 nodes; with 5,
+    three nodes must lack each entry at once and it rarely lines up.
+    """
+    raw = scenario("raft", seed, nodes=nodes, options=options,
+                   duration_s=duration_s).model_dump(by_alias=True, exclude_none=True)
+    rng = derive_rng(seed, "figure8")
+    low = rng.choice([30, 50])
+    high = low * rng.choice([1.1, 1.5])
+    raw["raft"].update(election_timeout_min_ms=low, election_timeout_max_ms=high, heartbeat_ms=low / 3)
+    network: dict[str, Any] = {"latency": rng.choice([{"dist": "exponential", "mean_ms": 5},
+                                                      {"dist": "uniform", "low_ms": 1, "high_ms": 15}])}
+    if rng.random() < 1 / 3:
+        network.update(loss=rng.choice([0, 0.02]), duplicate=rng.choice([0, 0.05]),
+                       reorder=rng.choice([0, 0.1]))
+    raw["network"] = network
+    raw["workload"].update(clients=rng.choice([2, 3]) * raw["nodes"], think_ms=rng.choice([0, 5]),
+                           timeout_ms=500)
+    stop = duration_s - 1.5
+    crashes: list[dict[str, Any]] = []
+    isolations: list[dict[str, Any]] = []
+    t = 0.5
+    while True:
+        starts, backs = [t], []
+        back = t  # when the node hit two faults earlier came back
+        for _ in range(rng.randint(4, 8) - 1):
+            starts.append(back + rng.uniform(low, high + 150) / 1000)
+            back = starts[-1] + rng.uniform(0.002, 0.04)
+            backs.append(back)
+        backs.append(starts[-1] + rng.uniform(0.05, 0.3))
+        if backs[-1] >= stop:
+            break
+        for at, end in zip(starts, backs, strict=True):
+            fault = {"node": "leader", "at": round(at, 4), "duration": round(end - at, 4)}
+            if rng.random() < 0.5:
+                crashes.append({"kind": "crash", **fault})
+            else:
+                isolations.append({"shape": "isolate", **fault})
+        t = backs[-1] + rng.uniform(0.05, 0.2)
+    raw["faults"] = {"nodes": crashes, "partitions": isolations}
+    return validate_config(raw, f"figure8_scenario(seed={seed})")
+
+
 @dataclass
 class Finding:
     seed: int
@@ -110,7 +180,42 @@ def search(protocol: str, seeds: Iterable[int], stop_at_first: bool = False, **s
     return findings
 
 
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)  # 1, 0.5, true, null
+    except json.JSONDecodeError:
+        return key, value  # a bare string: follower, commit_old_term
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m workbench.fault_search",
+                                     description="Run and check the scenario of one seed.")
+    parser.add_argument("protocol")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--nodes", type=int, help="cluster size (default: drawn from the seed; 3 with --figure8)")
+    parser.add_argument("--duration", type=float, help="seconds (default 12; 5 with --figure8)")
+    parser.add_argument("-o", "--option", type=_option, action="append", default=[],
+                        help="protocol option KEY=VALUE, repeatable (bug=commit_old_term)")
+    parser.add_argument("--figure8", action="store_true", help="raft only: figure8_scenario")
+    args = parser.parse_args(argv)
+    options = dict(args.option) or None
+    if args.figure8 and args.protocol != "raft":
+        parser.error("--figure8 is a raft scenario")
+    try:
+        if args.figure8:
+            config = figure8_scenario(args.seed, nodes=args.nodes or 3, options=options,
+                                      duration_s=args.duration or 5.0)
+        else:
+            config = scenario(args.protocol, args.seed, nodes=args.nodes, options=options,
+                              duration_s=args.duration or 12.0)
+    except ConfigError as exc:  # a misspelled option or value: one line, no traceback
+        parser.exit(2, f"error: {exc}\n")
+    found = check_seed(config)
+    print(found or f"seed {args.seed}: ok")
+
+
 if __name__ == "__main__":
-    name, seed_text = sys.argv[1], sys.argv[2]
-    found = check_seed(scenario(name, int(seed_text)))
-    print(found or f"seed {seed_text}: ok")
+    main()
