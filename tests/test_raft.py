@@ -10,6 +10,7 @@ import ast
 import random
 from collections import deque
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -473,6 +474,32 @@ def test_invariant_checker_catches_planted_violations() -> None:
     h.node(other).dirty_from = 1
     problem = RaftInvariants().check(h.nodes, h.now)
     assert problem is not None and ("log matching" in problem or "state machine" in problem)
+
+
+def _replica(node_id: int, term: int, log: list[Any], applied: int, role: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(id=node_id, term=term, role=role, log=log, log_start=0, snap_term=0,
+                           dirty_from=1, applied=applied)
+
+
+def test_leader_completeness_covers_entries_committed_in_earlier_terms_only() -> None:
+    a, b, c = (1, write(1, 0, "a")), (3, write(1, 1, "b")), (2, write(2, 0, "c"))
+
+    def committed_by_term_3_leader() -> tuple[RaftInvariants, list[SimpleNamespace]]:
+        # Term 3's leader commits a and b: it applies them first, in its own term.
+        checker = RaftInvariants()
+        nodes = [_replica(0, 3, [a, b], applied=2, role=LEADER), _replica(1, 3, [a, b], applied=2)]
+        assert checker.check(nodes, 0.0) is None
+        nodes[0].role = 0
+        return checker, nodes
+
+    # A candidate of term 2 that was paused, resumes and counts its old votes may lead
+    # term 2 without b: Figure 3 only constrains higher-numbered terms.
+    checker, nodes = committed_by_term_3_leader()
+    assert checker.check([*nodes, _replica(2, 2, [a, c], applied=0, role=LEADER)], 0.0) is None
+    # A leader of term 4 without b breaks Leader Completeness.
+    checker, nodes = committed_by_term_3_leader()
+    problem = checker.check([*nodes, _replica(2, 4, [a, c], applied=0, role=LEADER)], 0.0)
+    assert problem is not None and "leader completeness" in problem and "term 3" in problem
 
 
 # ------------------------------------------------------------------ options, layering

@@ -10,8 +10,12 @@ erase the evidence. Everything is incremental: each step looks only at what chan
 - Log matching: an (index, term) always names the same command and follows the same
   previous term; by induction, two logs agreeing on an (index, term) agree on the
   whole prefix up to it.
-- Leader completeness: a new leader's log holds every entry applied (hence
-  committed) anywhere so far.
+- Leader completeness: a new leader of term T holds every entry committed in a term
+  before T. The term an entry was committed in is taken as the term of the first node
+  seen applying it — the committing leader, which applies in the same step it commits.
+  Entries committed in T or later are not required: a candidate paused mid-election
+  can resume, count its old term's votes and lead that term after later terms have
+  committed more (Figure 3 asks only for higher-numbered terms).
 - State machine safety: no two nodes apply different entries at the same index.
 """
 
@@ -23,12 +27,13 @@ _LEADER = 3  # RaftNode.role of a leader (raft.LEADER; not imported, to avoid a 
 
 
 class RaftInvariants:
-    __slots__ = ("leaders", "named", "applied", "applied_seen", "max_applied")
+    __slots__ = ("leaders", "named", "applied", "applied_term", "applied_seen", "max_applied")
 
     def __init__(self) -> None:
         self.leaders: dict[int, int] = {}  # term -> the node that led it
         self.named: dict[tuple[int, int], tuple[Any, int]] = {}  # (index, term) -> (command, prev term)
         self.applied: dict[int, Any] = {}  # index -> (term, command) first applied there
+        self.applied_term: dict[int, int] = {}  # index -> term of the node first seen applying it
         self.applied_seen: dict[int, int] = {}  # node id -> highest index checked as applied
         self.max_applied = 0
 
@@ -105,6 +110,7 @@ class RaftInvariants:
             known = applied.get(index)
             if known is None:
                 applied[index] = entry
+                self.applied_term[index] = node.term
             elif known is not entry and known != entry:
                 return (f"state machine safety: node {node.id} applied {entry!r} at index {index}, "
                         f"another node applied {known!r}")
@@ -113,17 +119,22 @@ class RaftInvariants:
         return None
 
     def _leader_completeness(self, node: Any) -> str | None:
+        term, applied_term = node.term, self.applied_term
+        required = self.max_applied  # the last index committed before `term`
+        while required > 0 and applied_term.get(required, 0) >= term:
+            required -= 1
         start, last = node.log_start, node.log_start + len(node.log)
-        if last < self.max_applied:
-            return (f"leader completeness: node {node.id} leads term {node.term} with log up to "
-                    f"{last}, but index {self.max_applied} was applied (committed)")
+        if last < required:
+            return (f"leader completeness: node {node.id} leads term {term} with log up to "
+                    f"{last}, but index {required} was committed in an earlier term")
         log, applied = node.log, self.applied
-        for index in range(start + 1, self.max_applied + 1):
+        for index in range(start + 1, required + 1):
             known = applied.get(index)
-            if known is None:
+            if known is None or applied_term[index] >= term:
                 continue
             entry = log[index - start - 1]
             if known is not entry and known != entry:
-                return (f"leader completeness: node {node.id} leads term {node.term} with "
-                        f"{entry!r} at index {index}, but {known!r} was committed there")
+                return (f"leader completeness: node {node.id} leads term {term} with "
+                        f"{entry!r} at index {index}, but {known!r} was committed there "
+                        f"in term {applied_term[index]}")
         return None
