@@ -49,6 +49,32 @@ class Problem:
     dependents: list[int]  # per op: bitset of the reads it might be a maker of
 
 
+def drop_unobservable(done: list[tuple[Op, Encoded]], unknown: list[tuple[Op, Encoded]]
+                      ) -> list[tuple[Op, Encoded]]:
+    """The info ops left once those whose effect nothing can observe are dropped.
+
+    For a key whose ops all have fixed effects (no `fn`: registers, not appends or
+    adds), an info op that leaves a state no op requires (say a timed-out write whose
+    value nobody read and no cas expected) can be dropped without changing the
+    verdict. In a linearization that takes it, every op after it needs some required
+    state or none; until an op that needs none comes, nothing is legal, so the next op
+    needs none and its legality and effect do not depend on what came before (ops in
+    between that need none and change nothing neither). Leaving the info op out —
+    "it never happened", always allowed for info — keeps the rest legal.
+
+    This matters: a run with timeouts has dozens of info writes per key, and each one
+    the search may take or not doubles the configurations it can reach. Dropping one
+    can free another (an info write only a dropped info cas expected), so repeat.
+    """
+    while True:
+        required = {enc[0] for _, enc in done if enc[0] >= 0}
+        required.update(enc[0] for _, enc in unknown if enc[0] >= 0)
+        kept = [entry for entry in unknown if entry[1][1] < 0 or entry[1][1] in required]
+        if len(kept) == len(unknown):
+            return kept
+        unknown = kept
+
+
 def compile_key(key_ops: list[Op], spec: Model) -> Problem:
     table = StateTable(spec.initial)
     done: list[tuple[Op, Encoded]] = []
@@ -58,6 +84,8 @@ def compile_key(key_ops: list[Op], spec: Model) -> Problem:
         enc = spec.encode(op.f, op.value, op.result, definite, table)
         if enc is not None:
             (done if definite else unknown).append((op, enc))
+    if all(enc[2] is None for _, enc in done) and all(enc[2] is None for _, enc in unknown):
+        unknown = drop_unobservable(done, unknown)
     done.sort(key=lambda e: (max(e[0].complete_time, e[0].invoke_time), e[0].invoke_time, e[0].id))
     unknown.sort(key=lambda e: (e[0].invoke_time, e[0].id))
     entries = done + unknown
