@@ -12,13 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ROOT, search_seeds
+from conftest import ROOT, assert_mostly_checked, search_seeds
 
 from workbench.config import ExperimentConfig, config_from, load_config, validate_config
-from workbench.fault_search import Finding, check_seed, scenario, search
+from workbench.fault_search import UNCHECKED, Finding, check_seed, scenario, search
 from workbench.runtime.seeds import derive_rng
 
 CI_DURATION_S = 6.0  # shorter runs keep the CI slice near a minute on 2 cores
+
+
+def checked_search(seeds: range, **scenario_args: Any) -> list[Finding]:
+    """`search` over all seeds; also fails when the checker left more than 1% undecided."""
+    before = len(UNCHECKED)
+    findings = search("paxos", seeds, **scenario_args)
+    assert_mostly_checked(UNCHECKED[before:], len(seeds))
+    return findings
 
 
 def explain(findings: list[Finding], **scenario_args: Any) -> str:
@@ -32,26 +40,26 @@ def explain(findings: list[Finding], **scenario_args: Any) -> str:
 def test_fault_search_ci_slice(nodes: int, count: int) -> None:
     """150 seeds in all; fewer for 7 nodes, whose histories take longest to check."""
     seeds = range(nodes * 10_000, nodes * 10_000 + count)
-    findings = search("paxos", seeds, nodes=nodes, duration_s=CI_DURATION_S)
+    findings = checked_search(seeds, nodes=nodes, duration_s=CI_DURATION_S)
     assert not findings, explain(findings, nodes=nodes, duration_s=CI_DURATION_S)
 
 
 @pytest.mark.parametrize("options", [{"single_decree": True}, {"leases": True}],
                          ids=["single_decree", "leases"])
 def test_fault_search_modes(options: dict[str, Any]) -> None:
-    findings = search("paxos", range(500, 515), duration_s=CI_DURATION_S, options=options)
+    findings = checked_search(range(500, 515), duration_s=CI_DURATION_S, options=options)
     assert not findings, explain(findings, duration_s=CI_DURATION_S, options=options)
 
 
 def test_fault_search_set_workload() -> None:
-    findings = search("paxos", range(700, 710), duration_s=CI_DURATION_S, workload="set")
+    findings = checked_search(range(700, 710), duration_s=CI_DURATION_S, workload="set")
     assert not findings, explain(findings, duration_s=CI_DURATION_S, workload="set")
 
 
 @pytest.mark.slow
 def test_fault_search_big() -> None:
     """Random cluster sizes (3/5/7), full 12 s runs."""
-    findings = search("paxos", range(search_seeds(1000)))
+    findings = checked_search(range(search_seeds(1000)))
     assert not findings, explain(findings)
 
 
@@ -61,7 +69,7 @@ def test_fault_search_big() -> None:
                          ids=["single_decree", "leases", "no_pre_vote"])
 def test_fault_search_big_modes(options: dict[str, Any]) -> None:
     seeds = range(100_000, 100_000 + max(1, search_seeds(1000) // 5))
-    findings = search("paxos", seeds, options=options)
+    findings = checked_search(seeds, options=options)
     assert not findings, explain(findings, options=options)
 
 

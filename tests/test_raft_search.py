@@ -15,10 +15,17 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import search_seeds
+from conftest import assert_mostly_checked, search_seeds
 
 from workbench.config import ExperimentConfig, validate_config
-from workbench.fault_search import Finding, check_seed, figure8_scenario, scenario, search
+from workbench.fault_search import (
+    UNCHECKED,
+    Finding,
+    check_seed,
+    figure8_scenario,
+    scenario,
+    search,
+)
 from workbench.runtime.seeds import derive_rng
 
 # CI slice: 200 seeds split over cluster sizes, short scenarios (faults for the first
@@ -27,26 +34,31 @@ SLICE = {3: 80, 5: 70, 7: 50}
 DURATION_S = 6.0
 
 
-def _search_chunk(args: tuple[int, list[int], float, dict[str, Any] | None]) -> list[str]:
+def _search_chunk(args: tuple[int, list[int], float, dict[str, Any] | None]) -> tuple[list[str], list[int]]:
     nodes, seeds, duration_s, options = args
-    return [str(f) for f in search("raft", seeds, nodes=nodes, duration_s=duration_s, options=options)]
+    before = len(UNCHECKED)
+    findings = [str(f) for f in search("raft", seeds, nodes=nodes, duration_s=duration_s, options=options)]
+    return findings, UNCHECKED[before:]
 
 
 def parallel_search(nodes: int, seeds: list[int], duration_s: float = DURATION_S,
-                    options: dict[str, Any] | None = None) -> list[str]:
+                    options: dict[str, Any] | None = None) -> tuple[list[str], list[int]]:
+    """Findings and the seeds the checker could not decide, over up to two processes."""
     workers = min(2, os.cpu_count() or 1)
     if workers == 1 or len(seeds) < 4:
         return _search_chunk((nodes, seeds, duration_s, options))
     chunks = [(nodes, seeds[i::workers], duration_s, options) for i in range(workers)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return [finding for found in pool.map(_search_chunk, chunks) for finding in found]
+        results = list(pool.map(_search_chunk, chunks))
+    return [f for found, _ in results for f in found], [s for _, unknown in results for s in unknown]
 
 
 @pytest.mark.parametrize("nodes", sorted(SLICE))
 def test_fault_search_slice_finds_nothing(nodes: int) -> None:
     seeds = list(range(1000 * nodes, 1000 * nodes + SLICE[nodes]))
-    findings = parallel_search(nodes, seeds)
+    findings, unchecked = parallel_search(nodes, seeds)
     assert not findings, "Raft violated safety:\n" + "\n".join(findings)
+    assert_mostly_checked(unchecked, len(seeds))
 
 
 @pytest.mark.slow
@@ -56,8 +68,9 @@ def test_fault_search_big(nodes: int) -> None:
     total = search_seeds(600)
     count = total // 3 + (1 if nodes == 3 else 0) * (total % 3)
     seeds = list(range(100_000 + 1_000_000 * nodes, 100_000 + 1_000_000 * nodes + count))
-    findings = parallel_search(nodes, seeds, duration_s=12.0)
+    findings, unchecked = parallel_search(nodes, seeds, duration_s=12.0)
     assert not findings, "Raft violated safety:\n" + "\n".join(findings)
+    assert_mostly_checked(unchecked, len(seeds))
 
 
 # ------------------------------------------------------------------ broken variants
