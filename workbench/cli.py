@@ -22,7 +22,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
                 "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable",
-                "convergence_ms", "lost_adds"]
+                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
 
 
 def _print_summary(summary: dict) -> None:

@@ -32,7 +32,7 @@ from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, st
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
-    r"linearizab|stale|behind|converg|lost|never_read|session|monoton|read_your|writes_follow"
+    r"linearizab|stale|behind|converg|visibility|lost|never_read|session|monoton|read_your|writes_follow"
     r"|violation|anomal"
 )
 """Summary keys that are checker verdicts (the checkers add them; the report shows whatever is there)."""
@@ -40,7 +40,7 @@ BAD_WHEN_POSITIVE = re.compile(r"stale_read|violation|lost|anomal")
 """Counts and rates of anomalies: zero is the good answer."""
 SWEEP_METRICS = ["availability", "availability_partitioned", "availability_minority",
                  "latency_p50_ms", "latency_p99_ms", "messages_per_op", "stale_read_fraction",
-                 "linearizable", "convergence_ms", "leader_changes"]
+                 "linearizable", "convergence_ms", "visibility_p50_ms", "leader_changes"]
 
 
 # ---------------------------------------------------------------- helpers

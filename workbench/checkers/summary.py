@@ -8,7 +8,9 @@ Keys (None where a figure does not apply or cannot be computed):
 - `mean_versions_behind` (over the stale reads), `max_ms_behind` (registers only);
 - `ryw_violations`, `monotonic_read_violations` (registers only, `sessions.py`);
 - `lost_adds`, `never_read_adds` (sets only, `sets.py`);
-- `convergence_ms` (`convergence.py`).
+- `convergence_ms` (`convergence.py`);
+- `visibility_p50_ms`, `visibility_p99_ms`, `visibility_incomplete`: replication lag
+  of writes (registers only, `visibility.py`).
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from workbench.checkers.linearizability import check_linearizability
 from workbench.checkers.sessions import session_guarantees
 from workbench.checkers.sets import set_report
 from workbench.checkers.staleness import stale_reads
+from workbench.checkers.visibility import visibility_lags, visibility_summary
 
 SUMMARY_KEYS = (
     "linearizable", "lin_check_ms", "stale_read_fraction", "stale_reads",
     "mean_versions_behind", "max_ms_behind", "ryw_violations", "monotonic_read_violations",
     "lost_adds", "never_read_adds", "convergence_ms",
+    "visibility_p50_ms", "visibility_p99_ms", "visibility_incomplete",
 )  # fmt: skip
 
 
@@ -65,6 +69,7 @@ def consistency_summary(
         sessions = session_guarantees(frame, trace)
         out["ryw_violations"] = sessions.ryw_violations
         out["monotonic_read_violations"] = sessions.monotonic_read_violations
+        out.update(visibility_summary(visibility_lags(trace or [], nodes)))
     out["convergence_ms"] = convergence_ms(trace or [], nodes, duration_ms)
     return {k: _native(v) for k, v in out.items()}
 
