@@ -27,7 +27,17 @@ scout; PMS §3 "phase 1 for infinitely many instances") and then phase 2 per slo
 - Durable state (PMS §2.5; PMMC §3 "keeping state on disk"): the promised ballot,
   accepted (ballot, value) per slot and the decided values, written to `storage`
   before any reply that depends on them. A restarted node rebuilds its state machine
-  from its decided values.
+  from its checkpoint and the decided values after it.
+- Log compaction (Chandra, Griesemer & Redstone, "Paxos Made Live" §5.5 snapshots;
+  PMMC §3 on garbage collection; Raft §7 is the same idea): once `snapshot_threshold`
+  slots were applied since the last checkpoint, a replica writes a checkpoint —
+  (first slot not covered, `KVStateMachine.snapshot()`) — to storage and forgets every
+  per-slot record below it: accepted (ballot, value), decided values, in memory and
+  in storage. Whoever asks for a slot below a replica's checkpoint — a lagging
+  follower's catch-up, a new leader's `Prepare`, a stale or slow leader's `Accept`,
+  a single-decree `SlotPrepare` — gets the `Checkpoint` instead (in a `Promise`, it
+  rides inside the promise), and installs it only if it is ahead of its own applied
+  point. Why forgetting chosen slots is safe: see `_compact`.
 - Clients: as with Raft, a request reaches the node its client sits beside; that node
   forwards it to the leader it knows, and the leader sends the result back to it
   (`Result`). A request is answered `fail` only when it was never handed to any
@@ -73,9 +83,25 @@ class PaxosOptions:
     """Ask a majority whether it would promise before raising the ballot (keeps leaders stable)."""
     catchup_batch: int = 256
     """Decided values sent per `Decisions` message to a lagging follower."""
-    bug: Literal["forget_promise", "skip_phase1"] | None = None
+    snapshot_threshold: int = 1000
+    """Checkpoint the state machine and forget per-slot state once this many slots were
+    applied since the last checkpoint (Paxos Made Live §5.5; Raft's option of the same name)."""
+    bug: Literal["forget_promise", "skip_phase1", "silent_compaction"] | None = None
     """Deliberately broken variants: `forget_promise` never persists the promised ballot, so a
-    restarted acceptor forgets it; `skip_phase1` lets a new leader propose without phase 1."""
+    restarted acceptor forgets it; `skip_phase1` lets a new leader propose without phase 1;
+    `silent_compaction` leaves the checkpoint out of a promise, so compacted slots vanish
+    from phase 1 (the new leader may fill chosen slots with no-ops)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.election_timeout_min_ms <= self.election_timeout_max_ms:
+            raise ValueError("paxos: need 0 < election_timeout_min_ms <= election_timeout_max_ms")
+        if self.heartbeat_ms <= 0:
+            raise ValueError("paxos.heartbeat_ms: must be > 0")
+        if not 0 <= self.max_clock_drift < 1:
+            raise ValueError("paxos.max_clock_drift: must be in [0, 1)")
+        for name in ("catchup_batch", "snapshot_threshold"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"paxos.{name}: must be >= 1")
 
 
 # ------------------------------------------------------------------ values, ballots
@@ -133,11 +159,33 @@ class Prepare(Message):
 
 @fast_init
 @dataclass(frozen=True, slots=True)
+class Checkpoint(Message):
+    """Every slot below `slot` is chosen and applied; `data` is the state machine after them.
+
+    Sent instead of per-slot state the sender compacted away (Paxos Made Live §5.5:
+    a replica that lags behind the others' snapshots catches up from a snapshot). A fact about chosen slots only, so it is
+    valid whatever ballot is current; the receiver installs it if `slot` is past its
+    own applied point and ignores it otherwise.
+    """
+
+    slot: int
+    data: tuple[Any, ...]
+    """`KVStateMachine.snapshot()`: plain immutable data, shared by every copy of the message."""
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
 class Promise(Message):
-    """Phase 1b: the acceptor promised `ballot`; what it accepted (or knows decided) from first_slot."""
+    """Phase 1b: the acceptor promised `ballot`; what it accepted (or knows decided) from first_slot.
+
+    When first_slot is below the acceptor's checkpoint, `entries` start at the
+    checkpoint and `checkpoint` stands for every slot below it: a promise never drops
+    a slot silently (see `PaxosNode._compact` for why that is what safety needs).
+    """
 
     ballot: Ballot
     entries: tuple[Entry, ...]
+    checkpoint: Checkpoint | None = None
 
 
 @fast_init
@@ -276,7 +324,7 @@ _ELECTION, _HEARTBEAT, _CLIENTS = "election", "heartbeat", "clients"
 _RETRANSMIT_LIMIT = 64  # proposals resent per heartbeat tick
 
 # Audit records for the invariant checker (only kept while a checker is attached).
-AUDIT_PROMISE, AUDIT_ACCEPT, AUDIT_LEARN = range(3)
+AUDIT_PROMISE, AUDIT_ACCEPT, AUDIT_LEARN, AUDIT_CHECKPOINT = range(4)
 
 
 class PaxosNode(Node):
@@ -293,6 +341,7 @@ class PaxosNode(Node):
         self._hb = o.heartbeat_ms
         self._single = o.single_decree
         self._leases = o.leases
+        self._snap_threshold = o.snapshot_threshold
         self._bug = o.bug
         # A lease must end before any acceptor that acked it can promise another
         # candidate: their refusal lasts et_min on their clocks, the lease is timed on
@@ -307,12 +356,23 @@ class PaxosNode(Node):
             storage.put("accepted", {})
             storage.put("decided", {})
         self.accepted: dict[int, tuple[Ballot, Value]] = storage.get("accepted")
-        # ---- learner: decided values are durable too, so a restart replays them.
+        # ---- learner: decided values are durable too, so a restart replays them
+        # on top of the durable checkpoint (Paxos Made Live §5.5).
         self.decided: dict[int, Value] = storage.get("decided")
-        self.sm = KVStateMachine()
-        self.next_apply = 0  # first unchosen slot: every slot below it is decided and applied
+        durable: tuple[int, tuple[Any, ...]] | None = storage.get("checkpoint")
+        if durable is not None:
+            self._checkpoint = Checkpoint(*durable)
+            self.sm = KVStateMachine.restore(durable[1])
+        else:
+            self._checkpoint = Checkpoint(0, KVStateMachine().snapshot())
+            self.sm = KVStateMachine()
+        # Every slot below checkpoint_slot is chosen, applied and forgotten.
+        self.checkpoint_slot = self._checkpoint.slot
+        self.next_apply = self.checkpoint_slot  # every slot below it is decided and applied
+        self._forget_below(self.checkpoint_slot)  # defensive: nothing survives below it
         self._replay()
-        self.max_slot = max(max(self.accepted, default=-1), max(self.decided, default=-1))
+        self.max_slot = max(max(self.accepted, default=-1), max(self.decided, default=-1),
+                            self.checkpoint_slot - 1)
         self.max_round = max([self.promised[0], *(b[0] for b, _ in self.accepted.values())])
 
         # ---- proposer / election, volatile
@@ -341,6 +401,9 @@ class PaxosNode(Node):
         self.lease_reads: list[tuple[int, ClientRequest, NodeId]] = []
         self.catchup_sent: dict[NodeId, tuple[int, float]] = {}
         self._hb_commit = 0  # the commit point the last heartbeat carried
+        # Per peer: (checkpoint slot, time) of the last Checkpoint sent, so duplicated
+        # or retransmitted messages below our checkpoint cost one transfer per heartbeat.
+        self.checkpoint_sent: dict[NodeId, tuple[int, float]] = {}
 
         # ---- the client side: requests from this node's own clients
         self.waiting: dict[tuple[int, int], _Waiting] = {}
@@ -443,9 +506,10 @@ class PaxosNode(Node):
                 and now - self.leader_seen < self._et_min)
 
     def _promise_entries(self, first_slot: int) -> tuple[Entry, ...]:
+        """What this acceptor accepted or knows decided, from first_slot (or its checkpoint) on."""
         decided, accepted = self.decided, self.accepted
         entries: list[Entry] = []
-        for slot in range(first_slot, self.max_slot + 1):
+        for slot in range(max(first_slot, self.checkpoint_slot), self.max_slot + 1):
             if slot in decided:
                 entries.append((slot, ZERO, decided[slot], True))
             else:
@@ -471,7 +535,13 @@ class PaxosNode(Node):
             if self.leader_id is not None:
                 self.leader_id = None
                 self.leader_lost_at = now
-        self.send(src, Promise(ballot, self._promise_entries(m.first_slot)))
+        # Slots below our checkpoint have no per-slot state left: the checkpoint stands
+        # for them, inside the promise, so the candidate cannot count this promise
+        # without learning that they are chosen (see `_compact`).
+        checkpoint = self._checkpoint if m.first_slot < self.checkpoint_slot else None
+        if self._bug == "silent_compaction":
+            checkpoint = None  # BUG: the compacted slots vanish from this promise
+        self.send(src, Promise(ballot, self._promise_entries(m.first_slot), checkpoint))
 
     def _on_slot_prepare(self, src: NodeId, m: SlotPrepare, now: float) -> None:
         """single_decree: phase 1(b) for one slot, from the current leader."""
@@ -481,6 +551,10 @@ class PaxosNode(Node):
             return
         self._follow(src, ballot, now)
         slot = m.slot
+        if slot < self.checkpoint_slot:
+            # Chosen and compacted: the leader learns it (and what follows) from the checkpoint.
+            self._send_checkpoint(src, now)
+            return
         if slot in self.decided:
             self.send(src, SlotPromise(ballot, slot, ZERO, self.decided[slot], True))
             return
@@ -498,6 +572,17 @@ class PaxosNode(Node):
             return
         self._follow(src, ballot, now)
         slot = m.slot
+        if slot < self.checkpoint_slot:
+            # Chosen, applied and compacted here. Not accepted again, and not acked: an
+            # ack without the accepted state behind it could complete a majority for a
+            # value of an old ballot that was never chosen (only real acceptances count
+            # in PMS §2.3). A leader whose commit point is below our checkpoint
+            # lags behind it (a new leader whose phase 1 missed us): send it instead.
+            if m.commit < self.checkpoint_slot:
+                self._send_checkpoint(src, now)
+            if m.commit > self._scan:
+                self._learn_commit(ballot, m.commit, now)
+            return
         self._accept(slot, ballot, m.value)
         self.send(src, Accepted(ballot, slot))
         if slot < self._scan:
@@ -562,7 +647,9 @@ class PaxosNode(Node):
         self.send(src, Ack(self.promised, self.next_apply, NO_ECHO))
 
     def _decide(self, slot: int, value: Value, now: float) -> None:
-        if slot in self.decided:
+        # Below next_apply every slot is decided already, and below the checkpoint it is
+        # forgotten: a stale Accept or Decisions must not learn it again.
+        if slot < self.next_apply or slot in self.decided:
             return
         self.decided[slot] = value
         self.storage.put("decided", self.decided)
@@ -585,6 +672,8 @@ class PaxosNode(Node):
             value = decided[slot]
             if value is not None:
                 self._apply(slot, value)
+        if self.next_apply - self.checkpoint_slot >= self._snap_threshold:
+            self._compact()
         if self.lease_reads:
             self._serve_lease_reads()
 
@@ -607,6 +696,103 @@ class PaxosNode(Node):
         elif self.role == LEADER:
             self.send(origin, Result(request.process, request.seq, outcome.ok, outcome.value,
                                      outcome.error))
+
+    # ================================================================== log compaction
+    def _compact(self) -> None:
+        """Checkpoint the applied prefix and forget every per-slot record below it.
+
+        Why this is safe (PMS §2.2 P2c and §3; Paxos Made Live §5.5). A slot below
+        next_apply was applied, and a replica applies only chosen values, so its value
+        can never change (PMS §2.1). An acceptor keeps accepted (ballot, value) for one
+        reason only: so that a later leader's phase 1 finds any value that may have
+        been chosen and proposes nothing else there (P2c). A leader proposes only in
+        slots >= its own first unchosen slot, and it asks for acceptor state from that
+        slot on (`Prepare.first_slot`). So take a chosen slot s (majority Q accepted
+        its value) and a later leader's phase-1 majority P: P meets Q at some
+        acceptor a. If a still holds s, it reports its accepted (ballot, value) and
+        the textbook P2c argument stands. If a compacted s, its promise carries its
+        checkpoint, which the leader installs before counting the promise
+        (`_on_promise`): its next_apply moves past s, and it never proposes in s. An
+        acceptor never omits a slot >= first_slot without a checkpoint covering it,
+        so either way no later ballot proposes anything but the chosen value in s —
+        and a leader that never ran phase 1 against us but still proposes in s (a
+        leader elected while we were cut off, a stale retransmission) is neither
+        accepted nor acked here: it gets the checkpoint (`_on_accept`). Learners
+        refuse to learn slots below next_apply again (`_decide`), so a stale message
+        cannot resurrect a forgotten slot either.
+
+        The checkpoint is written before anything is dropped: a crash in between would
+        leave both, never neither.
+        """
+        self._set_checkpoint(Checkpoint(self.next_apply, self.sm.snapshot()))
+        self._forget_below(self.next_apply)
+
+    def _set_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._checkpoint = checkpoint
+        self.checkpoint_slot = checkpoint.slot
+        self.storage.put("checkpoint", (checkpoint.slot, checkpoint.data))
+        if self._audit is not None:
+            self._audit.append((AUDIT_CHECKPOINT, checkpoint.slot, self.sm.digest()))
+
+    def _forget_below(self, slot: int) -> None:
+        """Drop accepted and decided records of slots below `slot`, in memory and storage."""
+        for name, records in (("accepted", self.accepted), ("decided", self.decided)):
+            stale = [s for s in records if s < slot]
+            if stale:
+                for s in stale:
+                    del records[s]
+                self.storage.put(name, records)
+
+    def _send_checkpoint(self, peer: NodeId, now: float) -> None:
+        """The checkpoint to a peer that asked for compacted slots, once per heartbeat."""
+        last = self.checkpoint_sent.get(peer)
+        if last is not None and last[0] == self.checkpoint_slot and now - last[1] < self._hb:
+            return
+        self.checkpoint_sent[peer] = (self.checkpoint_slot, now)
+        self.send(peer, self._checkpoint)
+
+    def _on_checkpoint(self, src: NodeId, m: Checkpoint, now: float) -> None:
+        self._install(m, now)
+        if self.role != LEADER:
+            # Tell a leader catching us up where to go on from (as after `Decisions`).
+            self.send(src, Ack(self.promised, self.next_apply, NO_ECHO))
+
+    def _install(self, checkpoint: Checkpoint, now: float) -> None:
+        """Adopt a peer's checkpoint if it is ahead of our applied point (else ignore it)."""
+        slot = checkpoint.slot
+        if slot <= self.next_apply:
+            return
+        self.sm = KVStateMachine.restore(checkpoint.data)
+        self.next_apply = slot
+        self._set_checkpoint(checkpoint)  # durable before the slots below it go
+        self._forget_below(slot)
+        if slot - 1 > self.max_slot:
+            self.max_slot = slot - 1
+        if self._scan < slot:
+            self._scan = slot
+        resubmit: list[Command] = []
+        if self.role == LEADER:
+            # Our phase 2 (or single-decree phase 1) below the checkpoint is moot: those
+            # slots are chosen. Their commands either ran there (the sessions answer
+            # them) or go to a fresh slot.
+            for s in [s for s in self.proposals if s < slot]:
+                value = self.proposals.pop(s).value
+                if value is not None:
+                    resubmit.append(value)
+            for s in [s for s in self.slot_phase1 if s < slot]:
+                resubmit.append(self.slot_phase1.pop(s).command)
+            for command in resubmit:
+                self.inflight.pop(command.request.request_id, None)
+            if self.next_slot < slot:
+                self.next_slot = slot
+        self._apply_ready()  # decided slots we already hold past the checkpoint
+        # Our own clients' requests the checkpoint executed: their sessions hold the answer.
+        sm = self.sm
+        for waiting in list(self.waiting.values()):
+            if sm.is_duplicate(waiting.request):
+                self._deliver(waiting.request, self.id, sm.apply(waiting.request))
+        for command in resubmit:
+            self._submit(command, now)
 
     # ================================================================== proposer: election
     def _arm_election(self) -> None:
@@ -675,6 +861,10 @@ class PaxosNode(Node):
                 best[slot] = (ballot, value, decided)
 
     def _on_promise(self, src: NodeId, m: Promise, now: float) -> None:
+        if m.checkpoint is not None:
+            # Before the promise counts: slots below it are chosen and this acceptor
+            # no longer reports them, so we must not propose there (see `_compact`).
+            self._install(m.checkpoint, now)
         if self.role != CANDIDATE or m.ballot != self.ballot:
             return
         bit = 1 << src
@@ -718,7 +908,9 @@ class PaxosNode(Node):
             top = max(self.max_slot, max(best, default=-1))
             self.next_slot = max(self.next_apply, top + 1)
             for slot in range(self.next_apply, self.next_slot):
-                if slot not in self.decided:
+                # next_apply may move on inside this loop (a cluster of one decides at
+                # once, and may compact): below it, slots are decided, maybe forgotten.
+                if slot >= self.next_apply and slot not in self.decided:
                     entry = best.get(slot)
                     # The highest-ballot accepted value (P2c), or a no-op for a gap.
                     self._propose(slot, entry[1] if entry is not None else None, now)
@@ -917,6 +1109,11 @@ class PaxosNode(Node):
         last = self.catchup_sent.get(peer)
         if last is not None and last[0] == first and now - last[1] < self._hb:
             return
+        if first < self.checkpoint_slot:
+            # We compacted what it lacks: the checkpoint instead (Raft §7 InstallSnapshot).
+            self.catchup_sent[peer] = (first, now)
+            self.send(peer, self._checkpoint)
+            return
         end = min(first + self.options.catchup_batch, self.next_apply)
         decided = self.decided
         entries = tuple((slot, decided[slot]) for slot in range(first, end))
@@ -1006,6 +1203,7 @@ class PaxosNode(Node):
         Forward: _on_forward,
         Result: _on_result,
         Decisions: _on_decisions,
+        Checkpoint: _on_checkpoint,
         Nack: _on_nack,
         PreVote: _on_prevote,
         PreVoteReply: _on_prevote_reply,
@@ -1025,6 +1223,15 @@ class PaxosInvariants:
     - No acceptor accepts below its promise (PMS §2.2, P1a), nor promises below a
       ballot it promised before — judged against every promise the acceptor ever
       made, across restarts, since promises must be durable.
+    - Checkpoints (log compaction): all checkpoints of one slot, made or installed
+      by any node, hold the same state (state machine safety, compared by digest),
+      and a node's checkpoint never moves back, across restarts (it is durable).
+
+    Compaction cannot trip the first check by forgetting: a node never learns a slot
+    below its applied point again, and installing a checkpoint learns nothing per
+    slot. It lets the checker forget too: a node only learns slots at or above its
+    durable checkpoint, so values chosen below every node's checkpoint can never be
+    compared again and are dropped (the checker stays bounded in long runs).
 
     Nodes record audit entries only once a checker attaches to them, so runs without
     invariant checks pay nothing.
@@ -1033,6 +1240,10 @@ class PaxosInvariants:
     def __init__(self) -> None:
         self.chosen: dict[int, Value] = {}
         self.max_promise: dict[NodeId, Ballot] = {}
+        self.checkpoint_digest: dict[int, int] = {}
+        self.max_checkpoint: dict[NodeId, int] = {}
+        self._forgotten = 0  # `chosen` and `checkpoint_digest` hold no slot below this
+        self._checkpointed = False  # a checkpoint record arrived since the last `_forget`
 
     def check(self, nodes: list[Node | None], now: float) -> str | None:
         for node in nodes:
@@ -1041,6 +1252,9 @@ class PaxosInvariants:
             audit = node._audit
             if audit is None:
                 node._audit = []
+                if node.checkpoint_slot > self.max_checkpoint.get(node.id, 0):
+                    # Attached after a restart from a checkpoint it made unobserved.
+                    self.max_checkpoint[node.id] = node.checkpoint_slot
                 continue
             if not audit:
                 continue
@@ -1048,10 +1262,22 @@ class PaxosInvariants:
             problem = self._check_node(node.id, audit)
             if problem:
                 return problem
+        if self._checkpointed:
+            self._forget(len(nodes))
         return None
 
+    def _forget(self, n: int) -> None:
+        self._checkpointed = False
+        low = min(self.max_checkpoint.get(i, 0) for i in range(n))
+        if low - self._forgotten < 256:
+            return
+        for slot in range(self._forgotten, low):
+            self.chosen.pop(slot, None)
+            self.checkpoint_digest.pop(slot, None)
+        self._forgotten = low
+
     def _check_node(self, nid: NodeId, audit: list[tuple[Any, ...]]) -> str | None:
-        chosen, max_promise = self.chosen, self.max_promise
+        chosen, max_promise, max_checkpoint = self.chosen, self.max_promise, self.max_checkpoint
         for record in audit:
             kind = record[0]
             if kind == AUDIT_LEARN:
@@ -1062,6 +1288,17 @@ class PaxosInvariants:
                                 f"{value!r} (learned by node {nid})")
                 else:
                     chosen[slot] = value
+            elif kind == AUDIT_CHECKPOINT:
+                slot, digest = record[1], record[2]
+                previous = max_checkpoint.get(nid, 0)
+                if slot < previous:
+                    return f"node {nid}'s checkpoint moved back from slot {previous} to {slot}"
+                max_checkpoint[nid] = slot
+                self._checkpointed = True
+                known = self.checkpoint_digest.setdefault(slot, digest)
+                if known != digest:
+                    return (f"two states checkpointed at slot {slot}: digests {known:x} and "
+                            f"{digest:x} (node {nid})")
             elif kind == AUDIT_ACCEPT:
                 slot, ballot = record[1], record[2]
                 promise = max_promise.get(nid, ZERO)
