@@ -28,6 +28,21 @@ from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 
 
+def check_leader_options(protocol: str, options: Any, at_least_one: Sequence[str]) -> None:
+    """The option checks leader-based protocols share (Raft, Multi-Paxos): a sane
+    election-timeout range, heartbeat and drift bound, and counts that must be >= 1.
+    Raises ValueError naming `protocol.field`, which config errors pass on verbatim."""
+    if not 0 < options.election_timeout_min_ms <= options.election_timeout_max_ms:
+        raise ValueError(f"{protocol}: need 0 < election_timeout_min_ms <= election_timeout_max_ms")
+    if options.heartbeat_ms <= 0:
+        raise ValueError(f"{protocol}.heartbeat_ms: must be > 0")
+    if not 0 <= options.max_clock_drift < 1:
+        raise ValueError(f"{protocol}.max_clock_drift: must be in [0, 1)")
+    for name in at_least_one:
+        if getattr(options, name) < 1:
+            raise ValueError(f"{protocol}.{name}: must be >= 1")
+
+
 class Node(ABC):
     """One replica. Subclasses set `name` and `Options` and implement the four inputs."""
 

@@ -62,7 +62,7 @@ from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.protocols.base import Node
+from workbench.protocols.base import Node, check_leader_options
 from workbench.protocols.state_machine import KVStateMachine, Outcome
 
 
@@ -93,15 +93,7 @@ class PaxosOptions:
     from phase 1 (the new leader may fill chosen slots with no-ops)."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.election_timeout_min_ms <= self.election_timeout_max_ms:
-            raise ValueError("paxos: need 0 < election_timeout_min_ms <= election_timeout_max_ms")
-        if self.heartbeat_ms <= 0:
-            raise ValueError("paxos.heartbeat_ms: must be > 0")
-        if not 0 <= self.max_clock_drift < 1:
-            raise ValueError("paxos.max_clock_drift: must be in [0, 1)")
-        for name in ("catchup_batch", "snapshot_threshold"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"paxos.{name}: must be >= 1")
+        check_leader_options("paxos", self, ("catchup_batch", "snapshot_threshold"))
 
 
 # ------------------------------------------------------------------ values, ballots

@@ -52,7 +52,7 @@ from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
-from workbench.protocols.base import Node
+from workbench.protocols.base import Node, check_leader_options
 from workbench.protocols.state_machine import KVStateMachine
 
 Entry = tuple[int, ClientRequest | None]
@@ -92,15 +92,7 @@ class RaftOptions:
     never writes votedFor, so a restarted node can vote twice in one term."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.election_timeout_min_ms <= self.election_timeout_max_ms:
-            raise ValueError("raft: need 0 < election_timeout_min_ms <= election_timeout_max_ms")
-        if self.heartbeat_ms <= 0:
-            raise ValueError("raft.heartbeat_ms: must be > 0")
-        if not 0 <= self.max_clock_drift < 1:
-            raise ValueError("raft.max_clock_drift: must be in [0, 1)")
-        for name in ("max_batch", "snapshot_threshold", "max_inflight"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"raft.{name}: must be >= 1")
+        check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))
 
 
 # ------------------------------------------------------------------ messages
