@@ -150,7 +150,7 @@ class Simulation:
         heap, end = self._heap, self.end_ms
         nodes, paused, cut = self.nodes, self.paused, self._cut
         delivered, offset, rate = self.delivered, self.clock_offset, self.clock_rate
-        think_ms = self.clients.config.think_ms
+        think_ms, closed_loop, complete = self.clients.config.think_ms, self.closed_loop, self.clients.complete
         pop = heapq.heappop
         while heap:
             event = pop(heap)
@@ -174,17 +174,25 @@ class Simulation:
                 delivered[dst] += 1
                 node.on_message(src, event[5], offset[dst] + at * rate[dst])
                 self._drain(dst, node)
-            elif kind == TIMER:
-                self._fire_timer(event)
-            elif kind == REQUEST:
-                self._request(event)
+            elif kind == REQUEST:  # (inlined: one per op, like REPLY)
+                dst = event[3]
+                node = nodes[dst]
+                if node is None:
+                    continue  # the client's node is down: the op will time out as info
+                if paused[dst]:
+                    self.pending[dst].append(event)
+                    continue
+                node.on_client_request(event[4], offset[dst] + at * rate[dst])
+                self._drain(dst, node)
             elif kind == REPLY:
-                slot = self.clients.complete(event[3], at)
-                if slot is not None and self.closed_loop:
+                slot = complete(event[3], at)
+                if slot is not None and closed_loop:
                     if think_ms:
                         self._push(at + think_ms, CLIENT_NEXT, slot)
                     else:
                         self._client_next(slot)  # no think time: invoke now, no event needed
+            elif kind == TIMER:
+                self._fire_timer(event)
             elif kind == CLIENT_NEXT:
                 self._client_next(event[3])
             elif kind == TIMEOUT:
@@ -216,6 +224,7 @@ class Simulation:
         link = self.network.link
         plain, sample, rng = link.plain, link.sample, self.net_rng
         sent = 0
+        stamp: float | None = None
         for effect in effects:
             cls = type(effect)
             if cls is Send:
@@ -253,7 +262,9 @@ class Simulation:
             elif cls is CancelTimer:
                 self.timers[node_id].pop(effect.name, None)
             elif cls is Observe:
-                self.trace.append({"time": round(now, 3), "kind": effect.kind, "node": node_id, **effect.fields})
+                if stamp is None:
+                    stamp = round(now, 3)  # a follower applying a batch observes many at once
+                self.trace.append({"time": stamp, "kind": effect.kind, "node": node_id, **effect.fields})
         if sent:
             self.sent[node_id] += sent
         if self.invariant_checker is not None:
@@ -276,17 +287,6 @@ class Simulation:
             return
         del self.timers[node_id][name]
         node.on_timer(name, self.local_time(node_id, self.now))
-        self._drain(node_id, node)
-
-    def _request(self, event: tuple[Any, ...]) -> None:
-        node_id, request = event[3], event[4]
-        node = self.nodes[node_id]
-        if node is None:
-            return  # the client's node is down: the op will time out as info
-        if self.paused[node_id]:
-            self.pending[node_id].append(event)
-            return
-        node.on_client_request(request, self.local_time(node_id, self.now))
         self._drain(node_id, node)
 
     def _client_next(self, slot: int) -> None:
