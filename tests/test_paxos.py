@@ -480,6 +480,16 @@ def write_n(c: Cluster, leader: int, count: int, first_seq: int = 0) -> None:
         c.deliver_all()
 
 
+def compacted_cluster(writes: int) -> Cluster:
+    """3 nodes checkpointing every 10 slots; node 0 leads and commits `writes` writes,
+    and the followers have heard the commit point (so they compacted too)."""
+    c = Cluster(3, snapshot_threshold=10)
+    c.elect(0)
+    write_n(c, 0, writes)
+    c.advance(60)
+    return c
+
+
 def held_slots(c: Cluster, i: int) -> set[int]:
     """Every slot node i keeps any per-slot record of, in memory and in storage."""
     node, storage = c.node(i), c.storages[i]
@@ -495,10 +505,7 @@ def test_snapshot_threshold_is_validated() -> None:
 
 
 def test_compaction_checkpoints_the_applied_prefix_and_forgets_it() -> None:
-    c = Cluster(3, snapshot_threshold=10)
-    c.elect(0)
-    write_n(c, 0, 25)
-    c.advance(60)  # followers learn the commit point and compact too
+    c = compacted_cluster(25)
     for i in range(3):
         node = c.node(i)
         assert node.next_apply == 25 and node.checkpoint_slot == 20
@@ -536,10 +543,7 @@ def test_a_follower_behind_the_checkpoint_catches_up_by_checkpoint_transfer(cut_
 
 
 def test_restart_recovers_from_checkpoint_plus_durable_acceptor_state() -> None:
-    c = Cluster(3, snapshot_threshold=10)
-    c.elect(0)
-    write_n(c, 0, 27)
-    c.advance(60)
+    c = compacted_cluster(27)
     follower = c.node(1)
     digest, accepted = follower.state_digest(), dict(follower.accepted)
     c.crash(1)
@@ -612,10 +616,7 @@ def test_silent_compaction_bug_lets_a_new_leader_overwrite_chosen_slots() -> Non
 
 
 def test_an_accept_below_the_checkpoint_is_not_accepted_acked_or_learned() -> None:
-    c = Cluster(3, snapshot_threshold=10)
-    c.elect(0)
-    write_n(c, 0, 12)
-    c.advance(60)
+    c = compacted_cluster(12)
     node = c.node(1)
     assert node.checkpoint_slot == 10
     ballot = c.node(0).ballot
@@ -634,10 +635,7 @@ def test_an_accept_below_the_checkpoint_is_not_accepted_acked_or_learned() -> No
 
 
 def test_a_stale_checkpoint_is_ignored() -> None:
-    c = Cluster(3, snapshot_threshold=10)
-    c.elect(0)
-    write_n(c, 0, 25)
-    c.advance(60)
+    c = compacted_cluster(25)
     node = c.node(2)
     digest = node.state_digest()
     node.on_message(0, Checkpoint(10, Cluster(1).node(0).sm.snapshot()), c.now)
