@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from conftest import tiny_experiment
 
 from workbench.checkers.visibility import visibility_lags, visibility_summary
@@ -59,3 +60,31 @@ def test_a_cut_off_replica_lags_by_the_partition_where_the_store_waits_for_it() 
         lags[protocol] = cut.median()
     assert 300 < lags["raft"] < 1000
     assert lags["eventual"] < lags["raft"] / 3
+
+
+def test_an_installed_snapshot_reaches_every_version_it_holds() -> None:
+    # Node 2 never applies v1 or v2 of k (nor anything of j): it installs a snapshot up
+    # to version 2 at 70, then applies v3 itself.
+    trace = [apply(10, 0, 1), apply(11, 1, 1), apply(20, 0, 2, "j"), apply(21, 1, 2, "j"),
+             {"time": 70, "kind": "install", "node": 2, "version": 2},
+             apply(80, 0, 3), apply(81, 1, 3), apply(90, 2, 3)]
+    lags = visibility_lags(trace, nodes=3).set_index(["key", "version"])
+    assert lags.loc[("k", 1), "lag_ms"] == 60 and lags.loc[("j", 2), "lag_ms"] == 50
+    assert lags.loc[("k", 3), "lag_ms"] == 10
+    assert visibility_summary(visibility_lags(trace, nodes=3))["visibility_incomplete"] == 0
+
+
+@pytest.mark.parametrize("protocol", ["raft", "paxos"])
+def test_a_replica_that_catches_up_by_snapshot_is_counted_from_the_install(protocol: str) -> None:
+    # Node 4 is cut off for 2 s while the others compact every 20 entries: it catches
+    # up by InstallSnapshot / Checkpoint, and the install is when it got those writes.
+    config = validate_config(tiny_experiment(
+        protocol=protocol, duration_s=5.0, **{protocol: {"snapshot_threshold": 20}},
+        faults={"partitions": [{"shape": "isolate", "node": 4, "at": 0.5, "duration": 2.0}]}))
+    trace = simulate(config).trace
+    assert any(r["kind"] == "install" and r["node"] == 4 for r in trace)
+    with_install = visibility_lags(trace, config.nodes)
+    without = visibility_lags([r for r in trace if r["kind"] != "install"], config.nodes)
+    assert (with_install["replicas"] == config.nodes).all()
+    earlier = without["everywhere_ms"] - with_install["everywhere_ms"]
+    assert (earlier.fillna(0) >= 0).all() and (earlier > 0).any()

@@ -35,13 +35,18 @@ def visibility_lags(trace: Iterable[Mapping[str, Any]], nodes: int) -> pd.DataFr
     `first_ms` when it first took effect anywhere; `replicas` how many of the `nodes`
     replicas reached it (it or something newer); `everywhere_ms` / `lag_ms` when the
     last of all `nodes` replicas reached it, and that minus `first_ms` (NaN if some
-    replica never did).
+    replica never did). A replica that installs a snapshot or checkpoint (`install`
+    records, Raft and Paxos, whose versions are log positions) reaches every version
+    up to the installed one then: it gets no `apply` record for those writes.
     """
-    applies = pd.DataFrame([(r["time"], r["node"], r["key"], r["version"]) for r in trace
+    records = list(trace)
+    applies = pd.DataFrame([(r["time"], r["node"], r["key"], r["version"]) for r in records
                             if r.get("kind") == "apply"], columns=["time", "node", "key", "version"])
     if applies.empty:
         return pd.DataFrame(columns=COLUMNS)
     applies["time"] = applies["time"].astype(float)
+    installs = _earliest_covering([(r["node"], r["version"], float(r["time"])) for r in records
+                                   if r.get("kind") == "install"])
     rows = []
     for key, of_key in applies.groupby("key", sort=True):
         first = of_key.groupby("version")["time"].min()
@@ -49,15 +54,13 @@ def visibility_lags(trace: Iterable[Mapping[str, Any]], nodes: int) -> pd.DataFr
         # reached[n, j]: when replica n first held version j of this key or a newer one.
         reached = np.full((nodes, len(versions)), np.inf)
         for node, of_node in of_key.groupby("node"):
-            if not 0 <= int(node) < nodes:
-                continue
-            by_version = of_node.groupby("version")["time"].min()
-            mine = by_version.index.to_numpy()
-            # Earliest apply of any version >= v: a suffix minimum over the node's versions.
-            suffix_min = np.minimum.accumulate(by_version.to_numpy()[::-1])[::-1]
-            at = np.searchsorted(mine, versions, side="left")
-            has = at < len(mine)
-            reached[int(node), has] = suffix_min[at[has]]
+            if 0 <= int(node) < nodes:
+                by_version = of_node.groupby("version")["time"].min()
+                reached[int(node)] = _first_at_least(by_version.index.to_numpy(),
+                                                     by_version.to_numpy(), versions)
+        for node, (uptos, times) in installs.items():
+            if 0 <= node < nodes:
+                reached[node] = np.minimum(reached[node], _first_at_least(uptos, times, versions))
         everywhere = reached.max(axis=0)
         complete = np.isfinite(everywhere)
         rows.append(pd.DataFrame({
@@ -67,6 +70,29 @@ def visibility_lags(trace: Iterable[Mapping[str, Any]], nodes: int) -> pd.DataFr
             "replicas": np.isfinite(reached).sum(axis=0),
         }))
     return pd.concat(rows, ignore_index=True)[COLUMNS]
+
+
+def _first_at_least(marks: np.ndarray, times: np.ndarray, versions: np.ndarray) -> np.ndarray:
+    """For each version v: the earliest of `times` whose mark (sorted ascending) is >= v
+    (inf if none) — a suffix minimum looked up by binary search."""
+    if not len(marks):
+        return np.full(len(versions), np.inf)
+    suffix_min = np.minimum.accumulate(np.asarray(times, dtype=float)[::-1])[::-1]
+    at = np.searchsorted(marks, versions, side="left")
+    out = np.full(len(versions), np.inf)
+    has = at < len(marks)
+    out[has] = suffix_min[at[has]]
+    return out
+
+
+def _earliest_covering(installs: list[tuple[int, int, float]]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """node -> (installed versions ascending, when each was first installed)."""
+    by_node: dict[int, dict[int, float]] = {}
+    for node, upto, time in installs:
+        seen = by_node.setdefault(int(node), {})
+        seen[upto] = min(time, seen.get(upto, np.inf))
+    return {node: (np.array(sorted(seen)), np.array([seen[u] for u in sorted(seen)]))
+            for node, seen in by_node.items()}
 
 
 def visibility_summary(lags: pd.DataFrame) -> dict[str, float | None]:

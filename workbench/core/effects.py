@@ -66,6 +66,8 @@ class Observe:
     - `apply`: a write took effect in the node's state machine;
       fields `key`, `value`, `version` (a number that orders the versions of one key:
       the log index / slot for Raft and Paxos, the timestamp for the eventual store).
+    - `install`: the node adopted a snapshot / checkpoint holding every write with a
+      version up to field `version` (no `apply` records come for those writes).
     - `leader`: the node became leader; field `term` (term or ballot round).
     - `step_down`: the node stopped being leader.
     Protocols may add their own kinds; unknown kinds are kept in the trace as they are.

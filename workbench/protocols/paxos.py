@@ -757,6 +757,8 @@ class PaxosNode(Node):
         self.sm = KVStateMachine.restore(checkpoint.data)
         self.next_apply = slot
         self._set_checkpoint(checkpoint)  # durable before the slots below it go
+        # No `apply` records for the writes it carries: say it holds every slot below.
+        self.observe("install", version=slot - 1)
         self._forget_below(slot)
         if slot - 1 > self.max_slot:
             self.max_slot = slot - 1

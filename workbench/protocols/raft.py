@@ -733,6 +733,8 @@ class RaftNode(Node):
             self.storage.put("snapshot", (m.index, m.snap_term, m.data))
             self.storage.put("log", self.log)
             self.storage.put("log_base", m.index)
+            # No `apply` records for the writes the snapshot carries: say it holds them all.
+            self._outbox.append(Observe("install", {"version": m.index}))
         # Everything up to our commit index matches the leader (state machine safety).
         self.send(src, SnapshotReply(self.term, self.commit, m.round))
 
