@@ -100,7 +100,8 @@ def test_sigkill_at_any_point_then_restart_finishes_every_run_once(tmp_path: Pat
 
 @pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.ray)])
 def test_sigint_stops_cleanly_keeps_results_and_restart_finishes(tmp_path: Path, workers: str) -> None:
-    """Serial: the run in progress is dropped. Ray: in-flight tasks are cancelled."""
+    """Serial: the run in progress is dropped. Ray: in-flight tasks are abandoned (and
+    die with the local Ray the sweep started)."""
     # Longer runs than the SIGKILL test: the signal must land before the last run ends,
     # even when a loaded machine stalls this test process for a second.
     exp, out = experiment(tmp_path, duration_s=6), tmp_path / "out"

@@ -313,9 +313,15 @@ def ray_slots(workers: int | None) -> int:
 
 
 def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slots: int) -> None:
-    """At most `slots` tasks in flight, so an interrupt has few to cancel and the
-    progress bar counts real completions. Ctrl-C cancels what is in flight and re-raises;
-    nothing a cancelled task did reaches the store."""
+    """At most `slots` tasks in flight, so an interrupt abandons few and the progress
+    bar counts real completions. Ctrl-C drops what is in flight and re-raises; nothing an
+    abandoned task does reaches the store (only `on_done` writes, here in the driver).
+
+    Nothing is `ray.cancel`led: cancelling races with the task's completion inside
+    Ray's core worker and can abort the driver ("Tried to complete task that was not
+    pending", ray-project/ray#54846; seen here in CI). A local Ray we started is shut
+    down right after (`run_sweep`), which kills its workers; on a joined cluster the
+    abandoned runs finish on their own and are not recorded."""
     import ray
     from ray.exceptions import RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
 
@@ -327,29 +333,24 @@ def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slot
         while len(in_flight) < slots and (spec := next(queue, None)) is not None:
             in_flight[remote.remote(spec.config, keep_history)] = spec
 
-    try:
+    fill()
+    while in_flight:
+        # A timeout keeps the driver responsive to Ctrl-C between Ray calls.
+        ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+        for ref in ready:
+            spec = in_flight.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except TaskCancelledError:
+                continue
+            except RayTaskError as exc:
+                if isinstance(exc.cause, KeyboardInterrupt):
+                    continue  # a Ctrl-C that reached the worker: not a result
+                outcome = _ray_failure(spec, exc)
+            except (WorkerCrashedError, RayError) as exc:
+                outcome = _ray_failure(spec, exc)
+            on_done(spec, outcome)
         fill()
-        while in_flight:
-            # A timeout keeps the driver responsive to Ctrl-C between Ray calls.
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                spec = in_flight.pop(ref)
-                try:
-                    outcome = ray.get(ref)
-                except TaskCancelledError:
-                    continue
-                except RayTaskError as exc:
-                    if isinstance(exc.cause, KeyboardInterrupt):
-                        continue  # a Ctrl-C that reached the worker: not a result
-                    outcome = _ray_failure(spec, exc)
-                except (WorkerCrashedError, RayError) as exc:
-                    outcome = _ray_failure(spec, exc)
-                on_done(spec, outcome)
-            fill()
-    except BaseException:
-        for ref in in_flight:
-            ray.cancel(ref, force=True)
-        raise
 
 
 def _ray_failure(spec: RunSpec, exc: Exception) -> RunOutcome:
