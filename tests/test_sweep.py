@@ -13,7 +13,7 @@ import yaml
 from conftest import tiny_experiment
 
 from workbench.config import validate_config
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, UserInputError
 from workbench.store import SweepStore, atomic_write_bytes, summary_frame
 from workbench.sweep import plan_sweep, run_id, run_sweep
 
@@ -110,7 +110,7 @@ def test_sweep_writes_the_store_and_resumes(tmp_path: Path) -> None:
     assert sorted(frame["seed"].unique()) == [1, 2]
     for rid in frame["run_id"]:
         assert {p.name for p in (out / "runs" / rid).iterdir()} == {
-            "config.yaml", "ops.parquet", "summary.json"}
+            "config.yaml", "events.jsonl", "ops.parquet", "summary.json"}
     stored = yaml.safe_load((out / "config.yaml").read_text())
     assert stored["sweep"] == {"grid": GRID, "seeds": 2}
     assert validate_config(stored).duration_s == 2  # the stored config is an experiment file
@@ -230,3 +230,25 @@ def test_history_flag_keeps_each_runs_event_log(tmp_path: Path) -> None:
     invokes = [e for e in run.history if e["type"] == "invoke"]
     assert len(invokes) == run.summary["ops"]
     assert any(r["kind"] == "partition_start" for r in run.trace)
+
+
+def test_without_history_each_run_keeps_its_fault_and_leader_events(tmp_path: Path) -> None:
+    from workbench.analysis.report import run_context
+    from workbench.analysis.results import load_run
+    from workbench.api import load
+
+    plan = plan_sweep(tiny(grid={"protocol": ["raft"]}, seeds=1))
+    run_sweep(plan, tmp_path / "e", workers=1, progress=False)
+    run_id = plan.runs[0].run_id
+    run = load(tmp_path / "e").run(run_id)
+    kinds = {r["kind"] for r in run.events}
+    assert {"partition_start", "partition_end", "leader"} <= kinds
+    assert not kinds & {"apply", "digest"}
+    with pytest.raises(UserInputError, match="--history"):
+        run.trace  # noqa: B018 - the full trace is still only kept with --history
+    # The run's own report shades the partition and shows leadership from the events,
+    # but draws no convergence from digests it does not have.
+    folder = load_run(tmp_path / "e" / "runs" / run_id)
+    assert not folder.trace_complete and len(folder.intervals()) == 1
+    titles = [title for title, _ in run_context(folder)["sections"]]
+    assert "Leadership" in titles and "Convergence after each heal" not in titles

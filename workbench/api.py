@@ -27,7 +27,7 @@ import yaml
 
 from workbench.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
 from workbench.errors import ConfigError, UserInputError
-from workbench.store import ERROR_FILE, OK, SUMMARY_FILE, SweepStore
+from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SUMMARY_FILE, SweepStore
 
 ConfigSource = ExperimentConfig | dict[str, Any] | str | Path
 
@@ -53,6 +53,14 @@ class Run:
     def trace(self) -> list[dict[str, Any]]:
         self._trace = self._materialize(self._trace, "trace.jsonl")
         return self._trace
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The trace without its bulk (apply and digest records): partitions, crashes,
+        pauses, leader changes. Kept for every run, a sweep's too without --history."""
+        if self.path is not None and (self.path / "events.jsonl").is_file():
+            return _read_trace(self.path / "events.jsonl")
+        return [r for r in self.trace if r["kind"] not in BULK_TRACE_KINDS]
 
     def _materialize(self, value: Any, name: str) -> list[dict[str, Any]]:
         if callable(value):

@@ -6,6 +6,7 @@ data/sweeps/<name>/
   runs/<run_id>/       one folder per finished run, renamed into place complete:
     config.yaml  ops.parquet  summary.json     status ok
     error.json                                 status error (message, traceback, params)
+    events.jsonl                               the trace's fault / leader events (no `--history`)
     history.jsonl  trace.jsonl                 only with `--history`
   summary.parquet      one row per finished run, rebuilt from runs/ and swapped in atomically
   report.html
@@ -50,6 +51,8 @@ def _umask() -> int:
 _UMASK = _umask()
 FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
 SUMMARY_FILE = "summary.json"
+BULK_TRACE_KINDS = frozenset({"apply", "digest"})
+"""Trace kinds a sweep keeps only with `--history`; `events.jsonl` has the others."""
 ERROR_FILE = "error.json"
 
 

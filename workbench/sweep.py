@@ -40,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError, UserInputError
-from workbench.store import OK, SweepStore, error_files, summary_frame
+from workbench.store import BULK_TRACE_KINDS, OK, SweepStore, error_files, summary_frame
 
 if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
     import pandas as pd
@@ -263,7 +263,14 @@ def _run_files(output: Any, keep_history: bool) -> dict[str, bytes]:
         files["history.jsonl"] = "".join(dumps_event(e) + "\n"
                                          for e in output.result.history).encode()
         files["trace.jsonl"] = "".join(json.dumps(r) + "\n" for r in output.result.trace).encode()
+    else:
+        # The trace without its bulk (one apply per replica per write, digest samples):
+        # partitions, crashes, leaders — a few dozen lines, enough for a run's report to
+        # shade partitions and show leadership.
+        files["events.jsonl"] = "".join(json.dumps(r) + "\n" for r in output.result.trace
+                                        if r["kind"] not in BULK_TRACE_KINDS).encode()
     return files
+
 
 
 # ---------------------------------------------------------------- executors

@@ -119,7 +119,8 @@ def _config_text(config: dict[str, Any]) -> str:
 def run_context(run: RunResults) -> dict[str, Any]:
     ops = with_side(run.ops)
     intervals = run.intervals()
-    reads = stale_reads(ops, run.trace_records)
+    # Without apply records the version order falls back to completion order.
+    reads = stale_reads(ops, run.trace_records if run.trace_complete else None)
     summary = dict(run.summary)
     if "stale_read_fraction" not in summary and len(reads):
         summary["stale_read_fraction"] = float(reads["stale"].mean())
@@ -130,9 +131,10 @@ def run_context(run: RunResults) -> dict[str, Any]:
         sections.append(("Staleness by phase and side (analysis)",
                          _table(staleness_summary(reads, by=["phase", "side"]))))
     if run.trace is not None:
-        healed = convergence_times(run.trace, intervals)
-        if len(healed):
-            sections.append(("Convergence after each heal", _table(healed)))
+        if run.trace_complete:  # convergence needs the replicas' digest samples
+            healed = convergence_times(run.trace, intervals)
+            if len(healed):
+                sections.append(("Convergence after each heal", _table(healed)))
         if run.trace["kind"].eq("leader").any():
             sections.append(("Leadership", _table(leadership_summary(run.trace, run.duration_ms))))
     images = [

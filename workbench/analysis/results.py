@@ -2,8 +2,9 @@
 
 Run folder (`workbench.runner`): config.yaml, summary.json, ops.parquet, trace.jsonl
 (+ history.jsonl). Sweep folder (`workbench.store`): config.yaml, summary.parquet and
-runs/<run_id>/ with config.yaml, ops.parquet and summary.json (trace.jsonl only when
-the sweep kept histories), or error.json for a run that raised.
+runs/<run_id>/ with config.yaml, ops.parquet and summary.json, trace.jsonl when the
+sweep kept histories (else events.jsonl: the trace without apply and digest records),
+or error.json for a run that raised.
 
 The sweep's ops are concatenated with `run_id` and the grid columns of
 summary.parquet, so one frame groups by any swept parameter. A folder that holds
@@ -33,9 +34,12 @@ class RunResults:
     summary: dict[str, Any]
     ops: pd.DataFrame
     trace: pd.DataFrame | None
-    """None when the folder holds no trace.jsonl (a sweep run without `--history`)."""
+    """None when the folder holds no trace.jsonl nor events.jsonl."""
     trace_records: list[dict[str, Any]] | None = None
     """The same records as plain dicts, exactly as written (what the checkers take)."""
+    trace_complete: bool = True
+    """False for a sweep run's events.jsonl: faults and leadership only, no apply or
+    digest records, so nothing may be concluded from their absence."""
 
     @property
     def duration_ms(self) -> float:
@@ -88,9 +92,12 @@ def load_run(folder: str | Path) -> RunResults:
     except (OSError, ValueError) as exc:
         raise UserInputError(f"{folder / 'summary.json'}: cannot read ({exc})") from None
     trace = _read_jsonl(folder / "trace.jsonl")
+    complete = trace is not None
+    if trace is None:
+        trace = _read_jsonl(folder / "events.jsonl")
     return RunResults(folder, _read_yaml(folder / "config.yaml"), summary,
                       read_ops(folder / "ops.parquet"),
-                      trace_frame(trace) if trace is not None else None, trace)
+                      trace_frame(trace) if trace is not None else None, trace, complete)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]] | None:
