@@ -18,13 +18,15 @@ In the same run, two baselines:
   benchmarks/happysim_raft.py there for the same simulated seconds; that file's
   docstring says how its scenario differs from ours (chiefly: its leader replicates
   only on its heartbeat tick and has no request forwarding, so it sends far fewer
-  messages per op; compare the ops ratio too). Without such a Python, or when the
-  install fails, it says why in one line and goes on.
+  messages per op; compare the ops ratio too). Its tick is its replication cadence,
+  so it runs at two ticks (1 ms = the one-way latency, and 0.25 ms, its fastest in
+  messages per second here) and the verdict uses the faster. Without such a Python,
+  or when the install fails, it says why in one line and goes on.
 - a bare heapq event loop doing the same number of schedule/deliver steps as the
   default run delivers messages: the floor any Python simulator pays.
 
     .venv/bin/python benchmarks/raft_sim.py [--seconds 10] [--no-happysim]
-        [--happysim-heartbeat-ms 1]
+        [--happysim-heartbeat-ms 1 0.25]
 """
 
 from __future__ import annotations
@@ -209,14 +211,36 @@ def run_happysim(seconds: float, nodes: int, clients: int, heartbeat_ms: float) 
     return result
 
 
+def report_happysim(hs: dict, results: dict[str, dict[str, float]]) -> None:
+    hs_ops, hs_msgs = hs["ops"] / hs["wall_s"], hs["msgs"] / hs["wall_s"]
+    print(f"  happysim {hs['happysim_version']} on Python {hs['python']} ({hs['interpreter']}), "
+          f"leader tick {hs['heartbeat_ms']:g} ms:")
+    print(f"    committed ops/wall s  {hs_ops:>10,.0f}   ({hs['ops']:,} ops in {hs['wall_s']:.2f} s)")
+    print(f"    delivered msgs/wall s {hs_msgs:>10,.0f}   (per CPU s of its process: "
+          f"{hs['msgs'] / hs['cpu_s']:,.0f})")
+    print(f"    messages per op       {hs['sent'] / max(hs['ops'], 1):>10.2f}   (no forwarding; "
+          f"AppendEntries only on the leader's tick, batching all unacked entries)")
+    print(f"    engine events/wall s  {hs['events'] / hs['wall_s']:>10,.0f}   ({hs['events']:,} events: "
+          f"about 3 per message — send, link delay, delivery — plus ticks and client resumes)")
+    if hs["elections"] != 1 or not isinstance(hs["leader"], str):
+        print(f"    WARNING: {hs['elections']} elections, leader(s) {hs['leader']}: "
+              f"not a steady single-leader run")
+    for label, r in results.items():
+        print(f"  ours / happysim at this tick, {label}: delivered msgs/wall s "
+              f"{r['msgs_per_s'] / hs_msgs:.1f}x (per CPU s "
+              f"{r['msgs_per_cpu_s'] / (hs['msgs'] / hs['cpu_s']):.1f}x), "
+              f"committed ops/wall s {r['ops_per_s'] / hs_ops:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="simulated seconds per run")
     parser.add_argument("--nodes", type=int, default=5)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--no-happysim", action="store_true", help="skip the happysim baseline")
-    parser.add_argument("--happysim-heartbeat-ms", type=float, default=1.0,
-                        help="happysim leader tick, its replication cadence (see happysim_raft.py)")
+    parser.add_argument("--happysim-heartbeat-ms", type=float, nargs="+", default=[1.0, 0.25],
+                        help="happysim leader ticks to run, its replication cadence (see "
+                             "happysim_raft.py); the verdict uses the fastest")
     args = parser.parse_args()
 
     print(f"Raft, {args.nodes} nodes, {args.clients} closed-loop clients (think 0 ms), "
@@ -237,37 +261,28 @@ def main() -> None:
 
     print("baseline: happysim's Raft, same scenario (benchmarks/happysim_raft.py docstring says "
           "where it differs)")
-    hs = ("skipped (--no-happysim)" if args.no_happysim else
-          run_happysim(args.seconds, args.nodes, args.clients, args.happysim_heartbeat_ms))
-    if isinstance(hs, str):
-        print(f"  happysim's Raft is not measured: {hs}")
-    else:
-        hs_ops, hs_msgs = hs["ops"] / hs["wall_s"], hs["msgs"] / hs["wall_s"]
-        print(f"  happysim {hs['happysim_version']} on Python {hs['python']} ({hs['interpreter']}), "
-              f"leader tick {hs['heartbeat_ms']:g} ms:")
-        print(f"    committed ops/wall s  {hs_ops:>10,.0f}   ({hs['ops']:,} ops in {hs['wall_s']:.2f} s)")
-        print(f"    delivered msgs/wall s {hs_msgs:>10,.0f}   (per CPU s of its process: "
-              f"{hs['msgs'] / hs['cpu_s']:,.0f})")
-        print(f"    messages per op       {hs['sent'] / max(hs['ops'], 1):>10.2f}   (no forwarding; "
-              f"AppendEntries only on the leader's tick, batching all unacked entries)")
-        print(f"    engine events/wall s  {hs['events'] / hs['wall_s']:>10,.0f}   ({hs['events']:,} events: "
-              f"about 3 per message — send, link delay, delivery — plus ticks and client resumes)")
-        if hs["elections"] != 1 or not isinstance(hs["leader"], str):
-            print(f"    WARNING: {hs['elections']} elections, leader(s) {hs['leader']}: "
-                  f"not a steady single-leader run")
-        for label, r in results.items():
-            print(f"  ours / happysim, {label}: delivered msgs/wall s {r['msgs_per_s'] / hs_msgs:.1f}x "
-                  f"(per CPU s {r['msgs_per_cpu_s'] / (hs['msgs'] / hs['cpu_s']):.1f}x), "
-                  f"committed ops/wall s {r['ops_per_s'] / hs_ops:.1f}x")
+    measured: list[dict] = []
+    for tick in ([] if args.no_happysim else args.happysim_heartbeat_ms):
+        hs = run_happysim(args.seconds, args.nodes, args.clients, tick)
+        if isinstance(hs, str):
+            print(f"  happysim's Raft is not measured: {hs}")
+            break
+        report_happysim(hs, results)
+        measured.append(hs)
+    if args.no_happysim:
+        print("  happysim's Raft is not measured: skipped (--no-happysim)")
     steps = int(main_run["delivered"])
     rate = heapq_baseline(steps)
     print(f"baseline: bare heapq event loop, {steps:,} schedule/deliver steps: {rate:,.0f} events/wall s")
     print(f"  Raft sim delivered msgs/s as a fraction of the bare loop: {main_run['msgs_per_s'] / rate:.2f}")
-    if not isinstance(hs, str):
-        ratio = main_run["msgs_per_s"] / hs_msgs
+    if measured:
+        # The conservative ratio: against happysim's fastest tick in this run.
+        best = max(measured, key=lambda hs: hs["msgs"] / hs["wall_s"])
+        ratio = main_run["msgs_per_s"] / (best["msgs"] / best["wall_s"])
         verdict = "meets" if ratio >= TARGET_RATIO else "is BELOW"
-        print(f"result: ours / happysim delivered msgs per wall s = {ratio:.1f}x "
-              f"(pipelined + batched defaults) {verdict} the {TARGET_RATIO:g}x target")
+        print(f"result: ours / happysim delivered msgs per wall s = {ratio:.1f}x (pipelined + batched "
+              f"defaults, against happysim's fastest tick, {best['heartbeat_ms']:g} ms) {verdict} "
+              f"the {TARGET_RATIO:g}x target")
     for label, r in results.items():
         verdict = "meets" if r["msgs_per_s"] >= TARGET_MSGS_PER_S else "is BELOW"
         print(f"result: {label}: {r['msgs_per_s']:,.0f} delivered msgs/wall s {verdict} the "
