@@ -22,6 +22,7 @@ test: setup
 test-slow: setup
 	WORKBENCH_SEARCH_SEEDS=5000 $(PY) -m pytest -q -m "slow or not slow"
 
+# Every script in benchmarks/ (not benchmarks/baselines/: runners other Pythons execute).
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 

@@ -15,7 +15,7 @@ In the same run, two baselines:
   >= 3.13 ($HAPPYSIM_PYTHON, then `uv python find '>=3.13'` without downloads, then
   python3.13 / python3.14 on PATH, then ~/.pyenv/versions/3.1[3-9]*), makes a venv
   with happysim in .cache/happysim/ (gitignored; reused by later runs), and runs
-  benchmarks/happysim_raft.py there for the same simulated seconds; that file's
+  benchmarks/baselines/happysim_raft.py there for the same simulated seconds; that file's
   docstring says how its scenario differs from ours (chiefly: its leader replicates
   only on its heartbeat tick and has no request forwarding, so it sends far fewer
   messages per op; compare the ops ratio too). Its tick is its replication cadence,
@@ -48,7 +48,7 @@ from workbench.runtime.sim import Simulation
 TARGET_MSGS_PER_S = 150_000
 TARGET_RATIO = 10.0  # ours / happysim, delivered messages per wall second
 HAPPYSIM_VERSION = "0.2.5"
-HAPPYSIM_RUNNER = Path(__file__).with_name("happysim_raft.py")
+HAPPYSIM_RUNNER = Path(__file__).parent / "baselines" / "happysim_raft.py"
 HAPPYSIM_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "happysim"
 
 
@@ -185,7 +185,7 @@ def last_line(text: str, code: int) -> str:
 
 
 def run_happysim(seconds: float, nodes: int, clients: int, heartbeat_ms: float) -> dict | str:
-    """Run benchmarks/happysim_raft.py under Python >= 3.13 with happysim installed;
+    """Run benchmarks/baselines/happysim_raft.py under Python >= 3.13 with happysim installed;
     its JSON result, or why it could not run."""
     found = find_python313()
     if isinstance(found, str):
@@ -240,7 +240,7 @@ def main() -> None:
     parser.add_argument("--no-happysim", action="store_true", help="skip the happysim baseline")
     parser.add_argument("--happysim-heartbeat-ms", type=float, nargs="+", default=[1.0, 0.25],
                         help="happysim leader ticks to run, its replication cadence (see "
-                             "happysim_raft.py); the verdict uses the fastest")
+                             "baselines/happysim_raft.py); the verdict uses the fastest")
     args = parser.parse_args()
 
     print(f"Raft, {args.nodes} nodes, {args.clients} closed-loop clients (think 0 ms), "
@@ -259,7 +259,7 @@ def main() -> None:
               f"+ forwarding + heartbeats, unbatched)")
     main_run = results["pipelined + batched (defaults)"]
 
-    print("baseline: happysim's Raft, same scenario (benchmarks/happysim_raft.py docstring says "
+    print("baseline: happysim's Raft, same scenario (benchmarks/baselines/happysim_raft.py docstring says "
           "where it differs)")
     measured: list[dict] = []
     for tick in ([] if args.no_happysim else args.happysim_heartbeat_ms):

@@ -5,7 +5,7 @@ NOT part of the workbench and not importable on the project's Python: happysim
 file with a >= 3.13 interpreter in a throwaway venv holding `happysim==0.2.5`; by hand:
 
     python3.13 -m venv /tmp/hs && /tmp/hs/bin/pip install happysim==0.2.5
-    /tmp/hs/bin/python benchmarks/happysim_raft.py --seconds 5
+    /tmp/hs/bin/python benchmarks/baselines/happysim_raft.py --seconds 5
 
 It prints one JSON line: msgs (Raft messages the network delivered: RequestVote,
 AppendEntries and their replies, counted by happysim's own per-link `packets_sent`),
