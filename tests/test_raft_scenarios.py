@@ -172,3 +172,19 @@ def test_fig16_draws_election_timeouts_in_whole_ms_like_logcabin() -> None:
     assert _fig16_timeouts(150, 155, 1.0) == {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
     continuous = _fig16_timeouts(150, 151, 0.0)
     assert len(continuous) > 100 and all(0 <= t <= 1 for t in continuous)
+
+
+def test_fig16_command_writes_trials_and_the_comparison_table(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "fig16" / "trials.parquet"
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "fig16", "--trials", "8",
+                           "--ranges", "150-300,50-100", "--out", str(out), "--workers", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_parquet(out)) == 16
+    table = pd.read_csv(out.with_name("comparison.csv"))
+    assert list(table["range"]) == ["150-300", "50-100"]
+    assert table["ks_distance"].between(0, 1).all() and (table["paper_trials"] == 1000).all()
+    assert "comparison.csv" in done.stdout

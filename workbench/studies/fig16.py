@@ -81,6 +81,7 @@ from workbench.protocols.base import Node
 from workbench.protocols.raft import AppendEntries, RaftNode
 from workbench.runtime.seeds import derive_rng
 from workbench.runtime.sim import Simulation
+from workbench.store import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "raft_election_fig16.yaml"
@@ -348,6 +349,9 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
     elapsed = time.perf_counter() - started
     path = write_parquet(frame, out)
     table = summary(frame)
+    # Beside the trials: the table the closing notes and data/fig16/README.md quote.
+    comparison = path.with_name("comparison.csv")
+    atomic_write_bytes(comparison, table.to_csv(index=False).encode())
     echo(f"Raft Figure 16: {trials} trials per range, 5 servers, one-way latency "
          f"{base.network.latency.model_dump(exclude_none=True)}, pre_vote={base.raft.pre_vote}, "
          f"check_quorum={base.raft.check_quorum} (the paper's Raft had neither), election timeouts "
@@ -356,5 +360,5 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
          "KS = two-sample Kolmogorov-Smirnov vs the paper's trials")
     echo(format_summary(table))
     echo(f"trials: {path}  ({len(frame)} trials, {frame['messages'].sum():,} messages, "
-         f"{elapsed:.1f} s wall)")
+         f"{elapsed:.1f} s wall); table: {comparison}")
     return table
