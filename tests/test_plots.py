@@ -119,6 +119,19 @@ def test_timeline_without_partitions_has_no_shading() -> None:
     assert partition_patches(ax) == []
 
 
+def test_replication_lag_one_point_per_write_and_a_mark_per_unreached_one() -> None:
+    lags = pd.DataFrame({"key": ["k"] * 4, "version": [1, 2, 3, 4],
+                         "first_ms": [500.0, 1500.0, 2500.0, 3000.0],
+                         "everywhere_ms": [503.0, 2900.0, 2504.0, np.nan],
+                         "lag_ms": [3.0, 1400.0, 4.0, np.nan], "replicas": [3, 3, 3, 2]})
+    ax = plots.replication_lag(lags, INTERVALS)
+    reached, never = [c for c in ax.collections if isinstance(c, PathCollection)]
+    np.testing.assert_allclose(reached.get_offsets(), [[0.5, 3.0], [1.5, 1400.0], [2.5, 4.0]])
+    np.testing.assert_allclose(never.get_offsets()[:, 0], [3.0])
+    assert never.get_offsets()[0, 1] > 1400.0  # above every reached write
+    assert len(partition_patches(ax)) == len(INTERVALS)
+
+
 # ---------------------------------------------------------------- latency
 def test_latency_over_time_one_line_per_protocol_with_the_binned_values() -> None:
     binned = latency_over_time(ops_frame(), bin_ms=1000, by=["protocol"])

@@ -133,6 +133,7 @@ def test_runner_writes_the_report_of_a_raft_run_with_leadership(tmp_path: Path) 
     assert f"run folder: {folder}<" in html  # not the staging folder it was written in
     page = Page(html)
     assert "Leadership" in page.headings
+    assert any(i["alt"].startswith("Replication lag") for i in page.images)
     leadership = page.table("leader_changes")
     assert int(leadership["rows"][0][0]) >= 1
     assert_embedded_pngs(page, at_least=4)

@@ -199,6 +199,29 @@ def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = Tru
     return ax
 
 
+def replication_lag(lags: pd.DataFrame, intervals: pd.DataFrame | None = None,
+                    ax: Axes | None = None) -> Axes:
+    """Each write's replication lag (`checkers.visibility.visibility_lags`) against when it
+    first took effect: under a partition a consensus protocol's cut-off replicas fall
+    behind (lag = time left until the heal), an eventual store's do not wait. Writes some
+    replica never reached are marked at the top."""
+    ax = _axes(ax)
+    done = lags[lags["lag_ms"].notna()]
+    ax.scatter(done["first_ms"] / 1000.0, done["lag_ms"], s=4, alpha=0.5, label="reached every replica")
+    never = lags[lags["lag_ms"].isna()]
+    if len(never):
+        top = float(done["lag_ms"].max()) if len(done) else 1.0
+        ax.scatter(never["first_ms"] / 1000.0, [top * 1.05] * len(never), s=8, marker="x",
+                   color="tab:red", label="never reached every replica")
+    shade_partitions(ax, intervals, scale=1000.0)
+    if len(done) and (done["lag_ms"] > 0).any():
+        ax.set_yscale("symlog", linthresh=1.0)
+    ax.set(xlabel="time the write first took effect (s)", ylabel="replication lag (ms)",
+           title="Replication lag of each write")
+    ax.legend(loc="upper right", fontsize="small")
+    return ax
+
+
 # ---------------------------------------------------------------- staleness
 def staleness_distribution(reads: pd.DataFrame, x: str = "ms_behind", hue: str | None = "protocol",
                            bins: int | str = 30, ax: Axes | None = None) -> Axes:

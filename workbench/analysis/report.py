@@ -29,6 +29,7 @@ from workbench.analysis.leadership import leadership_summary
 from workbench.analysis.pipelines import by_phase, latency_over_time, with_side
 from workbench.analysis.results import RunResults, SweepResults, load_results
 from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
+from workbench.checkers.visibility import visibility_lags
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
@@ -104,6 +105,14 @@ def sweep_verdicts(runs: pd.DataFrame, by: list[str]) -> list[dict[str, str]]:
     return rows
 
 
+def _nodes(run: RunResults) -> int:
+    """The cluster size: from the config, else the highest node id the trace names."""
+    if "nodes" in run.config:
+        return int(run.config["nodes"])
+    seen = [int(r["node"]) for r in run.trace_records or [] if isinstance(r.get("node"), int)]
+    return max(seen) + 1 if seen else 0
+
+
 def _display_folder(folder: Path) -> str:
     """The folder as the reader will find it: the runner renders the report inside its
     hidden staging folder (`.name.stage-xyz`) just before renaming it to `name`."""
@@ -150,6 +159,13 @@ def run_context(run: RunResults) -> dict[str, Any]:
     if len(reads):
         images.append(_image(lambda: plots.staleness_distribution(reads, hue="side"),
                              "How far behind the stale reads were, per side"))
+    # Register workloads only: a set's adds carry no version order to lag behind.
+    registers = run.trace_complete and not ops["f"].eq("add").any()
+    lags = visibility_lags(run.trace_records or [], _nodes(run)) if registers else None
+    if lags is not None and len(lags):
+        images.append(_image(lambda: plots.replication_lag(lags, intervals),
+                             "Replication lag of each write: until every replica held it "
+                             "(or a newer version); partitions shaded"))
     title = f"{summary.get('name', run.folder.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
     summary_frame = pd.DataFrame({"metric": list(summary), "value": [_cell(v) for v in summary.values()]})
     return {"kind": "run", "title": title, "folder": _display_folder(run.folder), "config": _config_text(run.config),
