@@ -17,6 +17,7 @@ Keyword overrides use `__` for nesting (`raft__read_mode="follower"`), as `confi
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -54,7 +55,7 @@ class Run:
         self._trace = self._materialize(self._trace, "trace.jsonl")
         return self._trace
 
-    @property
+    @functools.cached_property
     def events(self) -> list[dict[str, Any]]:
         """The trace without its bulk (apply and digest records): partitions, crashes,
         pauses, leader changes. Kept for every run, a sweep's too without --history."""

@@ -66,9 +66,9 @@ def drop_unobservable(done: list[tuple[Op, Encoded]], unknown: list[tuple[Op, En
     the search may take or not doubles the configurations it can reach. Dropping one
     can free another (an info write only a dropped info cas expected), so repeat.
     """
+    required_by_done = {enc[0] for _, enc in done if enc[0] >= 0}
     while True:
-        required = {enc[0] for _, enc in done if enc[0] >= 0}
-        required.update(enc[0] for _, enc in unknown if enc[0] >= 0)
+        required = required_by_done.union(enc[0] for _, enc in unknown if enc[0] >= 0)
         kept = [entry for entry in unknown if entry[1][1] < 0 or entry[1][1] in required]
         if len(kept) == len(unknown):
             return kept

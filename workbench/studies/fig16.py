@@ -61,7 +61,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -81,7 +80,7 @@ from workbench.protocols.base import Node
 from workbench.protocols.raft import AppendEntries, RaftNode
 from workbench.runtime.seeds import derive_rng
 from workbench.runtime.sim import Simulation
-from workbench.store import atomic_write_bytes
+from workbench.store import atomic_write_bytes, atomic_write_parquet
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "raft_election_fig16.yaml"
@@ -325,17 +324,10 @@ def format_summary(table: pd.DataFrame) -> str:
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path = OUTPUT) -> Path:
-    """Atomic: write beside the target, then rename."""
+    """Atomic: write beside the target, then rename (`store.atomic_write_parquet`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_parquet(path, frame)
     return path
 
 
