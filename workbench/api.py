@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from workbench.analysis.trace import read_trace_records
 from workbench.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
 from workbench.errors import ConfigError, UserInputError
 from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SUMMARY_FILE, SweepStore
@@ -60,7 +61,7 @@ class Run:
         """The trace without its bulk (apply and digest records): partitions, crashes,
         pauses, leader changes. Kept for every run, a sweep's too without --history."""
         if self.path is not None and (self.path / "events.jsonl").is_file():
-            return _read_trace(self.path / "events.jsonl")
+            return read_trace_records(self.path / "events.jsonl")
         return [r for r in self.trace if r["kind"] not in BULK_TRACE_KINDS]
 
     def _materialize(self, value: Any, name: str) -> list[dict[str, Any]]:
@@ -211,12 +212,7 @@ def _load_run(path: Path) -> Run:
     ops = from_parquet_frame(pd.read_parquet(path / "ops.parquet"))
 
     return Run(config, ops, summary, _loader(path / "history.jsonl", read_jsonl),
-               _loader(path / "trace.jsonl", _read_trace), path)
-
-
-def _read_trace(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+               _loader(path / "trace.jsonl", read_trace_records), path)
 
 
 def _loader(path: Path, read: Callable[[Path], list]) -> Callable[[], list] | None:

@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from workbench.analysis.phases import partition_intervals
-from workbench.analysis.trace import trace_frame
+from workbench.analysis.trace import read_trace_records, trace_frame
 from workbench.errors import UserInputError
 from workbench.history.frame import from_parquet_frame
 
@@ -104,8 +104,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]] | None:
     if not path.is_file():
         return None
     try:
-        with open(path, encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+        return read_trace_records(path)
     except ValueError as exc:
         raise UserInputError(f"{path}: not JSON Lines ({exc})") from None
 

@@ -40,15 +40,12 @@ def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = N
     groups = list(ops.groupby(runs, sort=False, dropna=False)) if runs else [((), ops)]
     if trace is not None and len(groups) > 1:
         raise ValueError("a trace orders the versions of one run; pass one run's ops with it")
-    answers = [checker.stale_reads(run, trace) for _, run in groups]
-    verdicts = pd.concat([a[["op", *READ_COLUMNS]] for a in answers], keys=range(len(answers)),
-                         names=["_run", "_row"]).reset_index(level="_run")
-    rows = pd.concat([run.assign(_run=i) for i, (_, run) in enumerate(groups)], ignore_index=True)
-    return (
-        rows.merge(verdicts, on=["_run", "op"], how="inner", validate="one_to_one")
-        .drop(columns="_run")
-        .astype({"stale": bool, "versions_behind": float, "ms_behind": float})
-    )
+    # Each run's verdicts join its own ops (op ids repeat across runs); the inner merge
+    # keeps the run's row order and drops everything that is not an ok register read.
+    judged = [run.merge(checker.stale_reads(run, trace)[["op", *READ_COLUMNS]], on="op",
+                        how="inner", validate="one_to_one") for _, run in groups]
+    return (pd.concat(judged, ignore_index=True)
+            .astype({"stale": bool, "versions_behind": float, "ms_behind": float}))
 
 
 # ---------------------------------------------------------------- summaries
@@ -82,6 +79,6 @@ def staleness_summary(reads: pd.DataFrame, by: Sequence[str] = ("protocol",)) ->
 
 def stale_fraction_per_run(reads: pd.DataFrame) -> pd.DataFrame:
     """One row per run: its run columns and `stale_fraction` (stale ok reads / ok reads)."""
-    keys = run_columns(reads.drop(columns=READ_COLUMNS))
+    keys = [c for c in run_columns(reads) if c not in READ_COLUMNS]
     return (reads.groupby(keys, sort=False, dropna=False)["stale"].mean()
             .rename("stale_fraction").reset_index())

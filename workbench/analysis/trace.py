@@ -34,10 +34,10 @@ def trace_frame(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> pd.DataF
     return frame.astype({"time": "float64", "node": "Int64"}).sort_values("time", kind="stable")
 
 
-def read_trace(path: str | Path) -> pd.DataFrame:
-    """A `trace.jsonl` file as a trace frame."""
+def read_trace_records(path: str | Path) -> list[dict[str, Any]]:
+    """A `trace.jsonl` / `events.jsonl` file as its records (plain dicts, as written)."""
     with open(path, encoding="utf-8") as lines:
-        return trace_frame(json.loads(line) for line in lines if line.strip())
+        return [json.loads(line) for line in lines if line.strip()]
 
 
 def records(trace: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[dict[str, Any]]:

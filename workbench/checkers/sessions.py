@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.checkers.versions import register_ops
+from workbench.checkers.versions import RegisterOps, register_ops
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,11 @@ class SessionReport:
 def session_reads(frame: pd.DataFrame,
                   trace: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """Ok reads with `rank`, `ryw_violation` and `monotonic_violation`."""
-    coded = register_ops(frame, trace)
+    return session_reads_of(register_ops(frame, trace))
+
+
+def session_reads_of(coded: RegisterOps) -> pd.DataFrame:
+    """`session_reads` of ops already coded by `versions.register_ops`."""
     reads, writes = coded.reads, coded.writes
     columns = ["op", "process", "key_code", "invoke_time", "rank"]
     both = pd.concat([writes[columns].assign(is_read=False), reads[columns].assign(is_read=True)],
@@ -68,7 +72,12 @@ def session_reads(frame: pd.DataFrame,
 
 def session_guarantees(frame: pd.DataFrame,
                        trace: Iterable[Mapping[str, Any]] | None = None) -> SessionReport:
-    reads = session_reads(frame, trace)
+    return session_guarantees_of(register_ops(frame, trace))
+
+
+def session_guarantees_of(coded: RegisterOps) -> SessionReport:
+    """`session_guarantees` of ops already coded by `versions.register_ops`."""
+    reads = session_reads_of(coded)
     per_process = (
         reads.groupby("process", sort=True)
         .agg(reads=("op", "size"), ryw_violations=("ryw_violation", "sum"),

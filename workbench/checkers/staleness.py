@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from workbench.checkers.versions import register_ops
+from workbench.checkers.versions import RegisterOps, register_ops
 
 STALE_COLUMNS = ["op", "process", "key", "value", "invoke_time", "complete_time",
                  "stale", "versions_behind", "ms_behind"]
@@ -38,7 +38,11 @@ STALE_COLUMNS = ["op", "process", "key", "value", "invoke_time", "complete_time"
 def stale_reads(frame: pd.DataFrame,
                 trace: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
     """One row per ok register read: `stale`, `versions_behind`, `ms_behind`."""
-    coded = register_ops(frame, trace)
+    return stale_reads_of(register_ops(frame, trace))
+
+
+def stale_reads_of(coded: RegisterOps) -> pd.DataFrame:
+    """`stale_reads` of ops already coded by `versions.register_ops` (code once, check twice)."""
     reads, writes = coded.reads, coded.writes
     if reads.empty:
         return _empty()

@@ -23,9 +23,10 @@ import pandas as pd
 
 from workbench.checkers.convergence import convergence_ms
 from workbench.checkers.linearizability import check_linearizability
-from workbench.checkers.sessions import session_guarantees
+from workbench.checkers.sessions import session_guarantees_of
 from workbench.checkers.sets import set_report
-from workbench.checkers.staleness import stale_reads
+from workbench.checkers.staleness import stale_reads_of
+from workbench.checkers.versions import register_ops
 from workbench.checkers.visibility import visibility_lags, visibility_summary
 
 SUMMARY_KEYS = (
@@ -59,14 +60,15 @@ def consistency_summary(
         out["lost_adds"] = sets.lost_adds
         out["never_read_adds"] = sets.never_read_adds
     elif not fs & {"get", "put", "append"}:
-        reads = stale_reads(frame, trace)
+        coded = register_ops(frame, trace)  # once, for both checks below
+        reads = stale_reads_of(coded)
         stale = reads[reads["stale"]]
         if len(reads):
             out["stale_read_fraction"] = reads["stale"].mean()
             out["stale_reads"] = len(stale)
             out["max_ms_behind"] = stale["ms_behind"].max() if len(stale) else 0.0
             out["mean_versions_behind"] = stale["versions_behind"].mean() if len(stale) else None
-        sessions = session_guarantees(frame, trace)
+        sessions = session_guarantees_of(coded)
         out["ryw_violations"] = sessions.ryw_violations
         out["monotonic_read_violations"] = sessions.monotonic_read_violations
         out.update(visibility_summary(visibility_lags(trace or [], nodes)))
