@@ -12,7 +12,6 @@ Run: .venv/bin/python benchmarks/paxos_sim.py [--seconds 10] [--nodes 5] [--clie
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections import Counter
 from typing import Any
 
@@ -54,14 +53,6 @@ def measure(label: str, protocol: str, options: dict[str, Any], args: argparse.N
           f" {committed:>10,} {types['info']:>6}")
 
 
-def raft_available() -> bool:
-    try:
-        module = importlib.import_module("workbench.protocols.raft")
-    except Exception:  # a half-written raft.py must not stop the Paxos numbers
-        return False
-    return hasattr(module, "RaftNode")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="virtual seconds per run")
@@ -75,13 +66,7 @@ def main() -> None:
     measure("multi-paxos", "paxos", {}, args)
     measure("multi-paxos + leases", "paxos", {"leases": True}, args)
     measure("single-decree paxos", "paxos", {"single_decree": True}, args)
-    if raft_available():
-        try:
-            measure("raft", "raft", {}, args)
-        except Exception as exc:  # Raft is being written in parallel
-            print(f"raft: not measured ({type(exc).__name__}: {exc})")
-    else:
-        print("raft: not measured (workbench.protocols.raft has no RaftNode yet)")
+    measure("raft", "raft", {}, args)
     print("ops/s and sim msgs/s are per wall second of simulation; latency is virtual time")
 
 

@@ -161,20 +161,11 @@ def sweep(config_or_path: ConfigSource, out: str | Path | None = None, workers: 
     Ray is started if needed and left running for the next sweep of the session;
     Ctrl-C stops the sweep, keeps finished runs and re-raises KeyboardInterrupt.
     """
-    from workbench.sweep import (
-        default_sweep_dir,
-        ensure_ray,
-        plan_sweep,
-        run_sweep,
-        write_sweep_report,
-    )
+    from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
 
     raw, name = _raw_config(config_or_path, overrides)
     plan = plan_sweep(raw, name)
-    SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths)
-    if workers != 1 and not any(r.config.runtime == "ray" for r in plan.runs):
-        ensure_ray(address, workers)  # started here, so run_sweep leaves it running
-    result = run_sweep(plan, out, workers, address, history, retry_errors, progress)
+    result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True)
     if result.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; finished runs are kept in {result.path}")
     if report and (note := write_sweep_report(result.path)):

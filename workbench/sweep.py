@@ -393,12 +393,15 @@ def run_sweep(
     keep_history: bool = False,
     retry_errors: bool = True,
     progress: bool = True,
+    keep_ray: bool = False,
 ) -> SweepResult:
     """Run every run of the plan that has no result yet; Ctrl-C keeps what finished.
 
     `workers=None`: Ray with every core (or the cluster's CPUs); `workers=1`: serial,
     in-process, no Ray. Runs on the `ray` runtime start their own actors, so they run
     one at a time from the driver instead of inside tasks (which would starve them).
+    A local Ray started here is shut down at the end unless `keep_ray` (the Python API
+    keeps it for the next sweep of the session).
     """
     from tqdm import tqdm
 
@@ -444,7 +447,7 @@ def run_sweep(
         result.frame = _frame(plan, rows)
         return result
     finally:
-        if started_ray:
+        if started_ray and not keep_ray:
             import ray
 
             ray.shutdown()

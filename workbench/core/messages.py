@@ -14,10 +14,7 @@ copying; slots because the simulator moves millions of them.
 
 from dataclasses import dataclass
 
-from workbench.core.frozen import fast_init
 
-
-@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """Marker base class; carries no fields of its own."""

@@ -356,8 +356,8 @@ class PaxosNode(Node):
             self._checkpoint = Checkpoint(*durable)
             self.sm = KVStateMachine.restore(durable[1])
         else:
-            self._checkpoint = Checkpoint(0, KVStateMachine().snapshot())
             self.sm = KVStateMachine()
+            self._checkpoint = Checkpoint(0, self.sm.snapshot())
         # Every slot below checkpoint_slot is chosen, applied and forgotten.
         self.checkpoint_slot = self._checkpoint.slot
         self.next_apply = self.checkpoint_slot  # every slot below it is decided and applied
@@ -524,9 +524,7 @@ class PaxosNode(Node):
             if self.role != FOLLOWER:
                 self._step_down(now)
             self._promise(ballot)
-            if self.leader_id is not None:
-                self.leader_id = None
-                self.leader_lost_at = now
+            self._lose_leader(now)
         # Slots below our checkpoint have no per-slot state left: the checkpoint stands
         # for them, inside the promise, so the candidate cannot count this promise
         # without learning that they are chosen (see `_compact`).
@@ -804,9 +802,7 @@ class PaxosNode(Node):
         # proposer is needed for progress): try to become it.
         if self.role != FOLLOWER:
             self.role = FOLLOWER
-        if self.leader_id is not None:
-            self.leader_id = None
-            self.leader_lost_at = now
+        self._lose_leader(now)
         self.quiet_since = now
         self._arm_election()
         if self.options.pre_vote:
@@ -914,12 +910,16 @@ class PaxosNode(Node):
             waiting.sent = True
             self._submit(Command(waiting.request, self.id), now)
 
+    def _lose_leader(self, now: float) -> None:
+        """Forget the leader, noting since when none is known (`leader_lost_at`)."""
+        if self.leader_id is not None:
+            self.leader_id = None
+            self.leader_lost_at = now
+
     def _step_down(self, now: float) -> None:
         was_leader = self.role == LEADER
         self.role = FOLLOWER
-        if self.leader_id is not None:
-            self.leader_lost_at = now
-        self.leader_id = None
+        self._lose_leader(now)
         self.quiet_since = now
         if was_leader:
             self.observe("step_down", term=self.ballot[0])
@@ -1103,15 +1103,14 @@ class PaxosNode(Node):
         last = self.catchup_sent.get(peer)
         if last is not None and last[0] == first and now - last[1] < self._hb:
             return
+        self.catchup_sent[peer] = (first, now)
         if first < self.checkpoint_slot:
             # We compacted what it lacks: the checkpoint instead (Raft §7 InstallSnapshot).
-            self.catchup_sent[peer] = (first, now)
             self.send(peer, self._checkpoint)
             return
         end = min(first + self.options.catchup_batch, self.next_apply)
         decided = self.decided
         entries = tuple((slot, decided[slot]) for slot in range(first, end))
-        self.catchup_sent[peer] = (first, now)
         self.send(peer, Decisions(self.ballot, entries))
 
     # ================================================================== leases

@@ -416,9 +416,7 @@ class RaftNode(Node):
         if cls is AppendEntries:
             # §5.2: an AppendEntries of our term means someone else won it.
             self._become_follower(self.term, now)
-            self._on_append(src, m, now)  # type: ignore[arg-type]
-            if self._held:
-                self._release_held(src, now)
+            self._step_follower(src, m, now)
         elif cls is InstallSnapshot:
             self._become_follower(self.term, now)
             self._on_install_snapshot(src, m, now)  # type: ignore[arg-type]
@@ -636,7 +634,7 @@ class RaftNode(Node):
                 return
             for prev in sorted(ready):
                 m = held.pop(prev)
-                if m.term == self.term and self.leader_id == src:
+                if m.term == self.term:  # (src leads: _on_append just made it our leader)
                     self._on_append(src, m, now)
 
     def _on_append(self, src: NodeId, m: AppendEntries, now: float) -> None:
@@ -734,7 +732,7 @@ class RaftNode(Node):
             self.storage.put("log", self.log)
             self.storage.put("log_base", m.index)
             # No `apply` records for the writes the snapshot carries: say it holds them all.
-            self._outbox.append(Observe("install", {"version": m.index}))
+            self.observe("install", version=m.index)
         # Everything up to our commit index matches the leader (state machine safety).
         self.send(src, SnapshotReply(self.term, self.commit, m.round))
 
@@ -904,7 +902,7 @@ class RaftNode(Node):
         # may yet commit. Pass it on once to the leader we know, else drop it (the
         # client times out: outcome unknown, which is the truth).
         leader = self.leader_id
-        if m.hops == 0 and leader is not None and leader != self.id and leader != src:
+        if m.hops == 0 and leader is not None and leader != src:
             self.send(leader, Forward(m.request, m.origin, 1))
 
     def _on_forward_reply(self, m: ForwardReply) -> None:

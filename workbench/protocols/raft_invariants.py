@@ -27,13 +27,14 @@ _LEADER = 3  # RaftNode.role of a leader (raft.LEADER; not imported, to avoid a 
 
 
 class RaftInvariants:
-    __slots__ = ("leaders", "named", "applied", "applied_term", "applied_seen", "max_applied")
+    __slots__ = ("leaders", "named", "applied", "applied_seen", "max_applied")
 
     def __init__(self) -> None:
         self.leaders: dict[int, int] = {}  # term -> the node that led it
         self.named: dict[tuple[int, int], tuple[Any, int]] = {}  # (index, term) -> (command, prev term)
-        self.applied: dict[int, Any] = {}  # index -> (term, command) first applied there
-        self.applied_term: dict[int, int] = {}  # index -> term of the node first seen applying it
+        # index -> (the (term, command) entry first applied there, the term of the node
+        # first seen applying it: the term it was committed in)
+        self.applied: dict[int, tuple[Any, int]] = {}
         self.applied_seen: dict[int, int] = {}  # node id -> highest index checked as applied
         self.max_applied = 0
 
@@ -109,32 +110,31 @@ class RaftInvariants:
             entry = log[pos]
             known = applied.get(index)
             if known is None:
-                applied[index] = entry
-                self.applied_term[index] = node.term
-            elif known is not entry and known != entry:
+                applied[index] = (entry, node.term)
+            elif known[0] is not entry and known[0] != entry:
                 return (f"state machine safety: node {node.id} applied {entry!r} at index {index}, "
-                        f"another node applied {known!r}")
+                        f"another node applied {known[0]!r}")
         if last > self.max_applied:
             self.max_applied = last
         return None
 
     def _leader_completeness(self, node: Any) -> str | None:
-        term, applied_term = node.term, self.applied_term
+        term, applied = node.term, self.applied
         required = self.max_applied  # the last index committed before `term`
-        while required > 0 and applied_term.get(required, 0) >= term:
+        while required > 0 and (known := applied.get(required)) is not None and known[1] >= term:
             required -= 1
         start, last = node.log_start, node.log_start + len(node.log)
         if last < required:
             return (f"leader completeness: node {node.id} leads term {term} with log up to "
                     f"{last}, but index {required} was committed in an earlier term")
-        log, applied = node.log, self.applied
+        log = node.log
         for index in range(start + 1, required + 1):
             known = applied.get(index)
-            if known is None or applied_term[index] >= term:
+            if known is None or known[1] >= term:
                 continue
             entry = log[index - start - 1]
-            if known is not entry and known != entry:
+            if known[0] is not entry and known[0] != entry:
                 return (f"leader completeness: node {node.id} leads term {term} with "
-                        f"{entry!r} at index {index}, but {known!r} was committed there "
-                        f"in term {applied_term[index]}")
+                        f"{entry!r} at index {index}, but {known[0]!r} was committed there "
+                        f"in term {known[1]}")
         return None

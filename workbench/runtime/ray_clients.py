@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -26,16 +25,6 @@ from workbench.core.ops import ClientRequest
 from workbench.runtime.ray_clock import RunClock
 from workbench.runtime.seeds import derive_rng
 from workbench.workload.clients import ClientPool
-from workbench.workload.generator import OpGenerator
-from workbench.workload.spec import WorkloadConfig
-
-
-class HostValues(OpGenerator):
-    """An `OpGenerator` whose written values are unique across all hosts of a run."""
-
-    def __init__(self, config: WorkloadConfig, rng: random.Random, host: int, hosts: int) -> None:
-        # Unique written values are what make a stale read attributable to one write.
-        super().__init__(config, rng, value_start=host + 1, value_step=hosts)
 
 
 def stop_ms(config: ExperimentConfig) -> float:
@@ -66,9 +55,11 @@ class ClientHost:
         self.closed_loop = workload.arrival == "closed"
         self.think_ms = workload.think_ms
         self.timeout_ms = workload.timeout_ms
+        # Unique written values across hosts (host h of n writes h + 1, h + 1 + n, ...):
+        # they make a stale read attributable to one write.
         self.pool = ClientPool(workload, self.n, config.clients, stop_ms=stop_ms(config),
-                               rng=derive_rng(config.seed, "clients", host))
-        self.pool.generator = HostValues(workload, self.pool.rng, host, self.n)
+                               rng=derive_rng(config.seed, "clients", host),
+                               value_start=host + 1, value_step=self.n)
         self._next_handles: dict[int, asyncio.TimerHandle] = {}
         self._timeouts: dict[tuple[int, int], asyncio.TimerHandle] = {}
         self.stopped = False

@@ -60,6 +60,9 @@ class Simulation:
         self.fault_rng = derive_rng(self.seed, "faults")
         self.network = Network(self.n, LinkModel(config.network))
         self._cut = self.network.cut_links
+        self._link = self.network.link
+        # The link model's own sampler when a send is always one copy (`LinkModel.plain`).
+        self._plain_sample = self._link.sample if self._link.plain else None
         clocks = clocks_for(config.faults, self.n)
         self.clock_offset = [c.offset_ms for c in clocks]
         self.clock_rate = [1.0 + c.drift for c in clocks]
@@ -81,8 +84,7 @@ class Simulation:
                                   stop_ms=self.end_ms - workload.timeout_ms - 2 * self.client_latency,
                                   rng=derive_rng(self.seed, "clients"))
         self.closed_loop = workload.arrival == "closed"
-        self._op_deadline: list[tuple[int, int, float] | None] = [None] * config.clients
-        self._timeout_event_at: list[float | None] = [None] * config.clients
+        self._timeout_armed = [False] * config.clients  # a TIMEOUT event of the slot is queued
 
         self.trace: list[dict[str, Any]] = []
         self.sent = [0] * self.n
@@ -220,9 +222,7 @@ class Simulation:
             return
         now = self.now
         heap, push = self._heap, heapq.heappush
-        cut = self._cut
-        link = self.network.link
-        plain, sample, rng = link.plain, link.sample, self.net_rng
+        cut, link, sample, rng = self._cut, self._link, self._plain_sample, self.net_rng
         sent = 0
         stamp: float | None = None
         for effect in effects:
@@ -234,7 +234,7 @@ class Simulation:
                 if (node_id, dst) in cut:
                     self.dropped += 1
                     continue
-                if plain:
+                if sample is not None:
                     self._seq += 1
                     push(heap, (now + sample(rng), self._seq, DELIVER, dst, node_id, effect.message))
                     continue
@@ -299,28 +299,23 @@ class Simulation:
         self._push(now + self.client_latency, REQUEST, request.process % self.n, request)
         # One pending timeout event per slot, re-armed lazily (as node timers are): an op
         # that completes in time costs no heap event of its own.
-        deadline = now + self.timeout_ms
-        self._op_deadline[slot] = (request.process, request.seq, deadline)
-        if self._timeout_event_at[slot] is None:
-            self._timeout_event_at[slot] = deadline
-            self._push(deadline, TIMEOUT, slot)
+        if not self._timeout_armed[slot]:
+            self._timeout_armed[slot] = True
+            self._push(now + self.timeout_ms, TIMEOUT, slot)
 
     def _client_timeout(self, slot: int) -> None:
         """The slot's timeout event: fire for the op outstanding now, or re-arm for it."""
-        self._timeout_event_at[slot] = None
-        op = self._op_deadline[slot]
-        if op is None:
+        self._timeout_armed[slot] = False
+        outstanding = self.clients.outstanding(slot)
+        if outstanding is None:
             return
-        process, seq, deadline = op
-        if not self.clients.busy(slot) or self.clients.process_of_slot[slot] != process:
-            self._op_deadline[slot] = None
-            return
+        request, invoked_ms = outstanding
+        deadline = invoked_ms + self.timeout_ms
         if deadline > self.now:
-            self._timeout_event_at[slot] = deadline
+            self._timeout_armed[slot] = True
             self._push(deadline, TIMEOUT, slot)
             return
-        self._op_deadline[slot] = None
-        if self.clients.time_out(process, seq, self.now) is not None and self.closed_loop:
+        if self.clients.time_out(request.process, request.seq, self.now) is not None and self.closed_loop:
             self._push(self.now + self.clients.config.think_ms, CLIENT_NEXT, slot)
 
     # ------------------------------------------------------------ faults

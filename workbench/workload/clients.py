@@ -36,14 +36,16 @@ class _Outstanding:
 
 class ClientPool:
     def __init__(self, config: WorkloadConfig, nodes: int, clients: int, stop_ms: float,
-                 rng: random.Random) -> None:
+                 rng: random.Random, value_start: int = 1, value_step: int = 1) -> None:
+        """`value_start` / `value_step` go to the `OpGenerator`: pools of one run that
+        write disjoint values (the Ray runtime's client hosts)."""
         self.config = config
         self.nodes = nodes
         self.clients = clients
         self.stop_ms = stop_ms
         self._final_reads_from_ms = stop_ms - config.final_reads_s * 1000.0
         self.rng = rng
-        self.generator = OpGenerator(config, rng)
+        self.generator = OpGenerator(config, rng, value_start, value_step)
         self.history: list[dict[str, Any]] = []
         self.process_of_slot = list(range(clients))
         self._seq = [0] * clients
@@ -63,8 +65,10 @@ class ClientPool:
     def node_of(self, slot: int) -> int:
         return self.process_of_slot[slot] % self.nodes
 
-    def busy(self, slot: int) -> bool:
-        return self._outstanding[slot] is not None
+    def outstanding(self, slot: int) -> tuple[ClientRequest, float] | None:
+        """The slot's op in flight and when it was invoked (ms), if any."""
+        pending = self._outstanding[slot]
+        return None if pending is None else (pending.request, pending.invoke_ms)
 
     # ------------------------------------------------------------ transitions
     def invoke(self, slot: int, now: float) -> ClientRequest | None:
