@@ -9,7 +9,8 @@ time passes; that is the `Transport`:
 
 - `send(src, dst, message)`: put a message on the network (the transport applies the
   link model and the partitions seen at the sender, and counts what it drops);
-- `reply(effect)`: hand a `Reply` to the client process it names;
+- `reply(src, effect)`: hand node `src`'s `Reply` to the client process it names
+  (`src` for transports that address replies by sender, as Maelstrom does);
 - `schedule(at, node, name, token) -> token`: call `driver.fire(name, token, now)` at
   run time `at`. `token=None` asks for a new timer and returns its fresh token; a
   token given back re-arms that same timer later (the lazy re-arm below);
@@ -66,7 +67,7 @@ class Transport(Protocol):
 
     def send(self, src: int, dst: int, message: Message) -> None: ...
 
-    def reply(self, effect: Reply) -> None: ...
+    def reply(self, src: int, effect: Reply) -> None: ...
 
     def schedule(self, at: float, node: int, name: str, token: int | None) -> int: ...
 
@@ -263,7 +264,7 @@ class NodeDriver:
                 sent += 1
                 send(self.id, effect.to, effect.message)
             elif cls is Reply:
-                self._reply(effect)
+                self._reply(self.id, effect)
             elif cls is SetTimer:
                 deadline = now + effect.delay_ms / self.rate
                 timer = self.timers.get(effect.name)

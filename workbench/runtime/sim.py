@@ -140,7 +140,7 @@ class Simulation:
             self._seq += 1
             heapq.heappush(self._heap, (now + delay, self._seq, DELIVER, dst, src, message))
 
-    def reply(self, effect: Reply) -> None:
+    def reply(self, src: int, effect: Reply) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (self.now + self.client_latency, self._seq, REPLY, effect, None, None))
 
