@@ -40,14 +40,16 @@ from workbench.protocols.paxos import (
 )
 from workbench.runtime.driver import NodeDriver
 from workbench.runtime.sim import Simulation, simulate
+from workbench.runtime.stepped import SteppedTransport
 
 
 # ---------------------------------------------------------------- a hand-driven cluster
-class Cluster:
+class Cluster(SteppedTransport):
     """n nodes, one message queue, timers fired only when a test asks: a transport under
     `NodeDriver`s, which hold the nodes, their timers and crash semantics."""
 
     def __init__(self, n: int = 3, **options: Any) -> None:
+        super().__init__()
         self.n = n
         self.options = PaxosOptions(**options)
         self.storages = [Storage() for _ in range(n)]
@@ -59,11 +61,8 @@ class Cluster:
         self.replies: list[tuple[int, Reply]] = []
         self.sent: Counter[str] = Counter()
         self.log: list[tuple[int, int, Any]] = []  # every message sent: (src, dst, message)
-        self.due: dict[int, tuple[float, int, str]] = {}  # timer token -> (at, node, name)
-        self._tokens = 0
         self.cut: set[int] = set()  # nodes whose messages are dropped both ways
         self.checker = PaxosInvariants()
-        self.now = 0.0
         for i in range(n):
             self.boot(i)
 
@@ -76,21 +75,7 @@ class Cluster:
     def reply(self, src: int, effect: Reply) -> None:
         self.replies.append((src, effect))
 
-    def schedule(self, at: float, node: int, name: str, token: int | None) -> int:
-        if token is None:
-            self._tokens += 1
-            token = self._tokens
-        self.due[token] = (at, node, name)
-        return token
-
-    def now_ms(self) -> float:
-        return self.now
-
     # ---------------------------------------------------------------- plumbing
-    @property
-    def nodes(self) -> list[PaxosNode | None]:
-        return [d.node for d in self.drivers]  # type: ignore[misc]
-
     def boot(self, i: int) -> PaxosNode:
         driver = self.drivers[i]
         driver.storage = self.storages[i]
@@ -103,9 +88,7 @@ class Cluster:
         self.queue = [q for q in self.queue if q[1] != i]
 
     def node(self, i: int) -> PaxosNode:
-        node = self.nodes[i]
-        assert node is not None
-        return node
+        return self.live(i)  # type: ignore[return-value]
 
     def _check(self) -> None:
         problem = self.checker.check(list(self.nodes), self.now)
@@ -134,17 +117,10 @@ class Cluster:
     def advance(self, ms: float) -> None:
         """Move time on, firing due timers in time order and delivering between them."""
         end = self.now + ms
-        while True:
-            self.deliver_all()
-            due = [(t, i, name, token) for token, (t, i, name) in self.due.items()
-                   if t <= end and self.nodes[i] is not None]
-            if not due:
-                break
-            t, i, name, token = min(due)
-            del self.due[token]
-            self.now = max(self.now, t)
-            self.drivers[i].fire(name, token, self.now)  # stale tokens are ignored
+        self.deliver_all()
+        while self.fire_next(end):
             self._check()
+            self.deliver_all()
         self.now = end
 
     def request(self, i: int, process: int, seq: int, f: str, key: str = "k", value: Any = None) -> None:

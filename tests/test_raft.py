@@ -32,9 +32,10 @@ from workbench.protocols.raft import (
 )
 from workbench.protocols.raft_invariants import RaftInvariants
 from workbench.runtime.driver import NodeDriver
+from workbench.runtime.stepped import SteppedTransport
 
 
-class Harness:
+class Harness(SteppedTransport):
     """A tiny synchronous network, as a transport under `NodeDriver`s: messages are
     delivered FIFO with no delay, timers fire in time order as the test advances the
     clock, links can be cut, nodes can be crashed (keeping only their Storage) and
@@ -42,6 +43,7 @@ class Harness:
 
     def __init__(self, n: int = 3, seed: int = 0, node_class: type[RaftNode] = RaftNode,
                  **options: Any) -> None:
+        super().__init__()
         self.n = n
         self.options = RaftOptions(**options)
         self.node_class = node_class
@@ -54,9 +56,6 @@ class Harness:
                        trace=self.trace)
             for i in range(n)
         ]
-        self.now = 0.0
-        self.due: dict[int, tuple[float, int, str]] = {}  # timer token -> (at, node, name)
-        self._tokens = 0
         self.queue: deque[tuple[int, int, Message]] = deque()
         self.cut: set[tuple[int, int]] = set()
         self.replies: list[Reply] = []
@@ -74,21 +73,7 @@ class Harness:
     def reply(self, src: int, effect: Reply) -> None:
         self.replies.append(effect)
 
-    def schedule(self, at: float, node: int, name: str, token: int | None) -> int:
-        if token is None:
-            self._tokens += 1
-            token = self._tokens
-        self.due[token] = (at, node, name)
-        return token
-
-    def now_ms(self) -> float:
-        return self.now
-
     # ------------------------------------------------------------ plumbing
-    @property
-    def nodes(self) -> list[RaftNode | None]:
-        return [d.node for d in self.drivers]  # type: ignore[misc]
-
     def boot(self, i: int) -> RaftNode:
         driver = self.drivers[i]
         driver.storage = self.storages[i]
@@ -98,9 +83,7 @@ class Harness:
         self.drivers[i].crash()
 
     def node(self, i: int) -> RaftNode:
-        node = self.nodes[i]
-        assert node is not None, f"node {i} is down"
-        return node
+        return self.live(i)  # type: ignore[return-value]
 
     def _collect(self, i: int) -> None:
         self.drivers[i].drain(self.now)
@@ -132,14 +115,7 @@ class Harness:
         """Let `ms` pass: fire due timers in time order, delivering messages after each."""
         end = self.now + ms
         self.deliver()
-        while True:
-            due = [(at, i, name, token) for token, (at, i, name) in self.due.items() if at <= end]
-            if not due:
-                break
-            at, i, name, token = min(due)
-            del self.due[token]
-            self.now = max(self.now, at)
-            self.drivers[i].fire(name, token, self.now)  # stale tokens are ignored
+        while self.fire_next(end):
             self.deliver()
         self.now = end
 
