@@ -12,15 +12,22 @@ real time allows: the interleavings differ, so the values differ, but on each ru
 - both touch the same keys, nearly every op is acknowledged, the op counts are of
   the same order (Ray's hops are batched, so it completes fewer ops), and the
   leader-based protocols stay linearizable.
+
+The `ray` test runs real actors. The unmarked one runs the same real-time hosts in this
+process (tests/test_ray_runtime.py's `LocalCluster`: the actors' code, asyncio timers,
+batching, no Ray), so the comparison also runs where Ray cannot start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from test_ray_runtime import LocalCluster
 
 from workbench.config import ExperimentConfig, config_from
 
@@ -84,6 +91,16 @@ def check_end_state(label: str, config: ExperimentConfig, out: Any) -> dict[str,
     return per_key
 
 
+def compare(protocol: str, config: ExperimentConfig, on_sim: Any, real_time: Any, label: str) -> None:
+    sim_ops = check_end_state(f"{protocol} on sim (seed {config.seed})", config, on_sim)
+    real_ops = check_end_state(f"{protocol} {label} (seed {config.seed})", config, real_time)
+    assert set(sim_ops) == set(real_ops) == {"k0", "k1", "k2"}
+    for key in sim_ops:
+        # Same workload, same clients: batched real-time hops make each op slower, not
+        # rarer by an order of magnitude.
+        assert 0.2 * sim_ops[key] <= real_ops[key] <= 1.2 * sim_ops[key], (key, sim_ops, real_ops)
+
+
 @pytest.mark.ray
 @pytest.mark.parametrize("protocol", ["raft", "paxos", "eventual"])
 def test_fault_free_run_ends_equivalently_on_sim_and_ray(ray_session: None, protocol: str) -> None:
@@ -92,10 +109,33 @@ def test_fault_free_run_ends_equivalently_on_sim_and_ray(ray_session: None, prot
     config = fault_free(protocol)
     on_ray = run_experiment(config)
     on_sim = run_experiment(config.model_copy(update={"runtime": "sim"}))
-    sim_ops = check_end_state(f"{protocol} on sim (seed {config.seed})", config, on_sim)
-    ray_ops = check_end_state(f"{protocol} on ray (seed {config.seed})", config, on_ray)
-    assert set(sim_ops) == set(ray_ops) == {"k0", "k1", "k2"}
-    for key in sim_ops:
-        # Same workload, same clients: Ray's batched hops make each op slower, not rarer
-        # by an order of magnitude.
-        assert 0.2 * sim_ops[key] <= ray_ops[key] <= 1.2 * sim_ops[key], (key, sim_ops, ray_ops)
+    compare(protocol, config, on_sim, on_ray, "on ray")
+
+
+def run_in_process(config: ExperimentConfig) -> Any:
+    """The real-time hosts in this process, as `run_experiment` would give them back."""
+    from workbench.runner import summarize
+    from workbench.runtime.result import RunResult
+
+    cluster = LocalCluster(config)
+
+    async def main() -> list[dict[str, Any]]:
+        await cluster.start()
+        await cluster.until(config.duration_ms)
+        return await cluster.finish()
+
+    reports = asyncio.run(main())
+    assert not [r["error"] for r in reports if r["error"]]
+    history = sorted((e for r in reports for e in r["history"]), key=lambda e: e["time"])
+    trace = sorted((t for r in reports for t in r["trace"]), key=lambda t: t["time"])
+    result = RunResult(history, trace, {"messages_sent": sum(r["sent"] for r in reports)})
+    return SimpleNamespace(result=result, summary=summarize(config, result)[1])
+
+
+@pytest.mark.parametrize("protocol", ["raft", "paxos", "eventual"])
+def test_fault_free_run_ends_equivalently_on_sim_and_in_real_time(protocol: str) -> None:
+    from workbench.runner import run_experiment
+
+    config = fault_free(protocol)
+    on_sim = run_experiment(config.model_copy(update={"runtime": "sim"}))
+    compare(protocol, config, on_sim, run_in_process(config), "in real time, in process")
