@@ -54,8 +54,8 @@ class Cluster(SteppedTransport):
         self.options = PaxosOptions(**options)
         self.storages = [Storage() for _ in range(n)]
         self.trace: list[dict[str, Any]] = []  # every node's observations, in order
-        self.drivers = [NodeDriver(i, range(n), PaxosNode, self.options, self,
-                                   lambda incarnation, i=i: random.Random(i), trace=self.trace)
+        self.drivers = [NodeDriver(i, members=range(n), factory=PaxosNode, options=self.options, transport=self,
+                                   rng_for=lambda incarnation, i=i: random.Random(i), trace=self.trace)
                         for i in range(n)]
         self.queue: list[tuple[int, int, Any]] = []  # (src, dst, message)
         self.replies: list[tuple[int, Reply]] = []

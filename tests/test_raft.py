@@ -51,8 +51,8 @@ class Harness(SteppedTransport):
         self.storages = [Storage() for _ in range(n)]
         self.trace: list[dict[str, Any]] = []  # every node's observations, in order
         self.drivers = [
-            NodeDriver(i, range(n), node_class, self.options, self,
-                       lambda incarnation, i=i: random.Random(f"{self.seed}/{i}/{incarnation}"),
+            NodeDriver(i, members=range(n), factory=node_class, options=self.options, transport=self,
+                       rng_for=lambda incarnation, i=i: random.Random(f"{self.seed}/{i}/{incarnation}"),
                        trace=self.trace)
             for i in range(n)
         ]

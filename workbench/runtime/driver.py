@@ -107,12 +107,12 @@ class NodeDriver:
     def __init__(
         self,
         node_id: int,
+        *,
         members: Sequence[int],
         factory: Callable[..., Node],
         options: Any,
         transport: Transport,
         rng_for: Callable[[int], random.Random],
-        *,
         storage: Storage | None = None,
         clock_offset_ms: float = 0.0,
         clock_drift: float = 0.0,

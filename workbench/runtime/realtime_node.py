@@ -59,8 +59,8 @@ class NodeHost:
         self.net_rng = derive_rng(config.seed, "network", node_id)
         clock_fault = clocks_for(config.faults, config.nodes)[node_id]
         self.driver = NodeDriver(
-            node_id, range(config.nodes), node_factory or node_class(config.protocol),
-            config.protocol_options(), self, seeded_rngs(config.seed, node_id),
+            node_id, members=range(config.nodes), factory=node_factory or node_class(config.protocol),
+            options=config.protocol_options(), transport=self, rng_for=seeded_rngs(config.seed, node_id),
             clock_offset_ms=clock_fault.offset_ms, clock_drift=clock_fault.drift,
             cut=self.network.cut_links)
         # The simulator's sampling interval, so convergence times of both runtimes compare.

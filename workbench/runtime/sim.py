@@ -76,9 +76,9 @@ class Simulation:
         )
         check = self._check_invariants if self.invariant_checker is not None else None
         self.drivers = [
-            NodeDriver(i, self.members, self.node_factory, self.options, self, seeded_rngs(self.seed, i),
-                       clock_offset_ms=clock.offset_ms, clock_drift=clock.drift, cut=self._cut,
-                       trace=self.trace, check=check)
+            NodeDriver(i, members=self.members, factory=self.node_factory, options=self.options,
+                       transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
+                       clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check)
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
         self.crashed_by_fault: dict[int, int] = {}
