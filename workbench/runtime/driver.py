@@ -162,7 +162,7 @@ class NodeDriver:
                             self.rng_for(self.incarnation), self.storage)
         self.node = node
         node.start(self.offset + now * self.rate)
-        self.drain(now)
+        self._drain(node, now)
         return node
 
     def restart(self, now: float) -> None:
@@ -209,7 +209,7 @@ class NodeDriver:
             return
         self.delivered += 1
         node.on_message(src, message, self.offset + now * self.rate)
-        self.drain(now)
+        self._drain(node, now)
 
     def request(self, request: ClientRequest, now: float) -> None:
         node = self.node
@@ -219,7 +219,7 @@ class NodeDriver:
             self.pending.append((HELD_REQUEST, request, None))
             return
         node.on_client_request(request, self.offset + now * self.rate)
-        self.drain(now)
+        self._drain(node, now)
 
     def fire(self, name: str, token: int, now: float) -> None:
         """A timer's schedule came due: fire it, re-arm it lazily, or ignore a stale one."""
@@ -236,7 +236,7 @@ class NodeDriver:
             return
         del self.timers[name]
         node.on_timer(name, self.offset + now * self.rate)
-        self.drain(now)
+        self._drain(node, now)
 
     def fire_now(self, name: str, now: float) -> None:
         """Fire timer `name` now, whatever its deadline (tests and explorers pick the order)."""
@@ -244,41 +244,42 @@ class NodeDriver:
         assert node is not None, f"node {self.id} is down"
         self.timers.pop(name, None)
         node.on_timer(name, self.offset + now * self.rate)
-        self.drain(now)
+        self._drain(node, now)
 
     # ------------------------------------------------------------ effects
     def drain(self, now: float) -> bool:
-        """Carry out the core's effects; False when it had none."""
+        """Carry out the effects of a core that was called directly; False when it had none."""
         node = self.node
-        if node is None:
-            return False
+        return node is not None and self._drain(node, now)
+
+    def _drain(self, node: Node, now: float) -> bool:
         effects = node.take_effects()
         if not effects:
             return False
-        send = self._send
+        send, me = self._send, self.id
         sent = 0
         stamp: float | None = None
         for effect in effects:
             cls = type(effect)
             if cls is Send:
                 sent += 1
-                send(self.id, effect.to, effect.message)
+                send(me, effect.to, effect.message)
             elif cls is Reply:
-                self._reply(self.id, effect)
+                self._reply(me, effect)
             elif cls is SetTimer:
                 deadline = now + effect.delay_ms / self.rate
                 timer = self.timers.get(effect.name)
                 if timer is not None and timer[2] <= deadline:
                     timer[1] = deadline  # its pending schedule fires first and re-arms
                 else:
-                    token = self._schedule(deadline, self.id, effect.name, None)
+                    token = self._schedule(deadline, me, effect.name, None)
                     self.timers[effect.name] = [token, deadline, deadline]
             elif cls is CancelTimer:
                 self.timers.pop(effect.name, None)
             elif cls is Observe:
                 if stamp is None:
                     stamp = round(now, 3)  # a follower applying a batch observes many at once
-                self.trace.append({"time": stamp, "kind": effect.kind, "node": self.id, **effect.fields})
+                self.trace.append({"time": stamp, "kind": effect.kind, "node": me, **effect.fields})
         if sent:
             self.sent += sent
         if self.check is not None:

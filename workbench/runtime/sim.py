@@ -69,6 +69,12 @@ class Simulation:
         # The link model's own sampler when a send is always one copy (`LinkModel.plain`).
         self._plain_sample = self._link.sample if self._link.plain else None
 
+        self._heap: list[tuple[Any, ...]] = []
+        self._seq = 0
+        self.now = 0.0
+        self.dropped = 0  # at the sender; the drivers count drops on arrival
+        self.send = self._sender()
+
         self.trace: list[dict[str, Any]] = []
         self.invariant_checker = (
             getattr(self.node_factory, "invariant_checker", lambda: None)()
@@ -92,11 +98,6 @@ class Simulation:
                                   rng=derive_rng(self.seed, "clients"))
         self.closed_loop = workload.arrival == "closed"
         self._timeout_armed = [False] * config.clients  # a TIMEOUT event of the slot is queued
-
-        self.dropped = 0  # at the sender; the drivers count drops on arrival
-        self._heap: list[tuple[Any, ...]] = []
-        self._seq = 0
-        self.now = 0.0
 
     # ------------------------------------------------------------ views of the nodes
     @property
@@ -122,23 +123,29 @@ class Simulation:
     def now_ms(self) -> float:
         return self.now
 
-    def send(self, src: int, dst: int, message: Message) -> None:
-        # The common case (link not cut, no loss/dup/reorder) first: one copy.
-        if (src, dst) in self._cut:
-            self.dropped += 1
-            return
+    def _sender(self) -> Callable[[int, int, Message], None]:
+        """`send`, as a closure over the heap and the network: the hottest call in a run."""
+        heap, push, cut, link, rng = self._heap, heapq.heappush, self._cut, self._link, self.net_rng
         sample = self._plain_sample
-        if sample is not None:
-            self._seq += 1
-            heapq.heappush(self._heap, (self.now + sample(self.net_rng), self._seq, DELIVER, dst, src, message))
-            return
-        delays = self._link.delays(self.net_rng)
-        if not delays:
-            self.dropped += 1
-        now = self.now
-        for delay in delays:
-            self._seq += 1
-            heapq.heappush(self._heap, (now + delay, self._seq, DELIVER, dst, src, message))
+
+        def send(src: int, dst: int, message: Message) -> None:
+            # The common case (link not cut, no loss/dup/reorder) first: one copy.
+            if (src, dst) in cut:
+                self.dropped += 1
+                return
+            if sample is not None:
+                self._seq = seq = self._seq + 1
+                push(heap, (self.now + sample(rng), seq, DELIVER, dst, src, message))
+                return
+            delays = link.delays(rng)
+            if not delays:
+                self.dropped += 1
+            now = self.now
+            for delay in delays:
+                self._seq = seq = self._seq + 1
+                push(heap, (now + delay, seq, DELIVER, dst, src, message))
+
+        return send
 
     def reply(self, src: int, effect: Reply) -> None:
         self._seq += 1
