@@ -306,30 +306,27 @@ class Simulation:
     def _fault_partition_end(self, event: FaultEvent, record: dict[str, Any]) -> None:
         self.network.end_partition(event.fault_id)
 
-    def _fault_crash(self, event: FaultEvent, record: dict[str, Any]) -> None:
+    def _fault_target(self, event: FaultEvent, record: dict[str, Any], by_fault: dict[int, int]) -> int:
+        """The node a crash or pause hits (`leader` is resolved now), remembered for its end."""
         node = resolve_node(event.spec.node, self.members, self.current_leader(),  # type: ignore[attr-defined]
                             self.fault_rng)
-        self.crashed_by_fault[event.fault_id] = node
-        self.drivers[node].crash()
-        record["node"] = node
+        by_fault[event.fault_id] = record["node"] = node
+        return node
+
+    def _fault_crash(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self.drivers[self._fault_target(event, record, self.crashed_by_fault)].crash()
 
     def _fault_restart(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        node = self.crashed_by_fault.pop(event.fault_id)
+        node = record["node"] = self.crashed_by_fault.pop(event.fault_id)
         self.drivers[node].restart(self.now)
-        record["node"] = node
 
     def _fault_pause(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        node = resolve_node(event.spec.node, self.members, self.current_leader(),  # type: ignore[attr-defined]
-                            self.fault_rng)
-        self.paused_by_fault[event.fault_id] = node
-        self.drivers[node].pause()
-        record["node"] = node
+        self.drivers[self._fault_target(event, record, self.paused_by_fault)].pause()
 
     def _fault_resume(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        node = self.paused_by_fault.pop(event.fault_id)
+        node = record["node"] = self.paused_by_fault.pop(event.fault_id)
         for item in self.drivers[node].resume():  # in arrival order, behind what is due now
             self._push(self.now, HELD, node, item)
-        record["node"] = node
 
     def _sample_digests(self) -> None:
         for driver in self.drivers:
