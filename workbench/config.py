@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from workbench import dotted
 from workbench.errors import ConfigError
 from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
@@ -162,18 +163,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "")
     result = validate_config(raw, source).model_dump(by_alias=True)
     for text in overrides:
         path, value = parse_override(text)
-        container: Any = result
-        for depth, part in enumerate(path):
-            key: Any = part
-            if isinstance(container, list) and part.isdigit() and int(part) < len(container):
-                key = int(part)
-            elif not isinstance(container, dict) or part not in container:
-                where = ".".join(path[: depth + 1])
-                raise ConfigError(f"--set {text}: no field {where!r} in the experiment config")
-            if depth == len(path) - 1:
-                container[key] = value
-            else:
-                container = container[key]
+        if (missing := dotted.problem(result, path)) is not None:
+            raise ConfigError(f"--set {text}: {missing}")
+        dotted.set_resolved(result, path, value)
     return result
 
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workbench import dotted
 from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError, UserInputError
 from workbench.store import BULK_TRACE_KINDS, OK, SweepStore, error_files, summary_frame
@@ -100,52 +101,6 @@ def parse_spec(section: Any, source: str) -> SweepSpec:
 
 
 # ---------------------------------------------------------------- config paths
-def _index(part: str) -> int | None:
-    return int(part) if part.isdigit() else None
-
-
-def check_path(resolved: Any, parts: list[str]) -> str | None:
-    """Why `parts` names no field of the resolved config, or None if it does."""
-    node = resolved
-    for depth, part in enumerate(parts):
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            index = _index(part)
-            if index is None or index >= len(node):
-                return f"no item {where!r} (the list has {len(node)} items)"
-            node = node[index]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return f"no field {where!r} in the experiment config"
-    return None
-
-
-def set_path(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], value: Any) -> None:
-    """Set a checked path in a raw config dict, in place.
-
-    The raw dict (as written) is edited rather than the resolved one so that defaults and
-    tagged unions (`network.latency.dist`) resolve as usual; a section missing from the
-    raw dict starts empty, and a missing list is copied from the resolved config, since
-    an index into it needs its items.
-    """
-    node_raw: Any = raw
-    node_res: Any = resolved
-    for part in parts[:-1]:
-        key: Any = _index(part) if isinstance(node_res, list) else part
-        child_res = node_res[key]
-        if isinstance(node_raw, dict):
-            child_raw = node_raw.get(key)
-        else:
-            child_raw = node_raw[key] if key < len(node_raw) else None
-        if not isinstance(child_raw, dict | list) or type(child_raw) is not type(child_res):
-            child_raw = copy.deepcopy(child_res) if isinstance(child_res, list) else {}
-            node_raw[key] = child_raw
-        node_raw, node_res = child_raw, child_res
-    last: Any = _index(parts[-1]) if isinstance(node_res, list) else parts[-1]
-    node_raw[last] = value
-
-
 # ---------------------------------------------------------------- run ids
 def _slug(value: Any) -> str:
     if isinstance(value, bool | int | float | str):
@@ -181,7 +136,7 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
         parts = path.split(".")
         if parts[0] in RESERVED_PATHS:
             raise _sweep_error(source, f"sweep.grid.{path}: {RESERVED_PATHS[parts[0]]}")
-        if problem := check_path(resolved, parts):
+        if problem := dotted.problem(resolved, parts):
             raise _sweep_error(source, f"sweep.grid.{path}: {problem}")
         values = spec.grid[path]
         if not values:
@@ -193,7 +148,7 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
                 raise _sweep_error(source, f"sweep.grid.{path}: value {value!r} is listed twice")
             seen.add(key)
             candidate = copy.deepcopy(base_raw)
-            set_path(candidate, resolved, parts, value)
+            dotted.set_raw(candidate, resolved, parts, value)
             try:
                 validate_config(candidate)
             except ConfigError as exc:
@@ -204,7 +159,7 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
         point = dict(zip(paths, combo, strict=True))
         run_raw = copy.deepcopy(base_raw)
         for path, value in point.items():
-            set_path(run_raw, resolved, path.split("."), value)
+            dotted.set_raw(run_raw, resolved, path.split("."), value)
         for seed in seeds:
             run_raw["seed"] = seed
             rid = run_id(point, seed)

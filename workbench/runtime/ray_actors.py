@@ -5,12 +5,13 @@ as the simulator (history events, trace records, stats), so everything downstrea
 checkers, summaries, reports — cannot tell the runtimes apart.
 
 The pieces, each in its own module:
-- `ray_cluster`: start or join Ray, place the actors (pack/spread), kill them at the end;
-- `ray_host`:    the actor; batches all traffic per destination per flush interval;
-- `ray_node`:    one replica: the unchanged core, the fault model at its node, timers;
-- `ray_clients`: the client slots beside one node, driven by the shared `ClientPool`;
-- this module:   the conductor — starts the run, plays the fault schedule in real
-                 time, watches the actors' health, and gathers histories and traces.
+- `ray_cluster`:      start or join Ray, place the actors (pack/spread), kill them at the end;
+- `realtime_host`:    the actor; batches all traffic per destination per flush interval;
+- `realtime_node`:    one replica: a `driver.NodeDriver` over an asyncio transport, with
+                      the fault model at its node;
+- `realtime_clients`: the client slots beside one node, driven by the shared `ClientPool`;
+- this module:        the conductor — starts the run, plays the fault schedule in real
+                      time, watches the actors' health, and gathers histories and traces.
 
 Real time is not reproducible, but everything stochastic is seeded from the run seed
 as in the simulator: the fault schedule and its target choices (one "faults" stream,
@@ -35,6 +36,7 @@ import ray
 from workbench.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
 from workbench.protocols.base import Node
+from workbench.runtime.driver import current_leader
 from workbench.runtime.ray_cluster import Cluster, connect
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
@@ -137,15 +139,7 @@ class Conductor:
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:
         """The leader most live nodes believe in, among nodes that think they lead (as sim)."""
-        status = ray.get([node.leader_status.remote() for node in self.cluster.nodes])
-        leaders = [i for i, (is_leader, _) in enumerate(status) if is_leader]
-        if not leaders:
-            return None
-        votes = dict.fromkeys(leaders, 0)
-        for _, believed in status:
-            if believed in votes:
-                votes[believed] += 1
-        return max(leaders, key=lambda i: (votes[i], -i))
+        return current_leader(ray.get([node.leader_status.remote() for node in self.cluster.nodes]))
 
     def _leader_if_needed(self, spec: Any) -> int | None:
         # Asking every node costs a round of calls; only `leader` targets need it.
