@@ -100,8 +100,8 @@ class CausalForest:
         self.enter: dict[tuple[Any, int], int] = {}
         self.leave: dict[tuple[Any, int], int] = {}
         clock = 0
-        for root in sorted((kv for kv, seen in parents.items()
-                            if seen is None or (kv[0], seen) not in parents), key=repr):
+        # Any visiting order gives correct intervals; dict order keeps it deterministic.
+        for root in [kv for kv, seen in parents.items() if seen is None or (kv[0], seen) not in parents]:
             stack: list[tuple[tuple[Any, int], bool]] = [(root, False)]
             while stack:
                 node, done = stack.pop()
@@ -111,13 +111,16 @@ class CausalForest:
                 self.enter[node] = clock
                 clock += 1
                 stack.append((node, True))
-                stack.extend(((node[0], c), False) for c in sorted(self.children.get(node, ()),
-                                                                     reverse=True))
+                stack.extend(((node[0], c), False) for c in self.children.get(node, ()))
 
     def post_order(self, key: Any) -> list[int]:
         """The key's versions, every write after all its causal successors."""
-        of_key = [kv for kv in self.enter if kv[0] == key]
-        return [kv[1] for kv in sorted(of_key, key=lambda kv: -self.enter[kv])]
+        if not hasattr(self, "_by_key"):
+            by_key: dict[Any, list[tuple[Any, int]]] = {}
+            for kv in self.enter:
+                by_key.setdefault(kv[0], []).append(kv)
+            self._by_key = by_key
+        return [kv[1] for kv in sorted(self._by_key.get(key, ()), key=lambda kv: -self.enter[kv])]
 
     def is_successor(self, key: Any, v: int, u: int) -> bool:
         """u is v or a causal successor of v (both writes of `key`)."""
@@ -141,19 +144,21 @@ def _causal_lags(applies: pd.DataFrame, forest: CausalForest, nodes: int) -> pd.
     for key, of_key in applies.groupby("key", sort=True):
         first = of_key.groupby("version")["time"].min()
         order = [v for v in forest.post_order(key) if v in first.index]
-        at = {v: i for i, v in enumerate(order)}
         if not order:
             continue
-        # applied[i, n]: when replica n first applied version order[i] itself.
-        applied = np.full((len(order), nodes), np.inf)
-        known = of_key[of_key["version"].isin(at) & of_key["node"].between(0, nodes - 1)]
-        for (version, node), time in known.groupby(["version", "node"])["time"].min().items():
-            applied[at[version], int(node)] = time
-        reach = applied.copy()
-        for v in order:  # successors first: fold each subtree's reach into its root
-            parent = forest.parents.get((key, v))
-            if parent is not None and parent in at:
-                reach[at[parent]] = np.minimum(reach[at[parent]], reach[at[v]])
+        position = pd.Index(order)
+        # reach[i, n]: when replica n first applied version order[i] itself, then (below)
+        # the earliest over order[i]'s subtree.
+        reach = np.full((len(order), nodes), np.inf)
+        known = of_key[of_key["node"].between(0, nodes - 1)]
+        at = position.get_indexer(known["version"])
+        has = at >= 0
+        np.minimum.at(reach, (at[has], known["node"].to_numpy(dtype=np.int64)[has]),
+                      known["time"].to_numpy(dtype=float)[has])
+        parents = position.get_indexer([forest.parents.get((key, v), -1) for v in order])
+        for i, parent in enumerate(parents):  # successors first: fold each subtree into its root
+            if parent >= 0:
+                np.minimum(reach[parent], reach[i], out=reach[parent])
         everywhere = reach.max(axis=1)
         complete = np.isfinite(everywhere)
         first_ms = first.reindex(order).to_numpy()
