@@ -90,17 +90,30 @@ def set_report(frame: pd.DataFrame, rule: Literal["set-full", "legacy"] = "set-f
 
 def _key_report(adds: pd.DataFrame, reads: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     reads = reads.sort_values(["invoke_time", "op"], kind="stable")
-    contents = [frozenset(hashable(x) for x in (r or ())) for r in reads["result"]]
+    contents = [_content(r) for r in reads["result"]]
     r_invoke = reads["invoke_time"].to_numpy(dtype=float)
     r_done = reads["complete_time"].to_numpy(dtype=float)
     n_reads = len(contents)
     done_so_far = np.maximum.accumulate(r_done) if n_reads else r_done
-    seen_in: dict[Any, list[int]] = {}  # element -> positions of the reads that show it
-    for i, content in enumerate(contents):
-        for x in content:
-            seen_in.setdefault(x, []).append(i)
+
+    # Every (element, read that shows it) as flat integer arrays, grouped by element and
+    # in read order within a group: hits of element code c = read_at[starts[c]:ends[c]].
+    sizes = np.fromiter((len(c) for c in contents), dtype=np.int64, count=n_reads)
+    flat = np.empty(int(sizes.sum()), dtype=object)
+    flat[:] = [x for c in contents for x in c]
+    codes, unique_values = pd.factorize(flat) if len(flat) else (np.empty(0, np.int64), [])
+    uniques = pd.Index(unique_values, dtype=object)
+    read_of = np.repeat(np.arange(n_reads), sizes)
+    order = np.lexsort((read_of, codes))
+    read_at, code_sorted = read_of[order], codes[order]
+    starts = np.searchsorted(code_sorted, np.arange(len(uniques)), side="left")
+    ends = np.searchsorted(code_sorted, np.arange(len(uniques)), side="right")
+    first_seen_by_code = np.full(len(uniques), np.inf)
+    np.minimum.at(first_seen_by_code, codes, r_done[read_of])
 
     elements = [hashable(v) for v in adds["value"]]
+    add_code = uniques.get_indexer(pd.Index(elements, dtype=object)) if len(uniques) \
+        else np.full(len(elements), -1)
     a_type = adds["type"].to_numpy()
     a_invoke = adds["invoke_time"].to_numpy(dtype=float)
     a_done = np.where(a_type == "ok", adds["complete_time"].to_numpy(dtype=float), np.inf)
@@ -109,18 +122,18 @@ def _key_report(adds: pd.DataFrame, reads: pd.DataFrame) -> tuple[pd.DataFrame, 
     outcome = np.empty(n, dtype=object)
     stable_latency = np.full(n, np.nan)
     lost_latency = np.full(n, np.nan)
-    for j, (x, invoked, acked) in enumerate(zip(elements, a_invoke, a_done, strict=True)):
-        hits = seen_in.get(x, [])
-        first_seen = min((r_done[i] for i in hits), default=np.inf)
-        known_at = min(acked, first_seen)
-        last_present = hits[-1] if hits else -1
+    no_hits = np.empty(0, dtype=np.int64)
+    for j, (c, invoked, acked) in enumerate(zip(add_code, a_invoke, a_done, strict=True)):
+        hits = read_at[starts[c]:ends[c]] if c >= 0 else no_hits
+        known_at = min(acked, first_seen_by_code[c]) if c >= 0 else acked
+        last_present = int(hits[-1]) if len(hits) else -1
         last_absent = _last_absent(hits, r_done, done_so_far, invoked, n_reads)
-        if hits and last_absent < last_present:
+        if len(hits) and last_absent < last_present:
             outcome[j] = "stable"
             stable_latency[j] = max(r_invoke[last_absent] - known_at, 0.0) if last_absent >= 0 else 0.0
         elif np.isfinite(known_at) and last_absent >= 0 and r_invoke[last_absent] > known_at:
             outcome[j] = "lost"
-            lost_latency[j] = max(r_invoke[last_present] - known_at, 0.0) if hits else 0.0
+            lost_latency[j] = max(r_invoke[last_present] - known_at, 0.0) if len(hits) else 0.0
         else:
             outcome[j] = "never-read"
         known[j] = known_at if np.isfinite(known_at) else np.nan
@@ -134,8 +147,7 @@ def _key_report(adds: pd.DataFrame, reads: pd.DataFrame) -> tuple[pd.DataFrame, 
     adds_frame["lost"] = adds_frame["outcome"].eq("lost")
     adds_frame["never_read"] = adds_frame["outcome"].eq("never-read")
     adds_frame["stale"] = adds_frame["outcome"].eq("stable") & (stable_latency > 0)
-    adds_frame["recovered"] = adds_frame["type"].eq("info") & np.array(
-        [x in seen_in for x in elements], dtype=bool)
+    adds_frame["recovered"] = adds_frame["type"].eq("info") & (add_code >= 0)
     adds_frame["stable_latency_ms"] = stable_latency
     adds_frame["lost_latency_ms"] = lost_latency
 
@@ -147,21 +159,31 @@ def _key_report(adds: pd.DataFrame, reads: pd.DataFrame) -> tuple[pd.DataFrame, 
     known_times = np.sort(np.fromiter(known_at_by_element.values(), dtype=float,
                                       count=len(known_at_by_element)))
     known_before = np.searchsorted(known_times, r_invoke, side="left")
-    present = np.fromiter((sum(1 for x in c if known_at_by_element.get(x, np.inf) < t)
-                           for c, t in zip(contents, r_invoke, strict=True)),
-                          dtype=np.int64, count=n_reads)
+    known_by_code = np.full(len(uniques), np.inf)
+    if len(uniques) and known_at_by_element:
+        at = uniques.get_indexer(pd.Index(list(known_at_by_element), dtype=object))
+        times = np.fromiter(known_at_by_element.values(), dtype=float, count=len(at))
+        known_by_code[at[at >= 0]] = times[at >= 0]
+    shown_known = known_by_code[codes] < r_invoke[read_of]
+    present = np.bincount(read_of, weights=shown_known, minlength=n_reads).astype(np.int64)
     missing = known_before - present
     reads_frame = pd.DataFrame({
         "op": reads["op"].to_numpy(), "process": reads["process"].to_numpy(),
         "key": reads["key"].to_numpy(dtype=object), "invoke_time": r_invoke,
-        "complete_time": r_done,
-        "size": np.fromiter((len(c) for c in contents), dtype=np.int64, count=n_reads),
-        "missing": missing, "stale": missing > 0,
+        "complete_time": r_done, "size": sizes, "missing": missing, "stale": missing > 0,
     })
     return adds_frame[ADD_COLUMNS], reads_frame
 
 
-def _last_absent(hits: list[int], r_done: np.ndarray, done_so_far: np.ndarray,
+def _content(result: Any) -> frozenset[Any]:
+    """A read's elements as a set; the fast path takes plain ints as they are."""
+    try:
+        return frozenset(result or ())
+    except TypeError:  # unhashable elements (lists from JSON)
+        return frozenset(hashable(x) for x in result)
+
+
+def _last_absent(hits: np.ndarray, r_done: np.ndarray, done_so_far: np.ndarray,
                  invoked: float, n_reads: int) -> int:
     """The position of the last read (in invocation order) that misses the element and
     completed after its add was invoked; -1 if none.
@@ -170,14 +192,14 @@ def _last_absent(hits: list[int], r_done: np.ndarray, done_so_far: np.ndarray,
     the element (in `hits`, ascending, hits[m] - m is constant along a run, so a binary
     search finds its start), and stops once no earlier read completed after `invoked`
     (`done_so_far`: running max of completion times)."""
-    offsets = None
+    offsets: np.ndarray | None = None
     i, h = n_reads - 1, len(hits) - 1
     while i >= 0 and done_so_far[i] > invoked:
         if h >= 0 and hits[h] == i:
             if offsets is None:
-                offsets = np.asarray(hits, dtype=np.int64) - np.arange(len(hits))
+                offsets = hits - np.arange(len(hits))
             start = int(np.searchsorted(offsets[:h + 1], i - h, side="left"))
-            i, h = hits[start] - 1, start - 1
+            i, h = int(hits[start]) - 1, start - 1
         elif r_done[i] > invoked:
             return i
         else:
