@@ -76,6 +76,14 @@ class Simulation:
         self.timers: list[dict[str, list[Any]]] = [{} for _ in self.members]
         self.crashed_by_fault: dict[int, int] = {}
         self.paused_by_fault: dict[int, int] = {}
+        # Issue 11's composed nemesis (sim only; all empty, so untouched, otherwise):
+        # bad-link windows by fault id, the merged view the send path reads, and
+        # partitions that hold cut messages until they heal.
+        self._link_faults: dict[int, tuple[Any, frozenset[tuple[int, int]]]] = {}
+        self._slow_links: dict[tuple[int, int], list[Any]] = {}
+        self._holding: dict[int, frozenset[tuple[int, int]]] = {}
+        self._held: dict[int, list[tuple[int, int, Any]]] = {}
+        self._link_fault_rng = derive_rng(self.seed, "link_faults")
 
         workload = config.workload
         self.client_latency = config.sim.client_latency_ms
@@ -171,7 +179,8 @@ class Simulation:
                     continue
                 src = event[4]
                 if (src, dst) in cut:  # a cut that started while it was in flight
-                    self.dropped += 1
+                    if not (self._holding and self._hold(src, dst, event[5])):
+                        self.dropped += 1
                     continue
                 delivered[dst] += 1
                 node.on_message(src, event[5], offset[dst] + at * rate[dst])
@@ -223,6 +232,7 @@ class Simulation:
         now = self.now
         heap, push = self._heap, heapq.heappush
         cut, link, sample, rng = self._cut, self._link, self._plain_sample, self.net_rng
+        slow = self._slow_links
         sent = 0
         stamp: float | None = None
         for effect in effects:
@@ -232,7 +242,11 @@ class Simulation:
                 dst = effect.to
                 # The common case (link not cut, no loss/dup/reorder) inlined: one copy.
                 if (node_id, dst) in cut:
-                    self.dropped += 1
+                    if not (self._holding and self._hold(node_id, dst, effect.message)):
+                        self.dropped += 1
+                    continue
+                if slow and (node_id, dst) in slow:
+                    self._send_slow(node_id, dst, effect.message)
                     continue
                 if sample is not None:
                     self._seq += 1
@@ -337,6 +351,9 @@ class Simulation:
             self.network.start_partition(event.fault_id, partition)
             record.update(shape=event.spec.shape, groups=[sorted(g) for g in partition.groups],
                           minority=sorted(partition.minority_nodes()))
+            if event.spec.hold:
+                self._holding[event.fault_id] = partition.blocked
+                self._held[event.fault_id] = []
         elif event.kind == "partition_end":
             self.network.end_partition(event.fault_id)
         elif event.kind == "crash":
@@ -358,7 +375,75 @@ class Simulation:
             node = self.paused_by_fault.pop(event.fault_id)
             self._resume(node)
             record["node"] = node
+        elif event.kind == "link_start":
+            self._start_link_fault(event.fault_id, event.spec)
+        elif event.kind == "link_end":
+            self._end_link_fault(event.fault_id)
+        elif event.kind == "clock":
+            self._change_clock(event.spec)
+            record["node"] = event.spec.node
+        if event.kind == "partition_end" and event.fault_id in self._holding:
+            record["released"] = self._release_held(event.fault_id)
         self.trace.append(record)
+
+    # ------------------------------------------------------------ composed-nemesis faults
+    def _hold(self, src: int, dst: int, message: Any) -> bool:
+        """Keep a message a holding partition cuts, for delivery at its heal (TCP-like)."""
+        for fault_id, links in self._holding.items():
+            if (src, dst) in links:
+                self._held[fault_id].append((src, dst, message))
+                return True
+        return False
+
+    def _release_held(self, fault_id: int) -> int:
+        """At the heal, everything held goes out in order, each with a fresh latency."""
+        del self._holding[fault_id]
+        held = self._held.pop(fault_id)
+        for src, dst, message in held:
+            self._push(self.now + self._link.sample(self._link_fault_rng), DELIVER, dst, src, message)
+        return len(held)
+
+    def _start_link_fault(self, fault_id: int, spec: Any) -> None:
+        wanted = set(spec.nodes) if spec.nodes else set(self.members)
+        links = frozenset((a, b) for a in self.members for b in self.members
+                          if a != b and (a in wanted or b in wanted))
+        self._link_faults[fault_id] = (spec, links)
+        self._index_slow_links()
+
+    def _end_link_fault(self, fault_id: int) -> None:
+        self._link_faults.pop(fault_id, None)
+        self._index_slow_links()
+
+    def _index_slow_links(self) -> None:
+        self._slow_links.clear()  # in place: _drain holds a reference
+        for spec, links in self._link_faults.values():
+            for link in links:
+                self._slow_links.setdefault(link, []).append(spec)
+
+    def _send_slow(self, src: int, dst: int, message: Any) -> None:
+        """A send on a link inside bad-link windows: the link's own delays, then each
+        window's extra delay (some copies only, so later sends overtake) and duplicate."""
+        rng = self._link_fault_rng
+        delays = self._link.delays(self.net_rng)
+        if not delays:
+            self.dropped += 1
+        for spec in self._slow_links[(src, dst)]:
+            if delays and spec.duplicate and rng.random() < spec.duplicate:
+                delays.append(self._link.sample(rng))
+            if spec.delay_high_ms > 0:
+                delays = [d + rng.uniform(spec.delay_low_ms, spec.delay_high_ms)
+                          if rng.random() < spec.delay_p else d for d in delays]
+        for delay in delays:
+            self._push(self.now + delay, DELIVER, dst, src, message)
+
+    def _change_clock(self, spec: Any) -> None:
+        """Jump the node's clock and/or change its drift, continuous apart from the jump.
+        Timers already set keep their true-time deadlines."""
+        node = spec.node
+        local_now = self.local_time(node, self.now)
+        if spec.drift is not None:
+            self.clock_rate[node] = 1.0 + spec.drift
+        self.clock_offset[node] = local_now + spec.jump_ms - self.now * self.clock_rate[node]
 
     def _crash(self, node_id: int) -> None:
         """Lose everything but storage: the node object, its timers and queued inputs."""
