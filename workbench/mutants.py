@@ -71,8 +71,14 @@ class Mutant:
             seed += 1
 
 
+FAST_ELECTIONS: dict[str, Any] = {"election_timeout_min_ms": 50.0, "election_timeout_max_ms": 75.0,
+                                  "heartbeat_ms": 15.0}
+"""Short timeouts: three times the elections per second, and the composed nemesis'
+delays and pauses (multiples of the election timeout) shrink with them."""
+
+
 def _m(protocol: str, bug: str, why: str, **kwargs: Any) -> Mutant:
-    options = {"bug": bug, **kwargs.pop("options", {})}
+    options = {"bug": bug, **FAST_ELECTIONS, **kwargs.pop("options", {})}
     return Mutant(name=f"{protocol}:{bug}", protocol=protocol, options=options, why=why, **kwargs)
 
 
