@@ -25,7 +25,7 @@ crash really loses the data.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.config import ExperimentConfig
@@ -53,7 +53,8 @@ class Mutant:
     budget: int = 50
     """Seeds `make test` may run before the mutant counts as missed."""
     why: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    mix: dict[str, Any] = field(default_factory=dict)
+    """Composed-nemesis rates that differ from `NemesisMix()`'s for this mutant's scenario."""
 
     def config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
         """The scenario of `seed` for this mutant, under its generator or another one."""
@@ -61,8 +62,11 @@ class Mutant:
         if gen == "figure8":
             return figure8_scenario(seed, nodes=self.nodes or 3, options=self.options,
                                     duration_s=self.duration_s)
-        make = composed_scenario if gen == "composed" else scenario
-        return make(self.protocol, seed, nodes=self.nodes, duration_s=self.duration_s, options=self.options)
+        if gen == "composed":
+            mix = replace(default_mix(self.protocol, self.options), **self.mix)
+            return composed_scenario(self.protocol, seed, nodes=self.nodes, duration_s=self.duration_s,
+                                     options=self.options, mix=mix)
+        return scenario(self.protocol, seed, nodes=self.nodes, duration_s=self.duration_s, options=self.options)
 
     def configs(self, generator: str | None = None, start: int | None = None) -> Iterator[ExperimentConfig]:
         seed = self.first_seed if start is None else start
@@ -85,8 +89,9 @@ def _m(protocol: str, bug: str, why: str, **kwargs: Any) -> Mutant:
 CATALOGUE: tuple[Mutant, ...] = (
     _m("raft", "commit_old_term", "§5.4.2 / Figure 8: counts replicas of an old-term entry",
        options={"max_batch": 1, "max_inflight": 1}, generator="figure8", duration_s=5.0, budget=60),
+    # Needs a voter to crash and come back inside one election: dense, short crashes.
     _m("raft", "vote_not_persisted", "§5.1: votedFor lost on crash, two votes in one term",
-       options={"pre_vote": False, "check_quorum": False}),
+       options={"pre_vote": False, "check_quorum": False}, mix={"crashes": 15.0}),
     _m("raft", "log_not_persisted", "§5.1: entries acked before they reach storage"),
     _m("raft", "read_index_no_confirm", "§6.4: ReadIndex served without its heartbeat round",
        options={"read_mode": "read_index"}),
