@@ -92,6 +92,8 @@ CATALOGUE: tuple[Mutant, ...] = (
     # Needs a voter to crash and come back inside one election: dense, short crashes.
     _m("raft", "vote_not_persisted", "§5.1: votedFor lost on crash, two votes in one term",
        options={"pre_vote": False, "check_quorum": False}, mix={"crashes": 15.0}),
+    _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
+       options={"read_mode": "lease"}),
     _m("raft", "log_not_persisted", "§5.1: entries acked before they reach storage"),
     _m("raft", "read_index_no_confirm", "§6.4: ReadIndex served without its heartbeat round",
        options={"read_mode": "read_index"}),

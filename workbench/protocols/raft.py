@@ -86,12 +86,14 @@ class RaftOptions:
     """Compact the log into a snapshot once this many applied entries accumulate."""
     max_inflight: int = 8
     """Pipelining: AppendEntries with entries in flight per follower before batching up."""
-    bug: Literal["commit_old_term", "vote_not_persisted", "read_index_no_confirm", "long_lease",
-                 "log_not_persisted", "snapshot_no_truncate"] | None = None
+    bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
+                 "long_lease", "log_not_persisted", "snapshot_no_truncate"] | None = None
     """Deliberate bugs, for proving the fault search can fail (the catalogue with the
     scenario that catches each is `workbench.mutants`): `commit_old_term` skips §5.4.2
     (counts replicas of old-term entries toward commit); `vote_not_persisted` never
     writes votedFor, so a restarted node can vote twice in one term;
+    `lease_vote_by_term` restores the old §4.2.3 check that ignored recent leader
+    contact for a RequestVote of the node's own (just adopted) term;
     `read_index_no_confirm` serves a ReadIndex read without its heartbeat round
     (§6.4 step 3); `long_lease` makes the lease 10x the minimum election timeout
     (§6.4.1); `log_not_persisted` acks appended entries before they reach storage
@@ -610,11 +612,17 @@ class RaftNode(Node):
         if m.term < self.term:
             self.send(src, VoteReply(self.term, False))
             return
+        if self._sticky and self._leader_recent(now) and (
+                m.term > self.term or self._bug != "lease_vote_by_term"):
+            # Thesis §4.2.3: within the minimum election timeout of hearing from a
+            # current leader, neither update the term nor grant a vote — whatever the
+            # request's term. A leader lease (§6.4.1) rests on exactly this promise.
+            # Checking only `m.term > self.term` (the `lease_vote_by_term` bug) is not
+            # enough: a node can adopt a newer term from a message that is not a vote
+            # request (a stale VoteReply, AppendReply or rejecting PreVoteReply), which
+            # clears its vote, and a RequestVote of that same term then slips past.
+            return
         if m.term > self.term:
-            if self._sticky and self._leader_recent(now):
-                # Thesis §4.2.3: within the minimum election timeout of hearing from a
-                # leader, neither update the term nor vote.
-                return
             self._become_follower(m.term, now)
         granted = (self.vote is None or self.vote == src) and self._log_ok(m.last_index, m.last_term)
         if granted:
