@@ -9,7 +9,7 @@ measures every mutant over more seeds and reports the mutation score (caught /
 catalogued) and the median seeds-to-catch.
 
 Every protocol feature has at least one mutant: Raft's log path (commit_old_term,
-vote_not_persisted, log_not_persisted, lease_vote_by_term once merged), ReadIndex
+vote_not_persisted, log_not_persisted, lease_vote_by_term), ReadIndex
 (read_index_no_confirm), leases (long_lease), snapshots (snapshot_no_truncate);
 Paxos phase 1 (skip_phase1, forget_promise), phase 2 (accept_below_promise,
 accept_not_persisted), leases (long_lease), compaction (silent_compaction), single
@@ -33,6 +33,7 @@ from workbench.fault_search import (
     Finding,
     check_seed,
     composed_scenario,
+    default_mix,
     figure8_scenario,
     scenario,
 )
