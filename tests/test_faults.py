@@ -414,7 +414,7 @@ def test_bad_link_specs_are_rejected(raw: dict) -> None:
         {"shape": "halves", "at": 1, "repeat": 3, "every": 5},  # repeats without an end
         {"shape": "halves", "at": 1, "duration": 1, "repeat": 3},  # repeats without every
         {"shape": "groups", "at": 1},
-        {"shape": "halves", "at": 1, "node": 2},
+        {"shape": "majorities-ring", "at": 1, "node": 2},  # only aimable shapes take a node
         {"shape": "one-way", "at": 1, "from": [0]},
         {"shape": "halves", "at": 1, "to": [0]},
         {"shape": "triangle", "at": 1},

@@ -138,6 +138,11 @@ def fig16(
     run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo)
 
 
+from workbench.search_command import search as _search  # noqa: E402  (issue 11)
+
+app.command("search")(_search)
+
+
 def main() -> None:
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.

@@ -154,6 +154,17 @@ def _one_way(src: list[int], dst: list[int], nodes: Sequence[int]) -> Partition:
     return Partition((frozenset(nodes),), blocked)
 
 
+def _aim(spec: PartitionSpec, nodes: list[int], leader: int | None, rng: random.Random,
+         at_end: bool) -> list[int]:
+    """`nodes` with the aimed node (if the spec names one) moved last (the minority side
+    of a split) or first (an end of a bridge, cut from the other half)."""
+    if spec.node is None or len(nodes) < 2:
+        return nodes
+    target = resolve_node(spec.node, nodes, leader, rng)
+    rest = [x for x in nodes if x != target]
+    return rest + [target] if at_end else [target] + rest
+
+
 def resolve_partition(
     spec: PartitionSpec, nodes: Sequence[int], leader: int | None, rng: random.Random
 ) -> Partition:
@@ -162,15 +173,15 @@ def resolve_partition(
     nodes = list(nodes)
     shape = spec.shape
     if shape in ("halves", "majority-minority"):
-        return _split(nodes)
+        return _split(_aim(spec, nodes, leader, rng, at_end=True))
     if shape == "random-halves":
         shuffled = list(nodes)
         rng.shuffle(shuffled)
-        return _split(shuffled)
+        return _split(_aim(spec, shuffled, leader, rng, at_end=True))
     if shape == "isolate":
         return _isolate(resolve_node(spec.node, nodes, leader, rng), nodes)
     if shape == "bridge":
-        return _bridge(nodes)
+        return _bridge(_aim(spec, nodes, leader, rng, at_end=False))
     if shape == "majorities-ring":
         return _majorities_ring(nodes, rng)
     if shape == "groups":

@@ -22,6 +22,7 @@ from typing import Literal
 from workbench.faults.spec import (
     QUIET_TAIL_S,
     FaultsConfig,
+    LinkFaultSpec,
     NemesisSpec,
     NodeFaultSpec,
     PartitionSpec,
@@ -30,12 +31,16 @@ from workbench.faults.targets import resolve_node
 
 __all__ = ["FaultEvent", "EventKind", "build_schedule", "resolve_node"]
 
-EventKind = Literal["partition_start", "partition_end", "crash", "restart", "pause", "resume"]
+EventKind = Literal["partition_start", "partition_end", "crash", "restart", "pause", "resume",
+                    "link_start", "link_end", "clock"]
 
 _START_END: dict[str, tuple[EventKind, EventKind]] = {
     "partition": ("partition_start", "partition_end"),
     "crash": ("crash", "restart"),
     "pause": ("pause", "resume"),
+    # Sim only (issue 11's composed nemesis): bad-link windows and mid-run clock changes.
+    "link": ("link_start", "link_end"),
+    "clock": ("clock", "clock"),  # a single event, no end
 }
 
 
@@ -72,7 +77,7 @@ class _Builder:
         if end_ms is not None:
             self.raw.append((end_ms, 0, fid, end_kind, spec))
 
-    def add_timed(self, category: str, spec: PartitionSpec | NodeFaultSpec) -> None:
+    def add_timed(self, category: str, spec: PartitionSpec | NodeFaultSpec | LinkFaultSpec) -> None:
         for k in range(spec.repeat):
             start_s = spec.at + k * (spec.every or 0.0)
             end_ms = None if spec.duration is None else _ms(start_s + spec.duration)
@@ -121,6 +126,10 @@ def build_schedule(cfg: FaultsConfig, duration_ms: float, rng: random.Random) ->
         b.add_timed("partition", p)
     for f in cfg.nodes:
         b.add_timed(f.kind, f)
+    for lf in cfg.links:
+        b.add_timed("link", lf)
+    for c in cfg.clock_changes:
+        b.add("clock", _ms(c.at), None, c)
     if cfg.nemesis is not None:
         _nemesis(b, cfg.nemesis, duration_ms, rng)
     kept = [r for r in b.raw if (r[0] <= duration_ms if r[1] == 0 else r[0] < duration_ms)]

@@ -211,12 +211,23 @@ NodeTarget: TypeAlias = int | Literal["random", "leader"]
 """A node id, a node drawn at random when the fault starts, or the leader at that moment."""
 
 
+AIMABLE_SHAPES: tuple[PartitionShape, ...] = (
+    "isolate", "halves", "majority-minority", "random-halves", "bridge")
+"""Shapes that take a `node` to aim at (a node id, "random" or "leader")."""
+
+
 class PartitionSpec(_Timed):
     """One scheduled partition. See `workbench.faults.partitions` for what each shape cuts."""
 
     shape: PartitionShape
-    # For `isolate` only; None there means "random" (normalised below).
+    # For `isolate`: the node cut off; None there means "random" (normalised below).
+    # For `halves`/`majority-minority`/`random-halves`: a node put on the minority
+    # side; for `bridge`: a node at one end (cut from the other half). Lets a nemesis
+    # aim any of these shapes at the current leader (issue 11).
     node: NodeTarget | None = None
+    # Hold, as TCP would: messages the cut would drop are kept and delivered when this
+    # partition heals (sim only), so old-term messages arrive long after they were sent.
+    hold: bool = False
     # For `groups` only: nodes not listed form one more group.
     groups: list[list[int]] | None = None
     # For `one-way` only: messages from `from` nodes to `to` nodes are dropped.
@@ -229,8 +240,8 @@ class PartitionSpec(_Timed):
         if shape == "isolate":
             if self.node is None:
                 self.node = "random"
-        elif self.node is not None:
-            raise ValueError(f"node is only used by shape 'isolate', not {shape!r}")
+        elif self.node is not None and shape not in AIMABLE_SHAPES:
+            raise ValueError(f"node is only used by shapes {', '.join(AIMABLE_SHAPES)}, not {shape!r}")
         if shape == "groups":
             if not self.groups:
                 raise ValueError("shape 'groups' needs groups: a list of node lists")
@@ -305,6 +316,38 @@ class ClockSpec(BaseModel):
     drift: float = Field(default=0.0, gt=-1.0)
 
 
+class ClockChangeSpec(BaseModel):
+    """A clock fault mid-run (sim only): at `at` seconds the node's clock jumps by
+    `jump_ms` (an NTP step, forwards or back) and, if given, starts to drift at `drift`.
+    The clock stays continuous apart from the jump."""
+
+    model_config = _STRICT
+
+    at: float = Field(ge=0.0)
+    node: int = Field(ge=0)
+    jump_ms: float = 0.0
+    drift: float | None = Field(default=None, gt=-1.0)
+
+
+class LinkFaultSpec(_Timed):
+    """A window of bad links (sim only): messages sent while it lasts on links to or from
+    `nodes` (every link if empty) are held back an extra uniform(`delay_low_ms`,
+    `delay_high_ms`) with probability `delay_p` (the rest are not, so late copies are
+    overtaken: reordering), and duplicated with probability `duplicate`."""
+
+    nodes: list[int] = Field(default_factory=list)
+    delay_low_ms: float = Field(default=0.0, ge=0.0)
+    delay_high_ms: float = Field(default=0.0, ge=0.0)
+    delay_p: Probability = 1.0
+    duplicate: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LinkFaultSpec:
+        if self.delay_high_ms < self.delay_low_ms:
+            raise ValueError(f"delay_high_ms ({self.delay_high_ms}) must be >= delay_low_ms ({self.delay_low_ms})")
+        return self
+
+
 # --------------------------------------------------------------------------- faults section
 
 
@@ -317,6 +360,8 @@ class FaultsConfig(BaseModel):
     nemesis: NemesisSpec | None = None
     nodes: list[NodeFaultSpec] = Field(default_factory=list)
     clocks: list[ClockSpec] = Field(default_factory=list)
+    clock_changes: list[ClockChangeSpec] = Field(default_factory=list)
+    links: list[LinkFaultSpec] = Field(default_factory=list)
 
     def check_nodes(self, n: int) -> None:
         """Reject node ids outside 0..n-1 and overlapping groups, as one ConfigError line."""
@@ -349,6 +394,11 @@ class FaultsConfig(BaseModel):
         for i, f in enumerate(self.nodes):
             if isinstance(f.node, int):
                 node_ok(f"faults.nodes[{i}].node", f.node)
+        for i, c in enumerate(self.clock_changes):
+            node_ok(f"faults.clock_changes[{i}].node", c.node)
+        for i, lf in enumerate(self.links):
+            for node in lf.nodes:
+                node_ok(f"faults.links[{i}].nodes", node)
         owner: dict[int, int] = {}
         for i, c in enumerate(self.clocks):
             node_ok(f"faults.clocks[{i}].node", c.node)

@@ -86,11 +86,17 @@ class PaxosOptions:
     snapshot_threshold: int = 1000
     """Checkpoint the state machine and forget per-slot state once this many slots were
     applied since the last checkpoint (Paxos Made Live §5.5; Raft's option of the same name)."""
-    bug: Literal["forget_promise", "skip_phase1", "silent_compaction"] | None = None
-    """Deliberately broken variants: `forget_promise` never persists the promised ballot, so a
-    restarted acceptor forgets it; `skip_phase1` lets a new leader propose without phase 1;
-    `silent_compaction` leaves the checkpoint out of a promise, so compacted slots vanish
-    from phase 1 (the new leader may fill chosen slots with no-ops)."""
+    bug: Literal["forget_promise", "skip_phase1", "silent_compaction", "accept_below_promise",
+                 "accept_not_persisted", "long_lease", "slot_ignores_accepted"] | None = None
+    """Deliberately broken variants (catalogue: `workbench.mutants`): `forget_promise` never
+    persists the promised ballot, so a restarted acceptor forgets it; `skip_phase1` lets a
+    new leader propose without phase 1; `silent_compaction` leaves the checkpoint out of a
+    promise, so compacted slots vanish from phase 1 (the new leader may fill chosen slots
+    with no-ops); `accept_below_promise` accepts a ballot lower than the one promised
+    (PMS §2.2 phase 2b); `accept_not_persisted` acks an Accept before the accepted value
+    is durable (a crash forgets it); `long_lease` makes the lease 10x the election
+    timeout; `slot_ignores_accepted` (single_decree) proposes its own command in phase 2
+    even when phase 1 reported an accepted value (PMS §2.2 P2c)."""
 
     def __post_init__(self) -> None:
         check_leader_options("paxos", self, ("catchup_batch", "snapshot_threshold"))
@@ -340,6 +346,8 @@ class PaxosNode(Node):
         # ours, and either clock may be off by max_clock_drift.
         d = o.max_clock_drift
         self._lease_ms = self._et_min * (1.0 - d) / (1.0 + d)
+        if o.bug == "long_lease":
+            self._lease_ms *= 10.0  # BUG: outlives the acceptors' refusal to promise others
 
         # ---- acceptor, durable (PMS §2.5: "an acceptor must remember this information
         # even if it fails and then restarts").
@@ -478,8 +486,13 @@ class PaxosNode(Node):
 
     def _accept(self, slot: int, ballot: Ballot, value: Value) -> None:
         """PMS §2.2 phase 2(b): accept unless a higher ballot was promised (callers check)."""
-        self.accepted[slot] = (ballot, value)
-        self.storage.put("accepted", self.accepted)
+        if self._bug == "accept_not_persisted":
+            # BUG: a new dict that storage never sees (Storage keeps values by reference,
+            # so writing into the stored dict would be durable); a crash forgets it.
+            self.accepted = {**self.accepted, slot: (ballot, value)}
+        else:
+            self.accepted[slot] = (ballot, value)
+            self.storage.put("accepted", self.accepted)
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:
@@ -557,6 +570,11 @@ class PaxosNode(Node):
     def _on_accept(self, src: NodeId, m: Accept, now: float) -> None:
         """PMS §2.2 phase 2(b): accept unless a higher ballot was promised."""
         ballot = m.ballot
+        if ballot < self.promised and self._bug == "accept_below_promise":
+            if m.slot >= self.checkpoint_slot:  # BUG: accepts (and acks) below its promise
+                self._accept(m.slot, ballot, m.value)
+                self.send(src, Accepted(ballot, m.slot))
+            return
         if ballot < self.promised:
             self.send(src, Nack(ballot, self.promised))
             return
@@ -1016,7 +1034,7 @@ class PaxosNode(Node):
         if phase.decided:
             self._decide(slot, phase.best_value, now)
             taken: Value = phase.best_value
-        elif phase.best_ballot != ZERO:
+        elif phase.best_ballot != ZERO and self._bug != "slot_ignores_accepted":
             # PMS §2.2: the slot's value must be the highest-ballot accepted one.
             self._propose(slot, phase.best_value, now)
             taken = phase.best_value

@@ -86,12 +86,19 @@ class RaftOptions:
     """Compact the log into a snapshot once this many applied entries accumulate."""
     max_inflight: int = 8
     """Pipelining: AppendEntries with entries in flight per follower before batching up."""
-    bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term"] | None = None
-    """Deliberate bugs, for proving the fault search can fail: `commit_old_term` skips
-    §5.4.2 (counts replicas of old-term entries toward commit); `vote_not_persisted`
-    never writes votedFor, so a restarted node can vote twice in one term;
+    bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
+                 "long_lease", "log_not_persisted", "snapshot_no_truncate"] | None = None
+    """Deliberate bugs, for proving the fault search can fail (the catalogue with the
+    scenario that catches each is `workbench.mutants`): `commit_old_term` skips §5.4.2
+    (counts replicas of old-term entries toward commit); `vote_not_persisted` never
+    writes votedFor, so a restarted node can vote twice in one term;
     `lease_vote_by_term` restores the old §4.2.3 check that ignored recent leader
-    contact for a RequestVote of the node's own (just adopted) term."""
+    contact for a RequestVote of the node's own (just adopted) term;
+    `read_index_no_confirm` serves a ReadIndex read without its heartbeat round
+    (§6.4 step 3); `long_lease` makes the lease 10x the minimum election timeout
+    (§6.4.1); `log_not_persisted` acks appended entries before they reach storage
+    (a crash loses them); `snapshot_no_truncate` keeps a conflicting log suffix after
+    InstallSnapshot (§7: it must be discarded)."""
 
     def __post_init__(self) -> None:
         check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))
@@ -227,6 +234,8 @@ class RaftNode(Node):
         # the leader's clock reading t + lease_ms is still before that moment.
         drift = o.max_clock_drift
         self._lease_ms = self._et_min * (1.0 - drift) / (1.0 + drift)
+        if o.bug == "long_lease":
+            self._lease_ms *= 10.0  # BUG: outlives the followers' promise not to vote
         # Thesis §4.2.3: ignore RequestVote while a leader is heard from (needed by
         # CheckQuorum against disruptive servers, and by leases for safety).
         self._sticky = o.check_quorum or self._lease
@@ -690,7 +699,12 @@ class RaftNode(Node):
             self.send(src, AppendReply(self.term, False, first, conflict, prev, m.round))
             return
         count = len(entries)
-        if count:
+        if count and self._bug == "log_not_persisted":
+            # BUG: the entries go to a copy storage never sees (Storage keeps values by
+            # reference, so appending to the stored list would be a durable write);
+            # the ack below then promises entries a crash loses.
+            self._append_volatile(prev - start, entries)
+        elif count:
             pos = prev - start
             if pos == len(log):
                 log.extend(entries)
@@ -720,13 +734,27 @@ class RaftNode(Node):
                 self._apply()
         self._outbox.append(Send(src, AppendReply(self.term, True, match, 0, 0, m.round)))
 
+    def _append_volatile(self, pos: int, entries: tuple[Entry, ...]) -> None:
+        """`log_not_persisted`: §5.3's append, with no durable write."""
+        log = self.log = list(self.log)
+        for k, entry in enumerate(entries):
+            j = pos + k
+            if j < len(log) and log[j][0] == entry[0]:
+                continue
+            del log[j:]
+            if self.log_start + j + 1 < self.dirty_from:
+                self.dirty_from = self.log_start + j + 1
+            log.extend(entries[k:])
+            return
+
     def _on_install_snapshot(self, src: NodeId, m: InstallSnapshot, now: float) -> None:
         self.leader_id = src
         self._leader_contact = now
         self._heard(now)
         if m.index > self.commit:
             # §7: keep the log after the snapshot if it matches there, else drop it all.
-            if self.term_at(m.index) == m.snap_term:
+            if self.term_at(m.index) == m.snap_term or (
+                    self._bug == "snapshot_no_truncate" and m.index <= self.last_index):  # BUG
                 self.log = self.log[m.index - self.log_start:]
             else:
                 self.log = []
@@ -935,7 +963,8 @@ class RaftNode(Node):
         heartbeats, wait until applied, answer from the state machine. §6.4.1 lease:
         while the lease runs, skip the round."""
         index = self.commit if self.commit > self._term_start else self._term_start
-        if (self._lease and now < self._lease_until) or self._n == 1:
+        if (self._lease and now < self._lease_until) or self._n == 1 or \
+                self._bug == "read_index_no_confirm":  # BUG: no confirmation round
             needed = 0
         elif self._confirmed >= self._round:
             self._broadcast_round(now, tick=False)  # nothing outstanding: start one now

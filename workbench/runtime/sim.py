@@ -73,6 +73,14 @@ class Simulation:
         self._seq = 0
         self.now = 0.0
         self.dropped = 0  # at the sender; the drivers count drops on arrival
+        # Issue 11's composed nemesis (all empty, so untouched, otherwise): bad-link
+        # windows by fault id, the merged view the send path reads, and partitions
+        # that hold cut messages until they heal (TCP-like).
+        self._link_faults: dict[int, tuple[Any, frozenset[tuple[int, int]]]] = {}
+        self._slow_links: dict[tuple[int, int], list[Any]] = {}
+        self._holding: dict[int, frozenset[tuple[int, int]]] = {}
+        self._held: dict[int, list[tuple[int, int, Any]]] = {}
+        self._link_fault_rng = derive_rng(self.seed, "link_faults")
         self.send = self._sender()
 
         self.trace: list[dict[str, Any]] = []
@@ -127,11 +135,16 @@ class Simulation:
         """`send`, as a closure over the heap and the network: the hottest call in a run."""
         heap, push, cut, link, rng = self._heap, heapq.heappush, self._cut, self._link, self.net_rng
         sample = self._plain_sample
+        slow, holding = self._slow_links, self._holding
 
         def send(src: int, dst: int, message: Message) -> None:
             # The common case (link not cut, no loss/dup/reorder) first: one copy.
             if (src, dst) in cut:
-                self.dropped += 1
+                if not (holding and self._hold(src, dst, message)):
+                    self.dropped += 1
+                return
+            if slow and (src, dst) in slow:
+                self._send_slow(src, dst, message)
                 return
             if sample is not None:
                 self._seq = seq = self._seq + 1
@@ -216,6 +229,7 @@ class Simulation:
         fire = [d.fire for d in drivers]
         think_ms, closed_loop, complete = self.clients.config.think_ms, self.closed_loop, self.clients.complete
         pop = heapq.heappop
+        cut, holding = self._cut, self._holding
         while heap:
             event = pop(heap)
             at = event[0]
@@ -224,6 +238,9 @@ class Simulation:
             self.now = at
             kind = event[2]
             if kind == DELIVER:
+                # A holding partition keeps what it cuts in flight for its heal.
+                if holding and (event[4], event[3]) in cut and self._hold(event[4], event[3], event[5]):
+                    continue
                 deliver[event[3]](event[4], event[5], at)
             elif kind == REQUEST:
                 request[event[3]](event[4], at)
@@ -302,9 +319,14 @@ class Simulation:
         self.network.start_partition(event.fault_id, partition)
         record.update(shape=event.spec.shape, groups=[sorted(g) for g in partition.groups],  # type: ignore[attr-defined]
                       minority=sorted(partition.minority_nodes()))
+        if event.spec.hold:  # type: ignore[attr-defined]
+            self._holding[event.fault_id] = partition.blocked
+            self._held[event.fault_id] = []
 
     def _fault_partition_end(self, event: FaultEvent, record: dict[str, Any]) -> None:
         self.network.end_partition(event.fault_id)
+        if event.fault_id in self._holding:
+            record["released"] = self._release_held(event.fault_id)
 
     def _fault_target(self, event: FaultEvent, record: dict[str, Any], by_fault: dict[int, int]) -> int:
         """The node a crash or pause hits (`leader` is resolved now), remembered for its end."""
@@ -327,6 +349,68 @@ class Simulation:
         node = record["node"] = self.paused_by_fault.pop(event.fault_id)
         for item in self.drivers[node].resume():  # in arrival order, behind what is due now
             self._push(self.now, HELD, node, item)
+
+    def _fault_link_start(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        spec = event.spec
+        wanted = set(spec.nodes) if spec.nodes else set(self.members)  # type: ignore[attr-defined]
+        links = frozenset((a, b) for a in self.members for b in self.members
+                          if a != b and (a in wanted or b in wanted))
+        self._link_faults[event.fault_id] = (spec, links)
+        self._index_slow_links()
+
+    def _fault_link_end(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self._link_faults.pop(event.fault_id, None)
+        self._index_slow_links()
+
+    def _fault_clock(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        """Jump the node's clock and/or change its drift, continuous apart from the jump.
+        Timers already set keep their true-time deadlines."""
+        spec = event.spec
+        driver = self.drivers[spec.node]  # type: ignore[attr-defined]
+        local_now = driver.local(self.now)
+        if spec.drift is not None:  # type: ignore[attr-defined]
+            driver.rate = 1.0 + spec.drift  # type: ignore[attr-defined]
+        driver.offset = local_now + spec.jump_ms - self.now * driver.rate  # type: ignore[attr-defined]
+        record["node"] = spec.node  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ composed-nemesis links
+    def _hold(self, src: int, dst: int, message: Any) -> bool:
+        """Keep a message a holding partition cuts, for delivery at its heal (TCP-like)."""
+        for fault_id, links in self._holding.items():
+            if (src, dst) in links:
+                self._held[fault_id].append((src, dst, message))
+                return True
+        return False
+
+    def _release_held(self, fault_id: int) -> int:
+        """At the heal, everything held goes out in order, each with a fresh latency."""
+        del self._holding[fault_id]
+        held = self._held.pop(fault_id)
+        for src, dst, message in held:
+            self._push(self.now + self._link.sample(self._link_fault_rng), DELIVER, dst, src, message)
+        return len(held)
+
+    def _index_slow_links(self) -> None:
+        self._slow_links.clear()  # in place: the send closure holds a reference
+        for spec, links in self._link_faults.values():
+            for link in links:
+                self._slow_links.setdefault(link, []).append(spec)
+
+    def _send_slow(self, src: int, dst: int, message: Any) -> None:
+        """A send on a link inside bad-link windows: the link's own delays, then each
+        window's extra delay (some copies only, so later sends overtake) and duplicate."""
+        rng = self._link_fault_rng
+        delays = self._link.delays(self.net_rng)
+        if not delays:
+            self.dropped += 1
+        for spec in self._slow_links[(src, dst)]:
+            if delays and spec.duplicate and rng.random() < spec.duplicate:
+                delays.append(self._link.sample(rng))
+            if spec.delay_high_ms > 0:
+                delays = [d + rng.uniform(spec.delay_low_ms, spec.delay_high_ms)
+                          if rng.random() < spec.delay_p else d for d in delays]
+        for delay in delays:
+            self._push(self.now + delay, DELIVER, dst, src, message)
 
     def _sample_digests(self) -> None:
         for driver in self.drivers:

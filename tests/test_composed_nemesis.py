@@ -1,0 +1,96 @@
+"""The composed nemesis (issue 11): overlapping faults as data, and the simulator's
+new fault kinds (bad-link windows, mid-run clock changes, partitions that hold
+messages until the heal). Old configs keep their histories: see test_sim's golden runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.config import validate_config
+from workbench.fault_search import composed_scenario
+from workbench.faults import build_schedule
+from workbench.faults.composed import NemesisMix, composed_faults, overlapping_faults
+from workbench.runtime.seeds import derive_rng
+from workbench.runtime.sim import simulate
+
+
+def _faults(seed: int, nodes: int = 5, mix: NemesisMix | None = None) -> dict[str, Any]:
+    return composed_faults(derive_rng(seed, "t"), nodes, 6.0, 150.0, 0.01, mix or NemesisMix())
+
+
+def test_same_seed_same_schedule_and_history() -> None:
+    assert _faults(3) == _faults(3)
+    a, b = composed_scenario("raft", 11, nodes=3), composed_scenario("raft", 11, nodes=3)
+    assert a == b
+    assert simulate(a).history == simulate(b).history
+
+
+def test_faults_overlap_and_cover_every_family() -> None:
+    kinds: set[str] = set()
+    overlaps = 0
+    for seed in range(20):
+        config = composed_scenario("raft", seed, nodes=5)
+        events = build_schedule(config.faults, config.duration_ms, derive_rng(seed, "faults"))
+        overlaps += overlapping_faults(events)
+        kinds |= {e.kind for e in events}
+        faults = config.faults
+        kinds |= {"hold"} if any(p.hold for p in faults.partitions) else set()
+        kinds |= {"leader"} if any(p.node == "leader" for p in faults.partitions) else set()
+        # the quiet tail: nothing is still going at duration - 2.5 s
+        assert all(e.time_ms <= config.duration_ms - 2500 + 1e-6 for e in events), seed
+    assert {"partition_start", "crash", "pause", "link_start", "clock", "hold", "leader"} <= kinds
+    assert overlaps >= 20  # on average at least one overlap per run
+
+
+def test_whole_cluster_crash_and_minority_crashes() -> None:
+    mix = NemesisMix(partitions=0, crashes=3, cluster_crashes=1, pauses=0, clock_changes=0, delays=0,
+                     duplication=0)
+    crashes = _faults(5, mix=mix)["nodes"]
+    starts: dict[float, set[Any]] = {}
+    for c in crashes:
+        starts.setdefault(c["at"], set()).add(c["node"])
+    assert any(len(v) == 5 for v in starts.values())  # everyone at once
+    assert any(1 < len(v) <= 2 for v in starts.values())  # two of five at once
+
+
+def test_clocks_stay_within_the_bound_unless_asked() -> None:
+    inside = _faults(1, mix=NemesisMix(clock_changes=5))
+    assert all(abs(c["drift"]) <= 0.01 for c in inside["clocks"] + inside["clock_changes"])
+    assert not any("jump_ms" in c for c in inside["clock_changes"])
+    beyond = _faults(1, mix=NemesisMix(clock_changes=5, clocks_beyond_bound=True))
+    assert any(abs(c["drift"]) > 0.01 for c in beyond["clocks"] + beyond["clock_changes"])
+    assert any("jump_ms" in c for c in beyond["clock_changes"])
+
+
+def _base(**faults: Any) -> dict[str, Any]:
+    return {"protocol": "raft", "nodes": 3, "duration_s": 3, "seed": 4,
+            "workload": {"clients": 3, "think_ms": 10}, "faults": faults}
+
+
+def test_holding_partition_delivers_cut_messages_at_the_heal() -> None:
+    held = simulate(validate_config(_base(partitions=[{"shape": "isolate", "node": 0, "at": 1, "duration": 0.5,
+                                                       "hold": True}])))
+    dropped = simulate(validate_config(_base(partitions=[{"shape": "isolate", "node": 0, "at": 1,
+                                                          "duration": 0.5}])))
+    end = next(r for r in held.trace if r["kind"] == "partition_end")
+    assert end["released"] > 0
+    assert held.stats["messages_dropped"] < dropped.stats["messages_dropped"]
+
+
+def test_link_windows_delay_and_duplicate() -> None:
+    plain = simulate(validate_config(_base()))
+    slow = simulate(validate_config(_base(links=[{"at": 0.5, "duration": 2, "delay_low_ms": 75,
+                                                   "delay_high_ms": 450, "delay_p": 0.5}])))
+    dup = simulate(validate_config(_base(links=[{"at": 0.5, "duration": 2, "duplicate": 0.5}])))
+    assert slow.history != plain.history
+    assert dup.stats["messages_delivered"] > plain.stats["messages_delivered"] * 1.2
+
+
+def test_clock_change_jumps_the_local_clock() -> None:
+    from workbench.runtime.sim import Simulation
+
+    sim = Simulation(validate_config(_base(clock_changes=[{"at": 1, "node": 2, "jump_ms": 500, "drift": 0.5}])))
+    sim.run()
+    # at true time t >= 1000: local = 1000 + 500 + (t - 1000) * 1.5
+    assert sim.local_time(2, 2000.0) == 1000 + 500 + 1000 * 1.5
+    assert sim.local_time(1, 2000.0) == 2000.0

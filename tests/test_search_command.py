@@ -1,0 +1,69 @@
+"""`workbench search` (issue 11, item 6): exit codes, the finding folder, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from workbench.config import validate_config
+from workbench.errors import UserInputError
+from workbench.runtime.sim import simulate
+from workbench.search_command import parse_options, run_search
+
+
+def _quiet(*_: object) -> None:
+    pass
+
+
+def test_no_finding_exits_0(tmp_path: Path) -> None:
+    code = run_search("raft", 2, 0, {}, None, None, 3, 4.0, 1, None, tmp_path / "out", echo=_quiet)
+    assert code == 0
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_finding_is_written_and_replays(tmp_path: Path) -> None:
+    out = tmp_path / "finding"
+    lines: list[str] = []
+    # skip_phase1 under the old generator is caught at once (tests/test_paxos_search.py).
+    code = run_search("paxos", 10, 0, {}, "paxos:skip_phase1", "generic", None, 6.0, 1, None, out,
+                      echo=lambda s: lines.append(str(s)))
+    assert code == 1, lines
+    assert {p.name for p in out.iterdir()} == {"config.yaml", "schedule.json", "history.jsonl",
+                                                 "trace.jsonl", "finding.txt"}
+    assert any(line.startswith("FINDING seed") for line in lines)
+    config = validate_config(yaml.safe_load((out / "config.yaml").read_text()))
+    assert config.paxos.bug == "skip_phase1"
+    # The stored config replays the stored history exactly.
+    replay = simulate(config.model_copy(update={"sim": config.sim.model_copy(update={"invariants": False})}))
+    stored = (out / "history.jsonl").read_text().splitlines()
+    assert len(stored) > 0 and len(replay.history) >= len(stored)
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with pytest.raises(UserInputError, match="--mutant"):
+        run_search("raft", 1, 0, {}, "raft:nope", None, None, None, 1, None, None, echo=_quiet)
+    with pytest.raises(UserInputError, match="paxos mutant"):
+        run_search("raft", 1, 0, {}, "paxos:skip_phase1", None, None, None, 1, None, None, echo=_quiet)
+    with pytest.raises(UserInputError, match="read_mode"):
+        run_search("raft", 1, 0, {"read_mode": "psychic"}, None, None, None, None, 1, None, None, echo=_quiet)
+    with pytest.raises(UserInputError, match="KEY=VALUE"):
+        parse_options(["read_mode"])
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("keep me")
+    with pytest.raises(UserInputError, match="already exists"):
+        run_search("raft", 1, 0, {}, None, None, None, None, 1, None, existing, echo=_quiet)
+    assert (existing / "notes.txt").read_text() == "keep me"
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "search", "raft", "--seeds", "1",
+                           "--workers", "1", "-o", "read_mode=psychic"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "read_mode" in done.stderr, done.stderr
+
+
+def test_seeds_fan_out_on_ray(ray_session: None, tmp_path: Path) -> None:
+    code = run_search("raft", 4, 0, {}, None, None, 3, 4.0, 2, None, tmp_path / "out", echo=_quiet)
+    assert code == 0

@@ -1,0 +1,173 @@
+"""A composed, Jepsen-style nemesis: overlapping faults from independent processes.
+
+The generic nemesis (`schedule._nemesis`) runs one fault at a time. Real outages
+overlap: a leader is paused while a partition cuts it from half the cluster, two nodes
+crash together, a clock runs fast while messages of an old term sit in a slow link.
+Jepsen composes its nemeses for that reason (`nemesis/compose`, `combined/nemesis-
+package`). Here every fault family is its own Poisson process with its own rate
+(0 switches it off), drawn independently over `[start, stop]`, so faults overlap as
+often as the rates make them:
+
+- partitions of every shape, half of the aimable ones aimed at the current leader,
+  some of them holding cut messages and delivering them at the heal (TCP-like);
+- crashes of one node up to a minority at once (the first often the leader), and
+  whole-cluster crashes with staggered restarts;
+- pauses of a node or the leader (a pause during a partition happens by overlap);
+- clocks: a static offset and a drift per node, and mid-run drift changes; within
+  `max_clock_drift` unless `clocks_beyond_bound`, which also allows drifts of up to
+  10x the bound and clock jumps (steps) mid-run. Only a protocol whose safety does
+  not rest on clocks (Raft log/read_index, Paxos without leases) should be searched
+  with clocks beyond the bound: leases are unsafe there by design (thesis §6.4.1);
+- long-delay windows: messages on the links of one node (or of all) held back
+  0.5-3x the election timeout, some and not others, so old-term messages arrive
+  after newer ones;
+- duplication windows.
+
+The result is plain `faults:` data (explicit timed partitions, node faults, clocks,
+clock changes and link windows): printed, stored with the run, replayed by
+`workbench run` with no generator involved. Nothing here reads a clock or the
+module-level `random`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.faults.schedule import FaultEvent
+
+_SHAPES = ("halves", "majority-minority", "random-halves", "isolate", "bridge", "majorities-ring", "one-way")
+_AIMABLE = ("halves", "majority-minority", "random-halves", "isolate", "bridge")
+
+
+@dataclass(frozen=True)
+class NemesisMix:
+    """Rates (faults per second) of each independent process; 0 turns one off."""
+
+    partitions: float = 1.5
+    crashes: float = 1.0
+    cluster_crashes: float = 0.1
+    pauses: float = 1.0
+    clock_changes: float = 0.6
+    delays: float = 1.2
+    duplication: float = 0.5
+    hold_p: float = 0.3
+    """Share of partitions that hold cut messages and deliver them at the heal."""
+    leader_p: float = 0.5
+    """Share of aimable faults (partitions, pauses, the first crash) aimed at the leader."""
+    clocks_beyond_bound: bool = False
+    max_offset_ms: float = 1000.0
+    """Static clock offsets are drawn from +-this (harmless to correct protocols: they
+    compare only readings of one clock)."""
+
+
+def _times(rng: random.Random, rate: float, start: float, stop: float) -> list[float]:
+    """Arrival times of a Poisson process of `rate` per second on [start, stop)."""
+    out: list[float] = []
+    if rate <= 0:
+        return out
+    t = start
+    while True:
+        t += rng.expovariate(rate)
+        if t >= stop:
+            return out
+        out.append(round(t, 4))
+
+
+def _span(at: float, length: float, stop: float) -> float:
+    """A duration from `at`, cut short at `stop` (the quiet tail is for healing)."""
+    return round(max(min(at + length, stop) - at, 0.001), 4)
+
+
+def composed_faults(rng: random.Random, nodes: int, duration_s: float, election_timeout_ms: float,
+                    max_clock_drift: float, mix: NemesisMix = NemesisMix(), start: float = 0.5,
+                    quiet_tail_s: float = 2.5) -> dict[str, Any]:
+    """A `faults:` section of overlapping faults for a run of `duration_s`; faults end
+    by `duration_s - quiet_tail_s`. Same rng state and arguments => same section."""
+    stop = duration_s - quiet_tail_s
+    et = election_timeout_ms / 1000.0
+    ids = list(range(nodes))
+    minority = (nodes - 1) // 2
+    partitions: list[dict[str, Any]] = []
+    node_faults: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    clock_changes: list[dict[str, Any]] = []
+
+    def target() -> int | str:
+        return "leader" if rng.random() < mix.leader_p else rng.choice(ids)
+
+    for at in _times(rng, mix.partitions, start, stop):
+        shape = rng.choice(_SHAPES if nodes >= 3 else ("halves", "isolate", "one-way"))
+        spec: dict[str, Any] = {"shape": shape, "at": at,
+                                "duration": _span(at, rng.expovariate(1 / max(4 * et, 0.3)), stop)}
+        if shape in _AIMABLE:
+            spec["node"] = target()
+        if shape == "one-way":
+            src = rng.choice(ids)
+            spec["from"] = [src]
+            spec["to"] = sorted(rng.sample([i for i in ids if i != src], k=max(1, nodes // 2)))
+        if rng.random() < mix.hold_p:
+            spec["hold"] = True
+        partitions.append(spec)
+
+    for at in _times(rng, mix.crashes if minority else 0.0, start, stop):
+        k = rng.randint(1, minority)
+        victims: list[int | str] = [target()]
+        victims += rng.sample(ids, k=k - 1)  # may repeat the first: then k-1 distinct nodes down
+        for victim in victims:
+            # Mostly short (a reboot), sometimes longer than an election.
+            length = rng.uniform(0.002, et) if rng.random() < 0.6 else rng.uniform(et, 6 * et)
+            node_faults.append({"kind": "crash", "node": victim, "at": at, "duration": _span(at, length, stop)})
+
+    for at in _times(rng, mix.cluster_crashes, start, stop):
+        for victim in ids:  # everyone down at once, back one by one
+            node_faults.append({"kind": "crash", "node": victim, "at": at,
+                                "duration": _span(at, rng.uniform(0.002, 2 * et), stop)})
+
+    for at in _times(rng, mix.pauses, start, stop):
+        node_faults.append({"kind": "pause", "node": target(), "at": at,
+                            "duration": _span(at, rng.uniform(0.3 * et, 3 * et), stop)})
+
+    bound = max_clock_drift * (10.0 if mix.clocks_beyond_bound else 1.0)
+    clocks = [{"node": i, "offset_ms": round(rng.uniform(-mix.max_offset_ms, mix.max_offset_ms), 3),
+               "drift": round(rng.uniform(-bound, bound), 6)} for i in ids]
+    for at in _times(rng, mix.clock_changes, start, stop):
+        change: dict[str, Any] = {"at": at, "node": rng.choice(ids), "drift": round(rng.uniform(-bound, bound), 6)}
+        if mix.clocks_beyond_bound and rng.random() < 0.5:
+            change["jump_ms"] = round(rng.uniform(-2, 2) * election_timeout_ms, 3)
+        clock_changes.append(change)
+
+    for at in _times(rng, mix.delays, start, stop):
+        window: dict[str, Any] = {"at": at, "duration": _span(at, rng.expovariate(1 / max(3 * et, 0.3)), stop),
+                                  "delay_low_ms": round(0.5 * election_timeout_ms, 3),
+                                  "delay_high_ms": round(3.0 * election_timeout_ms, 3),
+                                  "delay_p": round(rng.uniform(0.2, 1.0), 3)}
+        if rng.random() < 0.7:
+            window["nodes"] = [rng.choice(ids)]
+        links.append(window)
+
+    for at in _times(rng, mix.duplication, start, stop):
+        links.append({"at": at, "duration": _span(at, rng.expovariate(1 / max(3 * et, 0.3)), stop),
+                      "duplicate": round(rng.uniform(0.2, 0.5), 3)})
+
+    return {"partitions": partitions, "nodes": node_faults, "clocks": clocks,
+            "clock_changes": clock_changes, "links": links}
+
+
+_STARTS = {"partition_start", "crash", "pause", "link_start"}
+_ENDS = {"partition_end", "restart", "resume", "link_end"}
+
+
+def overlapping_faults(events: Iterable[FaultEvent]) -> int:
+    """How many faults start while another fault is still active."""
+    active: set[int] = set()
+    overlaps = 0
+    for event in events:
+        if event.kind in _STARTS:
+            overlaps += bool(active)
+            active.add(event.fault_id)
+        elif event.kind in _ENDS:
+            active.discard(event.fault_id)
+    return overlaps

@@ -1,0 +1,188 @@
+"""The mutation gate's catalogue: planted bugs (`bug=` options) and how to catch each.
+
+A search that never fails proves nothing. Each entry names a deliberately broken
+variant of a protocol, the options that turn on the feature it breaks, the scenario
+generator that should catch it, and the seed budget `make test` allows: the gate
+(tests/test_mutants.py) runs seeds `first_seed, first_seed + 1, ...` and fails unless
+one is a finding within `budget`, naming the first catching seed. `make test-slow`
+measures every mutant over more seeds and reports the mutation score (caught /
+catalogued) and the median seeds-to-catch.
+
+Every protocol feature has at least one mutant: Raft's log path (commit_old_term,
+vote_not_persisted, log_not_persisted, lease_vote_by_term), ReadIndex
+(read_index_no_confirm), leases (long_lease), snapshots (snapshot_no_truncate);
+Paxos phase 1 (skip_phase1, forget_promise), phase 2 (accept_below_promise,
+accept_not_persisted), leases (long_lease), compaction (silent_compaction), single
+decree (slot_ignores_accepted).
+
+"Not persisted" mutants: `Storage` keeps values by reference, so mutating a stored
+list or dict *is* a durable write. Those bugs therefore write to a fresh copy that
+storage never sees (Raft: the follower's appended log; Paxos: the accepted map) or
+skip the put of an immutable value (Raft votedFor, Paxos promised ballot), so a
+crash really loses the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from workbench.config import ExperimentConfig
+from workbench.fault_search import (
+    Finding,
+    check_seed,
+    composed_scenario,
+    default_mix,
+    figure8_scenario,
+    scenario,
+)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    """Catalogue name, `protocol:bug` unless two protocols share a bug name."""
+    protocol: str
+    options: dict[str, Any]
+    """Protocol options: the `bug` plus the feature it breaks (read mode, leases, ...)."""
+    generator: str = "composed"
+    """`composed`, `generic` (the old one-fault-at-a-time nemesis) or `figure8`."""
+    nodes: int | None = 3
+    duration_s: float = 6.0
+    first_seed: int = 0
+    budget: int = 50
+    """Seeds `make test` may run before the mutant counts as missed."""
+    why: str = ""
+    mix: dict[str, Any] = field(default_factory=dict)
+    """Composed-nemesis rates that differ from `NemesisMix()`'s for this mutant's scenario."""
+
+    def config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
+        """The scenario of `seed` for this mutant, under its generator or another one."""
+        gen = generator or self.generator
+        if gen == "figure8":
+            return figure8_scenario(seed, nodes=self.nodes or 3, options=self.options,
+                                    duration_s=self.duration_s)
+        if gen == "composed":
+            mix = replace(default_mix(self.protocol, self.options), **self.mix)
+            return composed_scenario(self.protocol, seed, nodes=self.nodes, duration_s=self.duration_s,
+                                     options=self.options, mix=mix)
+        return scenario(self.protocol, seed, nodes=self.nodes, duration_s=self.duration_s, options=self.options)
+
+    def configs(self, generator: str | None = None, start: int | None = None) -> Iterator[ExperimentConfig]:
+        seed = self.first_seed if start is None else start
+        while True:
+            yield self.config(seed, generator)
+            seed += 1
+
+
+FAST_ELECTIONS: dict[str, Any] = {"election_timeout_min_ms": 50.0, "election_timeout_max_ms": 75.0,
+                                  "heartbeat_ms": 15.0}
+"""Short timeouts: three times the elections per second, and the composed nemesis'
+delays and pauses (multiples of the election timeout) shrink with them."""
+
+
+def _m(protocol: str, bug: str, why: str, **kwargs: Any) -> Mutant:
+    options = {"bug": bug, **FAST_ELECTIONS, **kwargs.pop("options", {})}
+    return Mutant(name=f"{protocol}:{bug}", protocol=protocol, options=options, why=why, **kwargs)
+
+
+CATALOGUE: tuple[Mutant, ...] = (
+    _m("raft", "commit_old_term", "§5.4.2 / Figure 8: counts replicas of an old-term entry",
+       options={"max_batch": 1, "max_inflight": 1}, generator="figure8", duration_s=5.0, budget=60),
+    # Needs a voter to crash and come back inside one election: dense, short crashes.
+    _m("raft", "vote_not_persisted", "§5.1: votedFor lost on crash, two votes in one term",
+       options={"pre_vote": False, "check_quorum": False}, mix={"crashes": 15.0}),
+    _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
+       options={"read_mode": "lease"}),
+    _m("raft", "log_not_persisted", "§5.1: entries acked before they reach storage"),
+    _m("raft", "read_index_no_confirm", "§6.4: ReadIndex served without its heartbeat round",
+       options={"read_mode": "read_index"}),
+    _m("raft", "long_lease", "§6.4.1: a lease 10x the minimum election timeout",
+       options={"read_mode": "lease"}),
+    _m("raft", "snapshot_no_truncate", "§7: InstallSnapshot keeps a conflicting log suffix",
+       options={"snapshot_threshold": 5}),
+    _m("paxos", "skip_phase1", "PMS §2.2: a new leader proposes without phase 1"),
+    _m("paxos", "forget_promise", "PMS §2.5: promised ballot not persisted"),
+    _m("paxos", "accept_below_promise", "PMS §2.2 phase 2(b): accepts below the promise"),
+    _m("paxos", "accept_not_persisted", "PMS §2.5: Accepted sent before the value is durable"),
+    _m("paxos", "long_lease", "PMMC §3 leases: a lease 10x the election timeout",
+       options={"leases": True}),
+    _m("paxos", "silent_compaction", "PML §5.5: compacted slots vanish from phase 1",
+       options={"snapshot_threshold": 2}),
+    _m("paxos", "slot_ignores_accepted", "PMS §2.2 P2c (Synod per slot): ignores an accepted value",
+       options={"single_decree": True}),
+)
+
+BY_NAME: dict[str, Mutant] = {m.name: m for m in CATALOGUE}
+
+
+def find_mutant(name: str) -> Mutant:
+    """A catalogued mutant by `protocol:bug` (or a bare bug name when unambiguous)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    matches = [m for m in CATALOGUE if m.options["bug"] == name]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(BY_NAME)
+    raise KeyError(f"unknown mutant {name!r}" + (" (ambiguous: say protocol:bug)" if matches else "")
+                   + f"; catalogued: {known}")
+
+
+def first_catch(mutant: Mutant, limit: int, generator: str | None = None,
+                start: int | None = None) -> tuple[int, Finding | None]:
+    """Run seeds in order until the first finding or `limit` seeds: (seeds run, finding)."""
+    count = 0
+    for count, config in enumerate(mutant.configs(generator, start), start=1):
+        finding = check_seed(config)
+        if finding is not None or count >= limit:
+            return count, finding
+    return count, None
+
+
+def catches(mutant: Mutant, limit: int, wanted: int, generator: str | None = None,
+            start: int = 0) -> tuple[list[int], int]:
+    """Seeds-to-catch samples over seeds start..start+limit: the gap (in seeds) to each of
+    the first `wanted` findings from the previous one. Returns (gaps, seeds run)."""
+    gaps: list[int] = []
+    last = start - 1
+    seed = start
+    for seed in range(start, start + limit):
+        if check_seed(mutant.config(seed, generator)) is not None:
+            gaps.append(seed - last)
+            last = seed
+            if len(gaps) >= wanted:
+                break
+    return gaps, seed - start + 1
+
+
+def _measure(args: tuple[str, str, int, int]) -> tuple[str, str, list[int], int]:
+    name, generator, limit, wanted = args
+    gaps, run = catches(BY_NAME[name], limit, wanted, generator)
+    return name, generator, gaps, run
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Seeds-to-catch per mutant and generator: `python -m workbench.mutants --limit 60`."""
+    import argparse
+    import statistics
+    from concurrent.futures import ProcessPoolExecutor
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.mutants")
+    parser.add_argument("--limit", type=int, default=60, help="seeds per mutant and generator")
+    parser.add_argument("--wanted", type=int, default=5, help="stop after this many findings")
+    parser.add_argument("--generators", default="generic,composed")
+    parser.add_argument("--only", default="", help="comma-separated mutant names")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else list(BY_NAME)
+    jobs = [(name, gen, args.limit, args.wanted) for name in names for gen in args.generators.split(",")]
+    with ProcessPoolExecutor(args.workers) as pool:
+        for name, gen, gaps, run in pool.map(_measure, jobs):
+            stats = (f"median {statistics.median(gaps):g} max {max(gaps)}" if gaps else "never")
+            print(f"{name:32} {gen:9} caught {len(gaps)} in {run} seeds; seeds-to-catch {stats}; "
+                  f"gaps {gaps}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
