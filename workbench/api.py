@@ -29,6 +29,7 @@ import yaml
 from workbench.analysis.trace import read_trace_records
 from workbench.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
 from workbench.errors import ConfigError, UserInputError
+from workbench.outputs import guard_output_dir
 from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SUMMARY_FILE, SweepStore
 
 ConfigSource = ExperimentConfig | dict[str, Any] | str | Path
@@ -141,31 +142,41 @@ def _yaml_value(value: Any) -> str:
 
 
 def run(config_or_path: ConfigSource, *, out: str | Path | None = None, report: bool = False,
-        **overrides: Any) -> Run:
-    """Run one experiment in this process; with `out`, also write its result folder."""
+        force: bool = False, **overrides: Any) -> Run:
+    """Run one experiment in this process; with `out`, also write its result folder.
+
+    `out` must be new or empty; `force=True` replaces a result folder the workbench wrote
+    (never a folder of yours). The path is checked before the run starts.
+    """
     from workbench.runner import run_experiment, write_run
 
     raw, name = _raw_config(config_or_path, overrides)
     raw.pop("sweep", None)  # a sweep file runs its base experiment
-    output = run_experiment(validate_config(raw, name))
-    path = write_run(output, out, report=report) if out is not None else None
+    config = validate_config(raw, name)
+    if out is not None:
+        guard_output_dir(out, force=force, option="out")
+    output = run_experiment(config)
+    path = write_run(output, out, report=report, force=force) if out is not None else None
     return Run(output.config, output.ops, output.summary, output.result.history,
                output.result.trace, path)
 
 
 def sweep(config_or_path: ConfigSource, out: str | Path | None = None, workers: int | None = None,
           *, address: str | None = None, history: bool = False, retry_errors: bool = True,
-          progress: bool = True, report: bool = False, **overrides: Any) -> pd.DataFrame:
+          progress: bool = True, report: bool = False, force: bool = False,
+          **overrides: Any) -> pd.DataFrame:
     """Run a sweep (resuming one already in `out`) and return its summary frame.
 
     Ray is started if needed and left running for the next sweep of the session;
     Ctrl-C stops the sweep, keeps finished runs and re-raises KeyboardInterrupt.
+    `force=True` replaces a sweep folder of another experiment that the workbench wrote.
     """
     from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
 
     raw, name = _raw_config(config_or_path, overrides)
     plan = plan_sweep(raw, name)
-    result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True)
+    result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True,
+                       force=force)
     if result.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; finished runs are kept in {result.path}")
     if report and (note := write_sweep_report(result.path)):

@@ -16,8 +16,34 @@ from typer._click.exceptions import ClickException
 
 from workbench.errors import UserInputError
 
+EXIT_CODES = ("Exit codes: 0 ok; 1 a violation or failed runs; 2 bad input (config, history, "
+              "argument, output path); 3 check verdict unknown; 130 interrupted.")
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Run and measure CAP experiments.")
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
+                  help="Run and measure CAP experiments.\n\n" + EXIT_CODES)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"workbench {version('cap-workbench')}")
+        except PackageNotFoundError:
+            typer.echo("workbench (version unknown: not installed as a package)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="on an error, show the traceback too")] = False,
+    show_version: Annotated[bool | None, typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="print the version and exit")] = None,
+) -> None:
+    # --debug is read by main() from argv (it must work even when parsing fails).
+    del debug, show_version
+
 
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
@@ -47,17 +73,21 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print summary.json")] = False,
     address: Annotated[str | None, typer.Option(
         "--address", help="runtime ray: join this Ray cluster (default: RAY_ADDRESS, else local)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace the result folder if the workbench wrote it (never a folder of yours)")] = False,
 ) -> None:
     """Run one experiment and write its result folder."""
     from workbench.config import load_config
+    from workbench.outputs import guard_output_dir
     from workbench.runner import run_experiment, write_run
 
     config = load_config(experiment, set_ or [])
     if address:
         config = config.model_copy(update={"ray": config.ray.model_copy(update={"address": address})})
     out_dir = out or default_out_dir(config.name, config.protocol, config.seed)
+    guard_output_dir(out_dir, force=force)  # before the run: a bad --out costs nothing
     output = run_experiment(config)
-    write_run(output, out_dir, report=report)
+    write_run(output, out_dir, report=report, force=force)
     if as_json:
         typer.echo(json.dumps(output.summary))
         return
@@ -91,6 +121,8 @@ def sweep(
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     history: Annotated[bool, typer.Option(help="also keep each run's history.jsonl and trace.jsonl")] = False,
     retry_errors: Annotated[bool, typer.Option(help="re-run runs that failed last time")] = True,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace a sweep folder of another experiment if the workbench wrote it")] = False,
 ) -> None:
     """Run a grid of experiments; re-run to resume. Exit 0 all ok, 1 some runs failed."""
     from workbench.sweep import sweep_command
@@ -98,7 +130,7 @@ def sweep(
     # sys.exit, not typer.Exit: with standalone_mode=False typer returns Exit codes from app()
     # instead of raising them, and main() ignores that return value.
     code = sweep_command(experiment, set_ or [], out, workers, address, report, history,
-                         retry_errors)
+                         retry_errors, force=force)
     if code:
         sys.exit(code)
 
@@ -107,11 +139,20 @@ def sweep(
 def report(
     folder: Annotated[Path, typer.Argument(help="a run folder or a sweep folder")],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file (default FOLDER/report.html)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace an existing --out file if it is a workbench report")] = False,
 ) -> None:
     """Write one self-contained HTML report (summary, plots, checker verdicts) of a result folder."""
     from workbench.analysis.report import write_report
+    from workbench.analysis.results import load_results
+    from workbench.outputs import REPORT_GENERATOR, guard_output_file
 
-    typer.echo(f"report: {write_report(folder, out)}")
+    load_results(folder)  # a folder without results is named before anything is written
+    target = out or folder / "report.html"
+    # FOLDER/report.html belongs to the result folder and is rewritten freely.
+    guard_output_file(target, force=force, magic=REPORT_GENERATOR,
+                      allowed_without_force=out is None or target.resolve() == (folder / "report.html").resolve())
+    typer.echo(f"report: {write_report(folder, target)}")
 
 
 @app.command()
@@ -122,6 +163,8 @@ def fig16(
     ranges: Annotated[str | None, typer.Option(help="MIN-MAX ms ranges, comma-separated (default: the paper's ten)")] = None,
     out: Annotated[Path, typer.Option(help="per-trial results (Parquet)")] = Path("data/fig16/trials.parquet"),
     workers: Annotated[int | None, typer.Option(help="processes (default: up to 2)")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace existing --out Parquet (and its comparison.csv)")] = False,
 ) -> None:
     """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash."""
     from workbench.studies.fig16 import PAPER_RANGES, parse_range
@@ -135,27 +178,63 @@ def fig16(
         raise UserInputError(f"--ranges: {exc}") from None
     if trials < 1:
         raise UserInputError("--trials: must be at least 1")
+    from workbench.outputs import guard_output_file
+
+    guard_output_file(out, force=force, magic=b"PAR1")
+    guard_output_file(out.with_name("comparison.csv"), force=force, option="--out (its comparison.csv)")
     run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo)
 
 
 def main() -> None:
+    # Read before parsing: an error inside click's own parsing must honour it too.
+    debug = "--debug" in sys.argv[1:]
     try:
         # Without standalone mode click returns a command's exit code instead of exiting.
-        code = app(standalone_mode=False)
+        # --debug is accepted anywhere on the line, not only before the command.
+        args = [a for a in sys.argv[1:] if a != "--debug"]
+        code = app(args=args, prog_name="workbench", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserInputError as exc:
-        print(f"workbench: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc), debug)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ClickException as exc:
         # Typer vendors click; its usage errors would print a multi-line box otherwise.
-        print(f"workbench: error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(2)
+        _fail(exc.format_message(), debug)
     except (typer.Abort, KeyboardInterrupt):
         print("workbench: interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as exc:  # a disk that filled up or went read-only mid-run
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}", debug)
+    except RecursionError:
+        _fail("input nested too deeply to process", debug)
+    except MemoryError:
+        _fail("out of memory", debug)
+    except Exception as exc:  # noqa: BLE001 - the catch-all: one line, the traceback with --debug
+        _fail(f"internal error: {type(exc).__name__}: {_first_line(exc)} "
+              "(run again with --debug for the traceback)", debug)
+
+
+def _first_line(exc: BaseException) -> str:
+    # str() of an exception can itself be huge or recurse (a deeply nested value in it).
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def _fail(message: str, debug: bool) -> None:
+    """One line on stderr, exit 2; with --debug, the traceback first."""
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    line = " ".join(message.split()) if len(message) < 10_000 else message[:300]
+    print(f"workbench: error: {line}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

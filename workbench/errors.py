@@ -17,3 +17,7 @@ class HistoryFormatError(UserInputError):
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
         self.path, self.line, self.problem = path, line, problem
+
+
+class OutputPathError(UserInputError):
+    """An output path that may not be written: a user's file, a file for a folder, read-only."""

@@ -22,6 +22,7 @@ from workbench.analysis.phases import annotate_ops, partition_intervals
 from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
 from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
+from workbench.outputs import guard_output_dir, write_marker
 from workbench.runtime.result import RunResult
 from workbench.store import staged_dir
 
@@ -79,11 +80,18 @@ def run_experiment(config: ExperimentConfig) -> RunOutput:
     return RunOutput(config, result, add_run_columns(ops, run_params(config)), summary)
 
 
-def write_run(output: RunOutput, out_dir: str | Path, report: bool = False) -> Path:
-    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`)."""
+def write_run(output: RunOutput, out_dir: str | Path, report: bool = False,
+              force: bool = False) -> Path:
+    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`).
+
+    The target is checked again here (callers check it before the run too, so a bad path
+    costs no run time): a user's folder or file is never replaced (`outputs`).
+    """
     out_dir = Path(out_dir)
+    guard_output_dir(out_dir, force=force)
     with staged_dir(out_dir) as stage:
         _write_files(output, stage, report)
+        write_marker(stage, "run")
     return out_dir
 
 

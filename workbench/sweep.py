@@ -394,6 +394,7 @@ def run_sweep(
     retry_errors: bool = True,
     progress: bool = True,
     keep_ray: bool = False,
+    force: bool = False,
 ) -> SweepResult:
     """Run every run of the plan that has no result yet; Ctrl-C keeps what finished.
 
@@ -408,10 +409,10 @@ def run_sweep(
     store = SweepStore(out or default_sweep_dir(plan.name))
     serial = workers == 1 or any(r.config.runtime == "ray" for r in plan.runs)
     # Check the folder and join Ray before creating anything: bad input leaves no trace.
-    store.check(plan.config, plan.grid_paths)
+    store.check(plan.config, plan.grid_paths, force)
     started_ray = False if serial else ensure_ray(address, workers)
     try:
-        store.open(plan.config, plan.grid_paths)
+        store.open(plan.config, plan.grid_paths, force)
         rows = stored_rows(plan, store)
         store.write_summary(_frame(plan, rows))
         done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
@@ -486,7 +487,7 @@ def write_sweep_report(path: Path) -> str | None:
 # ---------------------------------------------------------------- the command
 def sweep_command(experiment: Path, overrides: list[str], out: Path | None, workers: int | None,
                   address: str | None, report: bool, keep_history: bool,
-                  retry_errors: bool) -> int:
+                  retry_errors: bool, force: bool = False) -> int:
     """`workbench sweep`: exit 0 all runs ok, 1 some runs failed, 130 interrupted.
 
     Bad input raises UserInputError before any folder exists (the CLI prints it, exit 2).
@@ -497,10 +498,12 @@ def sweep_command(experiment: Path, overrides: list[str], out: Path | None, work
         raise UserInputError(f"--workers {workers}: expected 1 or more")
     source = str(experiment)
     plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source)
+    # The output folder is judged before anything is printed: a refusal is one line.
+    SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths, force)
     mode = ("serial, in-process" if workers == 1
             else f"Ray at {address}" if address else f"Ray, {workers or 'all'} workers")
     print(f"sweep {plan.name}: {len(plan.runs)} runs ({mode})", file=sys.stderr)
-    result = run_sweep(plan, out, workers, address, keep_history, retry_errors)
+    result = run_sweep(plan, out, workers, address, keep_history, retry_errors, force=force)
     ok = int((result.frame["status"] == OK).sum()) if len(result.frame) else 0
     failed = len(result.frame) - ok
     print(f"{result.path}: {ok} ok, {failed} failed, {result.total - ok - failed} not run "
