@@ -59,7 +59,7 @@ def test_bad_input_exits_2_before_printing(tmp_path: Path) -> None:
     bad.write_text("INFO  jepsen.util - 0\t:invoke\t:write\t3\nINFO  jepsen.util - 0\t:ok\n")
     code, out, err = run([GOOD, str(bad)])
     assert code == 2 and out == ""
-    assert err.strip() == f"{bad}:2: not a Jepsen op line ('... jepsen.util - PROCESS TYPE F VALUE')"
+    assert err.strip() == f"workbench: error: {bad}:2: not a Jepsen op line ('... jepsen.util - PROCESS TYPE F VALUE')"
     code, out, err = run([GOOD], model="register")  # etcd logs have cas
     assert code == 2 and out == "" and "model 'register' has no operation 'cas'" in err
     assert GOOD in err and err.count("\n") == 1

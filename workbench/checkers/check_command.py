@@ -27,6 +27,7 @@ from workbench.checkers.models import get_model
 from workbench.checkers.pairing import Op, pair_ops
 from workbench.errors import HistoryFormatError, UserInputError
 from workbench.history.importers import load_history
+from workbench.history.limits import short_repr
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
 _PREFIX_TAIL = 5  # prefix ops shown before the point where the search got stuck
@@ -40,7 +41,7 @@ def check_files(files: list[str], model: str | None, fmt: str | None, as_json: b
     try:
         loaded = [_load(path, model, fmt) for path in files]
     except UserInputError as exc:
-        print(str(exc), file=err)
+        print(f"workbench: error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
     verdicts = []
@@ -71,7 +72,7 @@ def _load(path: str, model: str | None, fmt: str | None) -> tuple[str, list[dict
         problem = spec.problem(op.f, op.value)
         if problem is not None:
             raise HistoryFormatError(
-                path, None, f"op {op.id} (process {op.process}, {op.f} {op.value!r}): {problem}")
+                path, None, f"op {op.id} (process {op.process}, {op.f} {short_repr(op.value)}): {problem}")
     return path, events, chosen
 
 
