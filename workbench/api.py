@@ -163,18 +163,19 @@ def run(config_or_path: ConfigSource, *, out: str | Path | None = None, report: 
 
 def sweep(config_or_path: ConfigSource, out: str | Path | None = None, workers: int | None = None,
           *, address: str | None = None, history: bool = False, retry_errors: bool = True,
-          progress: bool = True, report: bool = False, force: bool = False,
+          progress: bool = True, report: bool = False, force: bool = False, yes: bool = False,
           **overrides: Any) -> pd.DataFrame:
     """Run a sweep (resuming one already in `out`) and return its summary frame.
 
     Ray is started if needed and left running for the next sweep of the session;
     Ctrl-C stops the sweep, keeps finished runs and re-raises KeyboardInterrupt.
-    `force=True` replaces a sweep folder of another experiment that the workbench wrote.
+    `force=True` replaces a sweep folder of another experiment that the workbench wrote;
+    a grid of more than 10,000 runs is refused unless `yes=True`.
     """
-    from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
+    from workbench.sweep import MAX_RUNS, plan_sweep, run_sweep, write_sweep_report
 
     raw, name = _raw_config(config_or_path, overrides)
-    plan = plan_sweep(raw, name)
+    plan = plan_sweep(raw, name, max_runs=None if yes else MAX_RUNS)
     result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True,
                        force=force)
     if result.interrupted:
@@ -230,5 +231,5 @@ def _load_sweep(store: SweepStore) -> SweepResults:
         summary = pd.read_parquet(store.summary_path)
         if set(summary["run_id"]) >= store.finished_ids() or not store.finished_ids():
             return SweepResults(store.root, config, summary)
-    plan = plan_sweep(config, str(store.config_path))
+    plan = plan_sweep(config, str(store.config_path), max_runs=None)
     return SweepResults(store.root, config, summary_rows(plan, store))

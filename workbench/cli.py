@@ -75,6 +75,8 @@ def run(
         "--address", help="runtime ray: join this Ray cluster (default: RAY_ADDRESS, else local)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace the result folder if the workbench wrote it (never a folder of yours)")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print the resolved config and an estimated time; run nothing")] = False,
 ) -> None:
     """Run one experiment and write its result folder."""
     from workbench.config import load_config
@@ -85,6 +87,11 @@ def run(
     if address:
         config = config.model_copy(update={"ray": config.ray.model_copy(update={"address": address})})
     out_dir = out or default_out_dir(config.name, config.protocol, config.seed)
+    if dry_run:
+        from workbench.dry_run import describe_run
+
+        typer.echo(describe_run(config, str(out_dir)))
+        return
     guard_output_dir(out_dir, force=force)  # before the run: a bad --out costs nothing
     output = run_experiment(config)
     write_run(output, out_dir, report=report, force=force)
@@ -123,6 +130,10 @@ def sweep(
     retry_errors: Annotated[bool, typer.Option(help="re-run runs that failed last time")] = True,
     force: Annotated[bool, typer.Option(
         "--force", help="replace a sweep folder of another experiment if the workbench wrote it")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print the resolved config, the number of runs and an estimated time; run nothing")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", help="run a sweep of more than 10,000 runs (refused without it)")] = False,
 ) -> None:
     """Run a grid of experiments; re-run to resume. Exit 0 all ok, 1 some runs failed."""
     from workbench.sweep import sweep_command
@@ -130,7 +141,7 @@ def sweep(
     # sys.exit, not typer.Exit: with standalone_mode=False typer returns Exit codes from app()
     # instead of raising them, and main() ignores that return value.
     code = sweep_command(experiment, set_ or [], out, workers, address, report, history,
-                         retry_errors, force=force)
+                         retry_errors, force=force, dry_run=dry_run, yes=yes)
     if code:
         sys.exit(code)
 
