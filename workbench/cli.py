@@ -196,6 +196,19 @@ def fig16(
     run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo)
 
 
+@app.command("config")
+def config_command(
+    schema: Annotated[bool, typer.Option("--schema", help="print every field of an experiment file")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="as the Markdown table of docs/config.md")] = False,
+) -> None:
+    """The experiment-file reference: every field with type, default, unit and meaning."""
+    from workbench.schema import render_markdown, render_text
+
+    if not schema:
+        raise UserInputError("config: nothing to do; try `workbench config --schema`")
+    typer.echo(render_markdown() if markdown else render_text(), nl=not markdown)
+
+
 def main() -> None:
     # Read before parsing: an error inside click's own parsing must honour it too.
     debug = "--debug" in sys.argv[1:]

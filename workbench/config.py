@@ -41,28 +41,33 @@ class RayConfig(BaseModel):
     num_cpus: int | None = Field(None, ge=1, description="local cluster size; default all cores")
     flush_interval_ms: float = Field(2.0, gt=0, description="batch messages to one peer this long")
     time_scale: float = Field(1.0, gt=0, description="protocol ms per wall ms (2 = twice as fast)")
-    placement: Literal["pack", "spread"] = "pack"
+    placement: Literal["pack", "spread"] = Field(
+        "pack", description="pack: actors on as few machines as possible; spread: across machines")
     client_actors: bool = Field(
         False, description="clients in actors of their own beside their node (else inside the node's actor)"
     )
 
 
 class CheckConfig(BaseModel):
+    """The checkers run on the history after the run."""
+
     model_config = ConfigDict(extra="forbid")
-    linearizability: bool = True
+    linearizability: bool = Field(True, description="check the history for linearizability (Porcupine-style search)")
     max_seconds: float = Field(30.0, gt=0, description="checker budget; past it the verdict is unknown")
 
 
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "experiment"
-    protocol: Literal["eventual", "raft", "paxos"]
-    runtime: Literal["sim", "ray"] = "sim"
-    seed: int = 0
-    nodes: int = Field(5, ge=1, le=31)
-    duration_s: float = Field(40.0, gt=0)
-    workload: WorkloadConfig = WorkloadConfig()
+    name: str = Field("experiment", description="names the result folder and the report")
+    protocol: Literal["eventual", "raft", "paxos"] = Field(
+        description="the system under test: eventual (AP store), raft or paxos (CP)")
+    runtime: Literal["sim", "ray"] = Field(
+        "sim", description="sim: deterministic simulator, virtual time; ray: a Ray actor per node, real time")
+    seed: int = Field(0, description="derives every random choice; same file and seed, same sim history")
+    nodes: int = Field(5, ge=1, le=31, description="cluster size; node ids are 0..nodes-1")
+    duration_s: float = Field(40.0, gt=0, description="length of the run")
+    workload: WorkloadConfig = Field(WorkloadConfig(), description="what the clients do")
     network: LinkSpec = LinkSpec()
     faults: FaultsConfig = FaultsConfig()
     eventual: EventualOptions = EventualOptions()
@@ -101,10 +106,28 @@ def _describe(error: ValidationError, source: str) -> str:
         message = "unknown field"
     elif first["type"] == "missing":
         message = "required field is missing"
+    elif first["type"] == "union_tag_not_found":
+        key = first["ctx"]["discriminator"].strip("'")
+        message = f"missing key {key!r}, which chooses the kind ({_tag_choices(key)})"
+    elif first["type"] == "union_tag_invalid":
+        key = first["ctx"]["discriminator"].strip("'")
+        message = (f"{key}: {first['ctx']['tag']!r} is not allowed "
+                   f"(one of: {first['ctx']['expected_tags'].replace(chr(39), '')})")
     elif first["type"] == "literal_error":
         message = f"{first['input']!r} is not allowed ({first['msg'][len('Input should be '):]})"
     prefix = f"{source}: " if source else ""
     return f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
+
+
+def _tag_choices(key: str) -> str:
+    """The values a tagged union's key takes, read from the reference rows (`schema`)."""
+    from workbench.schema import walk
+
+    prefix = f"one of {key}: "
+    for row in walk():
+        if row.type.startswith(prefix):
+            return "one of: " + row.type.removeprefix(prefix)
+    return "see `workbench config --schema`"
 
 
 def validate_config(raw: Any, source: str = "") -> ExperimentConfig:
