@@ -47,7 +47,7 @@ def _options(
 
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
-                "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable",
+                "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable", "verdict",
                 "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
 
 
@@ -95,6 +95,8 @@ def run(
     guard_output_dir(out_dir, force=force)  # before the run: a bad --out costs nothing
     output = run_experiment(config)
     write_run(output, out_dir, report=report, force=force)
+    for warning in output.summary.get("warnings", []):
+        typer.echo(f"workbench: warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(output.summary))
         return

@@ -23,6 +23,7 @@ from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
 from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
 from workbench.outputs import guard_output_dir, write_marker
+from workbench.run_warnings import EMPTY, config_warnings, result_warnings
 from workbench.runtime.result import RunResult
 from workbench.store import staged_dir
 
@@ -70,8 +71,22 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
         model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
         nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
     ))
+    summary["verdict"] = _verdict(summary, config)
+    if summary["verdict"] == EMPTY:
+        summary["linearizable"] = None  # nothing was checked: not "linearizable"
     summary["wall_s"] = result.stats.get("wall_s")
+    summary["warnings"] = config_warnings(config) + result_warnings(config, result.trace, summary)
     return ops, jsonable(summary)
+
+
+def _verdict(summary: dict[str, Any], config: ExperimentConfig) -> str | None:
+    """linearizable / not linearizable / unknown, or "empty" for a history without ops."""
+    if not summary.get("ops"):
+        return EMPTY
+    if not config.check.linearizability:
+        return None
+    linearizable = summary.get("linearizable")
+    return "unknown" if linearizable is None else "linearizable" if linearizable else "not linearizable"
 
 
 def run_experiment(config: ExperimentConfig) -> RunOutput:

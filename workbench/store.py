@@ -323,6 +323,9 @@ def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataF
         return pd.DataFrame(columns=leading)
     for path in grid_paths:
         frame[path] = grid_column(frame[path].tolist())
+    if "warnings" in frame.columns:
+        # One text cell per run (a list column would not group, dedupe or compare in pandas).
+        frame["warnings"] = [("; ".join(w) if isinstance(w, list) else w) for w in frame["warnings"]]
     rest = [c for c in frame.columns if c not in leading]
     return frame[leading + rest]
 
