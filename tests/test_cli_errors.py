@@ -128,3 +128,37 @@ def test_catch_all_is_one_line_and_debug_shows_the_traceback(cli, monkeypatch: p
     assert "internal error: KeyError" in line and "--debug" in line
     debug = cli("run", str(CAP), "--debug")
     assert debug.code == 2 and "Traceback" in debug.err and "KeyError" in debug.err
+
+
+# ---------------------------------------------------------------- issue 18 item 8: CLI polish
+COMMANDS = ["run", "check", "sweep", "report", "fig16", "config"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_has_exit_codes_and_readable_metavars(cli, command: str) -> None:
+    result = cli(command, "-h")
+    assert result.code == 0, result.err
+    assert "Exit codes:" in result.out
+    assert "<list[" not in result.out and "<path>" not in result.out and "{" not in result.out.splitlines()[0]
+
+
+def test_top_level_help_and_version(cli) -> None:
+    assert "Exit codes:" in cli("-h").out
+    version = cli("--version")
+    assert version.code == 0 and version.out.startswith("workbench 0.")
+
+
+def test_format_names_are_the_same_in_help_and_in_the_error(cli, tmp_path: Path) -> None:
+    from workbench.history.importers import FORMATS
+
+    listed = ", ".join(FORMATS)
+    assert listed in " ".join(cli("check", "-h").out.split())
+    (tmp_path / "h.jsonl").write_text("")
+    line = cli("check", str(tmp_path / "h.jsonl"), "--format", "csv").one_error_line()
+    assert f"(known: {listed})" in line
+
+
+def test_run_help_names_the_default_folder_and_that_set_repeats(cli) -> None:
+    text = " ".join(cli("run", "-h").out.split())
+    assert "default data/runs/NAME-PROTOCOL-seedSEED" in text.replace("- seed", "-seed")
+    assert "repeat --set" in text and "KEY.PATH=VALUE" in text

@@ -13,8 +13,23 @@ from typing import Annotated
 
 import typer
 from typer._click.exceptions import ClickException
+from typer.core import TyperArgument
 
 from workbench.errors import UserInputError
+from workbench.history.importers import FORMATS as HISTORY_FORMATS
+
+
+def _plain_usage_name(self: TyperArgument) -> str:
+    """`EXPERIMENT` and `FILE...` in usage lines, as in most Unix tools, instead of this
+    typer's `{EXPERIMENT}`; an optional argument keeps its brackets."""
+    name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+    return name + ("..." if self.nargs != 1 else "")
+
+
+# Arguments get readable metavars below; their `<path>` / `<list[Path]>` type labels
+# only repeat them, so help shows the metavar alone (typer has no per-argument switch).
+TyperArgument._usage_display_name = _plain_usage_name  # type: ignore[method-assign]
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign,assignment]
 
 EXIT_CODES = ("Exit codes: 0 ok; 1 a violation or failed runs; 2 bad input (config, history, "
               "argument, output path); 3 check verdict unknown; 130 interrupted.")
@@ -51,6 +66,11 @@ SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "ava
                 "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
 
 
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY.PATH=VALUE", help="override one config field, e.g. raft.read_mode=lease; "
+    "repeat --set for more (paths as in `workbench config --schema`)")]
+
+
 def _print_summary(summary: dict) -> None:
     width = max(len(k) for k in SUMMARY_ROWS)
     for key in SUMMARY_ROWS:
@@ -66,19 +86,25 @@ def default_out_dir(config_name: str, protocol: str, seed: int) -> Path:
 
 @app.command()
 def run(
-    experiment: Annotated[Path, typer.Argument(help="experiment file (YAML)")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="result folder")] = None,
+    experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="experiment file (YAML)")],
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="result folder (default data/runs/NAME-PROTOCOL-seedSEED)")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print summary.json")] = False,
     address: Annotated[str | None, typer.Option(
-        "--address", help="runtime ray: join this Ray cluster (default: RAY_ADDRESS, else local)")] = None,
+        "--address", metavar="ADDRESS",
+        help="runtime ray: join this Ray cluster (default: RAY_ADDRESS, else local)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace the result folder if the workbench wrote it (never a folder of yours)")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="print the resolved config and an estimated time; run nothing")] = False,
 ) -> None:
-    """Run one experiment and write its result folder."""
+    """Run one experiment and write its result folder.
+
+    Exit codes: 0 done (warnings, if any, on stderr); 2 bad input (config, argument,
+    output path); 130 interrupted.
+    """
     from workbench.config import load_config
     from workbench.outputs import guard_output_dir
     from workbench.runner import run_experiment, write_run
@@ -108,13 +134,20 @@ def run(
 
 @app.command()
 def check(
-    files: Annotated[list[Path], typer.Argument(help="history files")],
-    model: Annotated[str | None, typer.Option(help="register, cas-register, kv or set")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, etcd-log, kv-edn, jepsen-edn")] = None,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE", help="history files, one or more")],
+    model: Annotated[str | None, typer.Option(
+        metavar="MODEL", help="register, cas-register, kv or set (default: from the ops)")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", metavar="FORMAT",
+        help=f"{', '.join(HISTORY_FORMATS)} (default: detected from the content)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per file")] = False,
-    max_seconds: Annotated[float | None, typer.Option(help="search budget per file")] = None,
+    max_seconds: Annotated[float | None, typer.Option(metavar="SECONDS", help="search budget per file")] = None,
 ) -> None:
-    """Check histories for linearizability. Exit 0 all linearizable, 1 a violation, 3 unknown."""
+    """Check histories for linearizability.
+
+    Exit codes: 0 all linearizable; 1 a violation; 2 bad input (file, format, model);
+    3 unknown (the search budget ran out).
+    """
     from workbench.checkers.check_command import check_files
 
     raise typer.Exit(check_files([str(f) for f in files], model, fmt, as_json, max_seconds))
@@ -122,11 +155,14 @@ def check(
 
 @app.command()
 def sweep(
-    experiment: Annotated[Path, typer.Argument(help="experiment file (YAML) with a sweep: section")],
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override: key.path=value")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="sweep folder (default data/sweeps/NAME)")] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel runs (default: all cores); 1 = serial, no Ray")] = None,
-    address: Annotated[str | None, typer.Option(help="join this Ray cluster ('auto': the one `ray start` made here); default RAY_ADDRESS, else a new local Ray")] = None,
+    experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT",
+                                               help="experiment file (YAML) with a sweep: section")],
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="DIR", help="sweep folder (default data/sweeps/NAME)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        metavar="N", help="parallel runs (default: all cores); 1 = serial, no Ray")] = None,
+    address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="join this Ray cluster ('auto': the one `ray start` made here); default RAY_ADDRESS, else a new local Ray")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
     history: Annotated[bool, typer.Option(help="also keep each run's history.jsonl and trace.jsonl")] = False,
     retry_errors: Annotated[bool, typer.Option(help="re-run runs that failed last time")] = True,
@@ -137,7 +173,11 @@ def sweep(
     yes: Annotated[bool, typer.Option(
         "--yes", help="run a sweep of more than 10,000 runs (refused without it)")] = False,
 ) -> None:
-    """Run a grid of experiments; re-run to resume. Exit 0 all ok, 1 some runs failed."""
+    """Run a grid of experiments; re-run to resume.
+
+    Exit codes: 0 all runs ok; 1 some runs failed; 2 bad input (config, grid, argument,
+    output folder, more than 10,000 runs without --yes); 130 interrupted (finished runs kept).
+    """
     from workbench.sweep import sweep_command
 
     # sys.exit, not typer.Exit: with standalone_mode=False typer returns Exit codes from app()
@@ -150,12 +190,16 @@ def sweep(
 
 @app.command()
 def report(
-    folder: Annotated[Path, typer.Argument(help="a run folder or a sweep folder")],
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file (default FOLDER/report.html)")] = None,
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="a run folder or a sweep folder")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", help="HTML file (default FOLDER/report.html)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace an existing --out file if it is a workbench report")] = False,
 ) -> None:
-    """Write one self-contained HTML report (summary, plots, checker verdicts) of a result folder."""
+    """Write one self-contained HTML report (summary, plots, checker verdicts) of a result folder.
+
+    Exit codes: 0 written; 2 bad input (not a result folder, output path).
+    """
     from workbench.analysis.report import write_report
     from workbench.analysis.results import load_results
     from workbench.outputs import REPORT_GENERATOR, guard_output_file
@@ -170,16 +214,21 @@ def report(
 
 @app.command()
 def fig16(
-    experiment: Annotated[Path, typer.Argument(help="base setup of a trial (YAML)")] = Path(
+    experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="base setup of a trial (YAML)")] = Path(
         "experiments/raft_election_fig16.yaml"),
-    trials: Annotated[int, typer.Option(help="trials per election-timeout range")] = 1000,
-    ranges: Annotated[str | None, typer.Option(help="MIN-MAX ms ranges, comma-separated (default: the paper's ten)")] = None,
-    out: Annotated[Path, typer.Option(help="per-trial results (Parquet)")] = Path("data/fig16/trials.parquet"),
-    workers: Annotated[int | None, typer.Option(help="processes (default: up to 2)")] = None,
+    trials: Annotated[int, typer.Option(metavar="N", help="trials per election-timeout range")] = 1000,
+    ranges: Annotated[str | None, typer.Option(
+        metavar="MIN-MAX,...", help="ms ranges, comma-separated (default: the paper's ten)")] = None,
+    out: Annotated[Path, typer.Option(metavar="FILE", help="per-trial results (Parquet)")] = Path(
+        "data/fig16/trials.parquet"),
+    workers: Annotated[int | None, typer.Option(metavar="N", help="processes (default: up to 2)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace existing --out Parquet (and its comparison.csv)")] = False,
 ) -> None:
-    """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash."""
+    """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash.
+
+    Exit codes: 0 done; 2 bad input (config, --ranges, --trials, output path).
+    """
     from workbench.studies.fig16 import PAPER_RANGES, parse_range
     from workbench.studies.fig16 import main as run_fig16
 
@@ -203,7 +252,10 @@ def config_command(
     schema: Annotated[bool, typer.Option("--schema", help="print every field of an experiment file")] = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="as the Markdown table of docs/config.md")] = False,
 ) -> None:
-    """The experiment-file reference: every field with type, default, unit and meaning."""
+    """The experiment-file reference: every field with type, default, unit and meaning.
+
+    Exit codes: 0 printed; 2 bad argument.
+    """
     from workbench.schema import render_markdown, render_text
 
     if not schema:
