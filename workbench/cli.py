@@ -219,8 +219,10 @@ def fig16(
     trials: Annotated[int, typer.Option(metavar="N", help="trials per election-timeout range")] = 1000,
     ranges: Annotated[str | None, typer.Option(
         metavar="MIN-MAX,...", help="ms ranges, comma-separated (default: the paper's ten)")] = None,
+    # Not data/fig16/trials.parquet: that is the committed reference result (refresh it
+    # on purpose with --out data/fig16/trials.parquet --force).
     out: Annotated[Path, typer.Option(metavar="FILE", help="per-trial results (Parquet)")] = Path(
-        "data/fig16/trials.parquet"),
+        "data/runs/fig16/trials.parquet"),
     workers: Annotated[int | None, typer.Option(metavar="N", help="processes (default: up to 2)")] = None,
     force: Annotated[bool, typer.Option(
         "--force", help="replace existing --out Parquet (and its comparison.csv)")] = False,
