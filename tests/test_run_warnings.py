@@ -78,3 +78,18 @@ def test_the_cli_prints_warnings_and_a_sweep_frame_keeps_them_as_text(
     frame = summary_frame([{"run_id": "a", "status": "ok", "error": None, "warnings": ["x", "y"]},
                            {"run_id": "b", "status": "ok", "error": None, "warnings": []}], [])
     assert frame["warnings"].tolist() == ["x; y", ""]
+
+
+def test_an_empty_run_writes_its_folder_without_a_report_and_report_says_why(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(yaml.safe_dump(tiny_experiment(nodes=3, duration_s=1, faults={},
+                                                         workload={"start_s": 5})))
+    out = tmp_path / "out"
+    result = run_cli(capsys, monkeypatch, "run", str(experiment), "--out", str(out))
+    assert result.code == 0, result.err
+    assert "no operations in the history" in result.err and "verdict               empty" not in result.out
+    assert (out / "summary.json").is_file() and not (out / "report.html").exists()
+    assert "no operations" in run_cli(capsys, monkeypatch, "report", str(out)).one_error_line()

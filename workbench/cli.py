@@ -129,7 +129,8 @@ def run(
     typer.echo(f"{config.name}: {config.protocol} on {config.runtime}, {config.nodes} nodes, "
                f"{config.duration_s:g} s, seed {config.seed}")
     _print_summary(output.summary)
-    typer.echo(f"results: {out_dir}" + (f"  (report: {out_dir / 'report.html'})" if report else ""))
+    written = report and (out_dir / "report.html").is_file()
+    typer.echo(f"results: {out_dir}" + (f"  (report: {out_dir / 'report.html'})" if written else ""))
 
 
 @app.command()
@@ -201,10 +202,12 @@ def report(
     Exit codes: 0 written; 2 bad input (not a result folder, output path).
     """
     from workbench.analysis.report import write_report
-    from workbench.analysis.results import load_results
+    from workbench.analysis.results import RunResults, load_results
     from workbench.outputs import REPORT_GENERATOR, guard_output_file
 
-    load_results(folder)  # a folder without results is named before anything is written
+    results = load_results(folder)  # a folder without results is named before anything is written
+    if isinstance(results, RunResults) and results.summary.get("ops") == 0:
+        raise UserInputError(f"{folder}: the run has no operations, so there is nothing to report")
     target = out or folder / "report.html"
     # FOLDER/report.html belongs to the result folder and is rewritten freely.
     guard_output_file(target, force=force, magic=REPORT_GENERATOR,

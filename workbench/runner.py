@@ -119,7 +119,8 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
     to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
     (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
-    if report:
+    # A run without ops has nothing to plot (its summary's warnings say so): no report.
+    if report and output.summary.get("ops"):
         from workbench.analysis.report import write_report
 
         write_report(folder, folder / "report.html")
