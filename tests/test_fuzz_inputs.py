@@ -4,7 +4,8 @@ structured EDN / JSON Lines / Jepsen logs / YAML, and mutations of real historie
 Every input must give a result, or a `UserInputError` whose message is one line (the
 CLI prints it as `workbench: error: ...` and exits 2). Any other exception fails.
 
-`make test` runs a few hundred inputs in all (derandomized: the same ones every time);
+`make test` runs 100 inputs per importer and for the YAML (derandomized: the same ones every
+time; `WORKBENCH_FUZZ_EXAMPLES=N` for more);
 `make test-slow` runs 10,000 per importer (`@pytest.mark.slow`). A failure prints the
 falsifying input and a `@reproduce_failure` blob to replay it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,8 @@ from workbench.checkers.check_command import check_files
 from workbench.config import parse_yaml, validate_config
 from workbench.errors import UserInputError
 
-FAST, SLOW = 60, 10_000
+FAST = int(os.environ.get("WORKBENCH_FUZZ_EXAMPLES", 100))
+SLOW = 10_000
 FORMATS = ("jsonl", "jepsen-log", "edn")
 REAL = {
     "jsonl": [],  # filled from the EDN samples below, converted (the repo has no .jsonl sample)
@@ -234,3 +237,13 @@ def test_experiment_yaml_never_raises(data: bytes) -> None:
 @given(data=_yaml_docs)
 def test_experiment_yaml_never_raises_10000(data: bytes) -> None:
     _load_experiment(data)
+
+
+@pytest.mark.parametrize("data", [
+    b'jepsen.util0\tinvoke\twrite\t{}',  # a map as a register value (unhashable in the checker)
+    b'{"process":0,"type":[],"f":""}',  # a list as the op type
+    b'{:process 0 :type :invoke :f :write :key {:a 1} :value 1}',  # a map as the key
+    b'{:process 0 :type :invoke :f :add :value #{1 {}}}',
+])
+def test_inputs_found_by_fuzzing(data: bytes, tmp_path: Path) -> None:
+    one_line_or_result(data, None, tmp_path)

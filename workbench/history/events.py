@@ -72,6 +72,9 @@ def validate_event(raw: Any, path: str, line: int) -> dict[str, Any]:
     time = raw.get("time", float(line))
     if not isinstance(time, int | float) or isinstance(time, bool):
         raise HistoryFormatError(path, line, f"field 'time' is {short_repr(time)}, expected a number")
+    key = raw.get("key")
+    if key is not None and not isinstance(key, str | int | float):
+        raise HistoryFormatError(path, line, f"field 'key' is {short_repr(key)}, expected a string or number")
     for field in ("key", "value"):
         if too_deep(raw.get(field)):
             raise HistoryFormatError(path, line, f"field {field!r} is nested deeper than {MAX_DEPTH} levels")
