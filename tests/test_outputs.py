@@ -190,3 +190,27 @@ def test_guard_names_the_reason(tmp_path: Path) -> None:
     assert guard_output_dir(tmp_path / "new", force=False) is False
     assert guard_output_dir(tmp_path / "a" / "b", force=False) is False
     assert not (tmp_path / "a").exists(), "checking writes nothing"
+
+
+def test_sweep_force_replaces_only_a_workbench_sweep_of_another_experiment(tmp_path: Path) -> None:
+    from conftest import tiny_experiment
+
+    from workbench.errors import ConfigError
+    from workbench.sweep import plan_sweep, run_sweep
+
+    def plan(**changes: object):
+        return plan_sweep({**tiny_experiment(**{"nodes": 3, "duration_s": 1, **changes}),
+                           "sweep": {"grid": {"workload.keys": [1]}, "seeds": 1}})
+
+    out = tmp_path / "s"
+    run_sweep(plan(), out, workers=1, progress=False)
+    assert (out / MARKER_FILE).is_file()
+    with pytest.raises(ConfigError, match="--force to replace it"):
+        run_sweep(plan(duration_s=2), out, workers=1, progress=False)
+    result = run_sweep(plan(duration_s=2), out, workers=1, progress=False, force=True)
+    assert result.ran == 1 and (out / MARKER_FILE).is_file()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputPathError, match="notes.txt"):
+        run_sweep(plan(duration_s=1), out, workers=1, progress=False, force=True)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
