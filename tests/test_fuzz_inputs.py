@@ -90,9 +90,12 @@ def _edn(value: object) -> str:
     return str(value)
 
 
-_values = st.recursive(st.one_of(_atoms, _keywords), lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
-    st.dictionaries(st.one_of(_keywords, st.integers(0, 5)), inner, max_size=4)), max_leaves=12)
+def _edn_collections(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.lists(inner, max_size=4), st.lists(inner, max_size=3).map(tuple),
+                     st.dictionaries(st.one_of(_keywords, st.integers(0, 5)), inner, max_size=4))
+
+
+_values = st.recursive(st.one_of(_atoms, _keywords), _edn_collections, max_leaves=12)
 _process = st.one_of(st.integers(-2, 6), st.just(":nemesis"), _values)
 _op = st.fixed_dictionaries(
     {":process": _process, ":type": st.one_of(_keywords, _values), ":f": st.one_of(_keywords, _values)},
@@ -201,11 +204,16 @@ def test_importer_never_raises_10000(fmt: str, tmp_path: Path) -> None:
 _yaml_keys = st.sampled_from(["name", "protocol", "nodes", "duration_s", "seed", "network", "latency",
                               "dist", "ms", "faults", "partitions", "shape", "at", "duration",
                               "workload", "mix", "raft", "paxos", "sweep", "grid", "x"])
+
+
+def _yaml_collections(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(_yaml_keys, inner, max_size=4))
+
+
 _yaml_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(), st.text(max_size=6),
               st.sampled_from(["raft", "paxos", "eventual", "constant", "uniform", "halves"])),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_yaml_keys, inner, max_size=4)),
-    max_leaves=15)
+    _yaml_collections, max_leaves=15)
 _yaml_docs = st.one_of(
     st.binary(max_size=200),
     st.dictionaries(_yaml_keys, _yaml_values, max_size=6).map(

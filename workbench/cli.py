@@ -1,4 +1,4 @@
-"""The `workbench` command: run, check, sweep, report.
+"""The `workbench` command: run, check, sweep, report, fig16, config.
 
 Errors a user can cause print one line on stderr (`workbench: error: ...`, naming the
 field, file or line) and exit with code 2; nothing half-written is left behind.
