@@ -93,3 +93,13 @@ def test_an_empty_run_writes_its_folder_without_a_report_and_report_says_why(
     assert "no operations in the history" in result.err and "verdict               empty" not in result.out
     assert (out / "summary.json").is_file() and not (out / "report.html").exists()
     assert "no operations" in run_cli(capsys, monkeypatch, "report", str(out)).one_error_line()
+
+
+def test_the_python_api_raises_run_warnings() -> None:
+    import workbench
+    from workbench.errors import RunWarning
+
+    with pytest.warns(RunWarning, match="starts at 9 s"):
+        run = workbench.run(tiny_experiment(nodes=3, faults={"partitions": [
+            {"shape": "halves", "at": 9, "duration": 1}]}))
+    assert any("starts at 9 s" in w for w in run.summary["warnings"])

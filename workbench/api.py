@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import yaml
 
 from workbench.analysis.trace import read_trace_records
 from workbench.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
-from workbench.errors import ConfigError, UserInputError
+from workbench.errors import ConfigError, RunWarning, UserInputError
 from workbench.outputs import guard_output_dir
 from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SUMMARY_FILE, SweepStore
 
@@ -157,6 +158,8 @@ def run(config_or_path: ConfigSource, *, out: str | Path | None = None, report: 
         guard_output_dir(out, force=force, option="out")
     output = run_experiment(config)
     path = write_run(output, out, report=report, force=force) if out is not None else None
+    for message in output.summary.get("warnings", []):
+        warnings.warn(message, RunWarning, stacklevel=2)  # shown once per message in Jupyter
     return Run(output.config, output.ops, output.summary, output.result.history,
                output.result.trace, path)
 

@@ -21,3 +21,8 @@ class HistoryFormatError(UserInputError):
 
 class OutputPathError(UserInputError):
     """An output path that may not be written: a user's file, a file for a folder, read-only."""
+
+
+class RunWarning(UserWarning):
+    """Something that makes a run's numbers mean other than they seem (`run_warnings`);
+    the Python API raises it as a warning, the CLI prints it, the summary keeps it."""
