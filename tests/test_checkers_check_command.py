@@ -80,3 +80,12 @@ def test_runs_in_a_subprocess() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1 and json.loads(proc.stdout)["verdict"] == "not linearizable"
+
+
+def test_an_empty_history_is_empty_not_linearizable(tmp_path: Path) -> None:
+    empty = tmp_path / "h.jsonl"
+    empty.write_text("")
+    code, out, err = run([str(empty)])
+    assert code == 3 and out.strip() == f"{empty}: empty (no operations to check)" and err == ""
+    code, out, _ = run([str(empty)], as_json=True)
+    assert code == 3 and '"verdict": "empty"' in out

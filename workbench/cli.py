@@ -147,7 +147,7 @@ def check(
     """Check histories for linearizability.
 
     Exit codes: 0 all linearizable; 1 a violation; 2 bad input (file, format, model);
-    3 unknown (the search budget ran out).
+    3 undecided (the search budget ran out, or a history has no operations).
     """
     from workbench.checkers.check_command import check_files
 
