@@ -22,6 +22,8 @@ from workbench.analysis.phases import annotate_ops, partition_intervals
 from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
 from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
+from workbench.outputs import guard_output_dir, write_marker
+from workbench.run_warnings import EMPTY, config_warnings, result_warnings
 from workbench.runtime.result import RunResult
 from workbench.store import staged_dir
 
@@ -69,8 +71,22 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
         model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
         nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
     ))
+    summary["verdict"] = _verdict(summary, config)
+    if summary["verdict"] == EMPTY:
+        summary["linearizable"] = None  # nothing was checked: not "linearizable"
     summary["wall_s"] = result.stats.get("wall_s")
+    summary["warnings"] = config_warnings(config) + result_warnings(config, result.trace, summary)
     return ops, jsonable(summary)
+
+
+def _verdict(summary: dict[str, Any], config: ExperimentConfig) -> str | None:
+    """linearizable / not linearizable / unknown, or "empty" for a history without ops."""
+    if not summary.get("ops"):
+        return EMPTY
+    if not config.check.linearizability:
+        return None
+    linearizable = summary.get("linearizable")
+    return "unknown" if linearizable is None else "linearizable" if linearizable else "not linearizable"
 
 
 def run_experiment(config: ExperimentConfig) -> RunOutput:
@@ -79,11 +95,18 @@ def run_experiment(config: ExperimentConfig) -> RunOutput:
     return RunOutput(config, result, add_run_columns(ops, run_params(config)), summary)
 
 
-def write_run(output: RunOutput, out_dir: str | Path, report: bool = False) -> Path:
-    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`)."""
+def write_run(output: RunOutput, out_dir: str | Path, report: bool = False,
+              force: bool = False) -> Path:
+    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`).
+
+    The target is checked again here (callers check it before the run too, so a bad path
+    costs no run time): a user's folder or file is never replaced (`outputs`).
+    """
     out_dir = Path(out_dir)
+    guard_output_dir(out_dir, force=force)
     with staged_dir(out_dir) as stage:
         _write_files(output, stage, report)
+        write_marker(stage, "run")
     return out_dir
 
 
@@ -96,7 +119,8 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
     to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
     (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
-    if report:
+    # A run without ops has nothing to plot (its summary's warnings say so): no report.
+    if report and output.summary.get("ops"):
         from workbench.analysis.report import write_report
 
         write_report(folder, folder / "report.html")

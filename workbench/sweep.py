@@ -24,16 +24,17 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -71,7 +72,8 @@ class SweepPlan:
     config: dict[str, Any]
     """resolved base config + normalized sweep section: what `config.yaml` holds"""
     grid_paths: list[str]
-    runs: list[RunSpec]
+    runs: Sequence[RunSpec]
+    """A list, or for a grid above MAX_RUNS a `PlannedRuns` that builds each run on demand."""
 
 
 def _sweep_error(source: str, message: str) -> ConfigError:
@@ -123,8 +125,14 @@ def _value_error(source: str, path: str, value: Any, exc: ConfigError) -> Config
     return _sweep_error(source, f"sweep.grid.{path}: value {value!r}: {message}")
 
 
-def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
-    """Validate the sweep section, every grid path and value, and every run's config."""
+MAX_RUNS = 10_000
+"""A sweep with more runs is refused unless asked for (`--yes`, `max_runs=None`)."""
+
+
+def plan_sweep(raw: dict[str, Any], source: str = "", *, max_runs: int | None = MAX_RUNS) -> SweepPlan:
+    """Validate the sweep section, every grid path and value, and (up to `MAX_RUNS` runs)
+    every run's config. The runs are counted before any is built: a grid above `max_runs`
+    is refused at once, whatever its size."""
     spec = parse_spec(raw.get("sweep"), source)
     base_raw = {k: v for k, v in raw.items() if k != "sweep"}
     base = validate_config(base_raw, source)
@@ -154,25 +162,80 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
             except ConfigError as exc:
                 raise _value_error(source, path, value, exc) from None
 
-    runs: list[RunSpec] = []
-    for combo in itertools.product(*(spec.grid[p] for p in paths)):
-        point = dict(zip(paths, combo, strict=True))
-        run_raw = copy.deepcopy(base_raw)
-        for path, value in point.items():
-            dotted.set_raw(run_raw, resolved, path.split("."), value)
-        for seed in seeds:
-            run_raw["seed"] = seed
-            rid = run_id(point, seed)
-            try:
-                config = validate_config(run_raw)
-            except ConfigError as exc:
-                raise _sweep_error(source, f"sweep: run {rid} ({point}): {exc}") from None
-            runs.append(RunSpec(rid, point, seed, config))
+    total = math.prod(len(spec.grid[p]) for p in paths) * len(seeds)
+    if max_runs is not None and total > max_runs:
+        shape = " x ".join([*(str(len(spec.grid[p])) for p in paths), f"{len(seeds)} seeds"])
+        raise _sweep_error(source, f"sweep: {total:,} runs ({shape}) is more than {max_runs:,}; "
+                           "narrow sweep.grid, or pass --yes to run them all")
+    runs: Sequence[RunSpec] = PlannedRuns(base_raw, resolved, paths, [spec.grid[p] for p in paths],
+                                          seeds, source)
+    if total <= MAX_RUNS:
+        runs = list(runs)  # small enough: validate every run's config before anything runs
 
     sweep_section = {"grid": spec.grid, "seeds": spec.seeds}
     stored = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     stored.pop("sweep", None)
     return SweepPlan(base.name, {**stored, "sweep": sweep_section}, paths, runs)
+
+
+class PlannedRuns(Sequence[RunSpec]):
+    """The grid times the seeds, built one run at a time (run i by its mixed-radix digits):
+    a grid of a billion runs costs nothing until runs are taken from it."""
+
+    def __init__(self, base_raw: dict[str, Any], resolved: dict[str, Any], paths: list[str],
+                 values: list[list[Any]], seeds: list[int], source: str) -> None:
+        self._base_raw, self._resolved, self._paths = base_raw, resolved, paths
+        self._values, self._seeds, self._source = values, seeds, source
+        self._total = math.prod(len(v) for v in values) * len(seeds)
+
+    def __len__(self) -> int:
+        return self._total
+
+    @overload
+    def __getitem__(self, index: int) -> RunSpec: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RunSpec]: ...
+
+    def __getitem__(self, index: int | slice) -> RunSpec | list[RunSpec]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._total))]
+        if index < 0:
+            index += self._total
+        if not 0 <= index < self._total:
+            raise IndexError(index)
+        # Seeds vary fastest, then the last grid path: itertools.product order.
+        index, seed_index = divmod(index, len(self._seeds))
+        combo = []
+        for values in reversed(self._values):
+            index, digit = divmod(index, len(values))
+            combo.append(values[digit])
+        return self._build(dict(zip(self._paths, reversed(combo), strict=True)), self._seeds[seed_index])
+
+    def __iter__(self) -> Iterator[RunSpec]:
+        for combo in itertools.product(*self._values):
+            point = dict(zip(self._paths, combo, strict=True))
+            for seed in self._seeds:
+                yield self._build(point, seed)
+
+    def _build(self, point: dict[str, Any], seed: int) -> RunSpec:
+        run_raw = copy.deepcopy(self._base_raw)
+        for path, value in point.items():
+            dotted.set_raw(run_raw, self._resolved, path.split("."), value)
+        run_raw["seed"] = seed
+        rid = run_id(point, seed)
+        try:
+            config = validate_config(run_raw)
+        except ConfigError as exc:
+            raise _sweep_error(self._source, f"sweep: run {rid} ({point}): {exc}") from None
+        return RunSpec(rid, point, seed, config)
+
+
+def uses_ray_runtime(plan: SweepPlan) -> bool:
+    """Whether some run is on the `ray` runtime, read from the base config and the grid
+    (not by building every run)."""
+    grid = (plan.config.get("sweep") or {}).get("grid") or {}
+    return plan.config.get("runtime") == "ray" or "ray" in grid.get("runtime", [])
 
 
 # ---------------------------------------------------------------- one run
@@ -349,6 +412,7 @@ def run_sweep(
     retry_errors: bool = True,
     progress: bool = True,
     keep_ray: bool = False,
+    force: bool = False,
 ) -> SweepResult:
     """Run every run of the plan that has no result yet; Ctrl-C keeps what finished.
 
@@ -361,12 +425,12 @@ def run_sweep(
     from tqdm import tqdm
 
     store = SweepStore(out or default_sweep_dir(plan.name))
-    serial = workers == 1 or any(r.config.runtime == "ray" for r in plan.runs)
+    serial = workers == 1 or uses_ray_runtime(plan)
     # Check the folder and join Ray before creating anything: bad input leaves no trace.
-    store.check(plan.config, plan.grid_paths)
+    store.check(plan.config, plan.grid_paths, force)
     started_ray = False if serial else ensure_ray(address, workers)
     try:
-        store.open(plan.config, plan.grid_paths)
+        store.open(plan.config, plan.grid_paths, force)
         rows = stored_rows(plan, store)
         store.write_summary(_frame(plan, rows))
         done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
@@ -441,7 +505,8 @@ def write_sweep_report(path: Path) -> str | None:
 # ---------------------------------------------------------------- the command
 def sweep_command(experiment: Path, overrides: list[str], out: Path | None, workers: int | None,
                   address: str | None, report: bool, keep_history: bool,
-                  retry_errors: bool) -> int:
+                  retry_errors: bool, force: bool = False, dry_run: bool = False,
+                  yes: bool = False) -> int:
     """`workbench sweep`: exit 0 all runs ok, 1 some runs failed, 130 interrupted.
 
     Bad input raises UserInputError before any folder exists (the CLI prints it, exit 2).
@@ -451,11 +516,23 @@ def sweep_command(experiment: Path, overrides: list[str], out: Path | None, work
     if workers is not None and workers < 1:
         raise UserInputError(f"--workers {workers}: expected 1 or more")
     source = str(experiment)
-    plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source)
+    plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source,
+                      max_runs=None if (yes or dry_run) else MAX_RUNS)
+    if dry_run:
+        from workbench.dry_run import describe_sweep
+
+        seeds = plan.config["sweep"]["seeds"]
+        print(describe_sweep(plan.config, plan.runs, plan.grid_paths,
+                             seeds if isinstance(seeds, int) else len(seeds), workers,
+                             workers == 1 or uses_ray_runtime(plan),
+                             str(out or default_sweep_dir(plan.name))))
+        return 0
+    # The output folder is judged before anything is printed: a refusal is one line.
+    SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths, force)
     mode = ("serial, in-process" if workers == 1
             else f"Ray at {address}" if address else f"Ray, {workers or 'all'} workers")
     print(f"sweep {plan.name}: {len(plan.runs)} runs ({mode})", file=sys.stderr)
-    result = run_sweep(plan, out, workers, address, keep_history, retry_errors)
+    result = run_sweep(plan, out, workers, address, keep_history, retry_errors, force=force)
     ok = int((result.frame["status"] == OK).sum()) if len(result.frame) else 0
     failed = len(result.frame) - ok
     print(f"{result.path}: {ok} ok, {failed} failed, {result.total - ok - failed} not run "
