@@ -328,10 +328,11 @@ class ClockChangeSpec(BaseModel):
 
     model_config = _STRICT
 
-    at: float = Field(ge=0.0)
-    node: int = Field(ge=0)
-    jump_ms: float = 0.0
-    drift: float | None = Field(default=None, gt=-1.0)
+    at: float = Field(ge=0.0, description="when the clock changes, in s from the run's start")
+    node: int = Field(ge=0, description="the node whose clock changes")
+    jump_ms: float = Field(0.0, description="step the clock by this much, forwards (+) or back (-)")
+    drift: float | None = Field(default=None, gt=-1.0,
+                                description="new rate error from then on (0.01 = 1% fast); null keeps it")
 
 
 class LinkFaultSpec(_Timed):
@@ -340,11 +341,12 @@ class LinkFaultSpec(_Timed):
     `delay_high_ms`) with probability `delay_p` (the rest are not, so late copies are
     overtaken: reordering), and duplicated with probability `duplicate`."""
 
-    nodes: list[int] = Field(default_factory=list)
-    delay_low_ms: float = Field(default=0.0, ge=0.0)
-    delay_high_ms: float = Field(default=0.0, ge=0.0)
-    delay_p: Probability = 1.0
-    duplicate: Probability = 0.0
+    nodes: list[int] = Field(default_factory=list,
+                             description="links to or from these nodes go bad (every link if empty)")
+    delay_low_ms: float = Field(default=0.0, ge=0.0, description="least extra delay of a held-back message")
+    delay_high_ms: float = Field(default=0.0, ge=0.0, description="most extra delay of a held-back message")
+    delay_p: Probability = Field(1.0, description="share of messages held back (the rest overtake them)")
+    duplicate: Probability = Field(0.0, description="chance that a message is also sent a second time")
 
     @model_validator(mode="after")
     def _ordered(self) -> LinkFaultSpec:
