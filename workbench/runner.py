@@ -57,7 +57,7 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
 
     frame = history_to_frame(result.history)
     intervals = partition_intervals(result.trace, config.duration_ms)
-    ops = annotate_ops(frame, intervals, config.nodes)
+    ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
     summary["messages_per_op"] = (result.stats["messages_sent"] / len(ops)) if len(ops) else None

@@ -23,20 +23,32 @@ def _percentile(values: pd.Series, q: float) -> float | None:
 
 
 def availability_summary(ops: pd.DataFrame) -> dict[str, Any]:
-    """`ops` is an annotated op frame (see phases.annotate_ops)."""
+    """`ops` is an annotated op frame (see phases.annotate_ops).
+
+    The side figures count ops invoked while a fault was active (`phase == "during"`):
+    majority / minority / ambiguous as `faults/sides.py` defines them for the combined
+    network state at the op's invoke time. `availability_partitioned` counts ops
+    invoked while any partition was active, whatever their side.
+    """
     ok = ops["type"] == "ok"
-    during = ops["partitioned"]
-    minority = ops["minority"]
+    partitioned = ops["partitioned"]
+    during = ops["phase"] == "during"
+    side = ops["side"] if "side" in ops.columns else ops["minority"].map({True: "minority", False: "majority"})
+
+    def on(name: str) -> float | None:
+        mask = during & (side == name)
+        return _fraction(int((ok & mask).sum()), int(mask.sum()))
+
     return {
         "ops": len(ops),
         "ok": int(ok.sum()),
         "fail": int((ops["type"] == "fail").sum()),
         "info": int((ops["type"] == "info").sum()),
         "availability": _fraction(int(ok.sum()), len(ops)),
-        "availability_partitioned": _fraction(int((ok & during).sum()), int(during.sum())),
-        "availability_minority": _fraction(int((ok & minority).sum()), int(minority.sum())),
-        "availability_majority": _fraction(int((ok & during & ~minority).sum()),
-                                           int((during & ~minority).sum())),
+        "availability_partitioned": _fraction(int((ok & partitioned).sum()), int(partitioned.sum())),
+        "availability_minority": on("minority"),
+        "availability_majority": on("majority"),
+        "availability_ambiguous": on("ambiguous"),
         "latency_p50_ms": _percentile(ops.loc[ok, "latency_ms"], 0.5),
         "latency_p99_ms": _percentile(ops.loc[ok, "latency_ms"], 0.99),
     }

@@ -18,11 +18,11 @@ import pandas as pd
 
 from workbench.history.frame import FRAME_COLUMNS
 
-ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side"]
+ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side", "window", "period"]
 """Per-op columns added by the analysis; everything else that is not an op column is a run parameter."""
 
-PHASE_ORDER = ["before", "during", "after", "none"]
-SIDE_ORDER = ["majority", "minority"]
+PHASE_ORDER = ["before", "during", "between", "after", "none"]
+SIDE_ORDER = ["majority", "minority", "ambiguous"]
 
 
 RUN_PARAMETERS = ["name", "protocol", "runtime", "seed", "nodes", "duration_s"]
@@ -47,11 +47,15 @@ def run_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def with_side(ops: pd.DataFrame) -> pd.DataFrame:
-    """Add `side`: minority when the op's node was cut off from a majority, else majority.
+    """Make sure `side` is there: `phases.annotate_ops` adds it (majority / minority /
+    ambiguous, from the combined network state); frames written before it existed
+    derive it from the `minority` flag.
 
-    Outside partitions every node reaches a majority, so those ops are "majority" too;
+    Outside faults every node reaches a majority, so those ops are "majority" too;
     combine with `phase` to tell "majority during the partition" from "before".
     """
+    if "side" in ops.columns:
+        return ops
     return ops.assign(side=np.where(ops["minority"].to_numpy(dtype=bool), "minority", "majority"))
 
 

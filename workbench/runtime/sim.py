@@ -32,6 +32,7 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
+from workbench.faults.sides import node_sides
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
 from workbench.runtime.result import RunResult
@@ -358,6 +359,10 @@ class Simulation:
             node = self.paused_by_fault.pop(event.fault_id)
             self._resume(node)
             record["node"] = node
+        # Sides under the combined cut of every active partition, down nodes excluded
+        # (faults/sides.py): what the analysis labels ops by. Trace only; no rng drawn.
+        down = [i for i in self.members if self.nodes[i] is None or self.paused[i]]
+        record["sides"] = node_sides(self.members, self.network.cut_links, down)
         self.trace.append(record)
 
     def _crash(self, node_id: int) -> None:
