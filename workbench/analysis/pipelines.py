@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.metrics import censored_latencies, censored_quantile
 from workbench.history.frame import FRAME_COLUMNS
 
 ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side", "window", "period"]
@@ -76,6 +77,7 @@ def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.DataF
 def _stats(group: pd.DataFrame) -> pd.Series:
     ok = group["type"].eq("ok")
     latency = group.loc[ok, "latency_ms"].dropna()
+    exact, bounds = censored_latencies(group)
     n = len(group)
     return pd.Series({
         "ops": n,
@@ -83,19 +85,24 @@ def _stats(group: pd.DataFrame) -> pd.Series:
         "fail": int(group["type"].eq("fail").sum()),
         "info": int(group["type"].eq("info").sum()),
         "availability": ok.sum() / n if n else np.nan,
+        "timeout_fraction": group["type"].eq("info").sum() / n if n else np.nan,
         "latency_mean_ms": latency.mean() if len(latency) else np.nan,
-        "latency_p50_ms": latency.quantile(0.5) if len(latency) else np.nan,
-        "latency_p99_ms": latency.quantile(0.99) if len(latency) else np.nan,
+        "latency_ok_p50_ms": latency.quantile(0.5) if len(latency) else np.nan,
+        "latency_ok_p99_ms": latency.quantile(0.99) if len(latency) else np.nan,
+        # Timeouts counted as ">= timeout" (metrics.censored_quantile): the tail a fault causes.
+        "latency_p50_ms": censored_quantile(exact, bounds, 0.5)[0],
+        "latency_p99_ms": censored_quantile(exact, bounds, 0.99)[0],
     })
 
 
 def op_stats(ops: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Counts, availability and ok-latency (mean, p50, p99) per group of `by` columns."""
+    """Counts, availability, timeout share, ok-latency (mean, p50, p99) and censored
+    latency (p50, p99 with timeouts as ">= timeout") per group of `by` columns."""
     by = list(by)
     if not by:
         return _stats(ops).to_frame().T.astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
     return (
-        ops.groupby(by, observed=True, sort=True, dropna=False)[["type", "latency_ms"]]
+        ops.groupby(by, observed=True, sort=True, dropna=False)[["type", "latency_ms", "invoke_time", "complete_time"]]
         .apply(_stats)
         .reset_index()
         .astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
