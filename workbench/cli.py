@@ -120,7 +120,8 @@ def fig16(
         "experiments/raft_election_fig16.yaml"),
     trials: Annotated[int, typer.Option(help="trials per election-timeout range")] = 1000,
     ranges: Annotated[str | None, typer.Option(help="MIN-MAX ms ranges, comma-separated (default: the paper's ten)")] = None,
-    out: Annotated[Path, typer.Option(help="per-trial results (Parquet)")] = Path("data/fig16/trials.parquet"),
+    out: Annotated[Path, typer.Option(help="output folder: trials.parquet, comparison.csv, cdf.png")] = Path(
+        "data/fig16-run"),
     workers: Annotated[int | None, typer.Option(help="processes (default: up to 2)")] = None,
 ) -> None:
     """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash."""

@@ -281,8 +281,15 @@ def election_cdf(ours: pd.DataFrame, reference: pd.DataFrame | str | Path | None
     ranges = sorted(ours["range"].unique(), key=_range_key)
     palette = dict(zip(ranges, sns.color_palette(n_colors=max(len(ranges), 1)), strict=False))
     for name in ranges:
-        ax.ecdf(ours.loc[ours["range"].eq(name), "time_ms"].dropna().to_numpy(), color=palette[name],
-                lw=1.8, label=f"{name} ms (ours)", gid=f"ours:{name}")
+        trials = ours.loc[ours["range"].eq(name)]
+        elected = trials["elected"].astype(bool) if "elected" in trials.columns else trials["time_ms"].notna()
+        times = np.sort(trials.loc[elected, "time_ms"].dropna().to_numpy(dtype=float))
+        # Over ALL trials: a never-elected one (censored, "> cap") keeps the curve below 1.
+        censored = len(trials) - len(times)
+        label = f"{name} ms (ours)" + (f", {censored} > cap" if censored else "")
+        if len(times):
+            ax.step(np.concatenate([[times[0]], times]), np.arange(len(times) + 1) / len(trials),
+                    where="post", color=palette[name], lw=1.8, label=label, gid=f"ours:{name}")
         if reference is not None:
             paper = reference.loc[reference["range"].astype(str).eq(name), "time_ms"].dropna()
             if len(paper):
