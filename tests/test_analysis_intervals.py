@@ -54,3 +54,18 @@ def test_paired_differences_skip_seeds_missing_on_one_side() -> None:
                          "x": [1.0, 2.0, 3.0, 2.0, None], "g": ["k"] * 5})
     got = paired_differences(runs, "x", "mode", baseline="a", by=["g"]).iloc[0]
     assert got["pairs"] == 1 and got["mean_diff"] == 1.0 and math.isnan(got["ci_low"])
+
+
+def test_by_phase_over_runs_weights_each_run_once() -> None:
+    from workbench.analysis.pipelines import by_phase_over_runs
+
+    # Run 1: 100 ops, all ok; run 2: 10 ops, none ok. Pooled: 100/110; per run: (1 + 0) / 2.
+    rows = [{"run_id": "r1", "protocol": "raft", "phase": "during", "minority": False, "side": "majority",
+             "type": "ok", "latency_ms": 1.0, "invoke_time": 0.0, "complete_time": 1.0, "op": i}
+            for i in range(100)]
+    rows += [{"run_id": "r2", "protocol": "raft", "phase": "during", "minority": False, "side": "majority",
+              "type": "fail", "latency_ms": 1.0, "invoke_time": 0.0, "complete_time": 1.0, "op": i}
+             for i in range(10)]
+    got = by_phase_over_runs(pd.DataFrame(rows), by=["protocol"]).iloc[0]
+    assert got["availability"] == 0.5 and got["n"] == 2
+    assert got["ci_low"] == 0.0 and got["ci_high"] == 1.0  # t-interval clipped to [0, 1]

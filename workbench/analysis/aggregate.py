@@ -98,7 +98,7 @@ def aggregate_seeds(runs: pd.DataFrame, metrics: Sequence[str], by: Sequence[str
     by = list(by)
     metrics = [m for m in metrics if m in runs.columns]
     rows = []
-    groups = runs.groupby(by, sort=False, dropna=False) if by else [((), runs)]
+    groups = runs.groupby(by, sort=False, dropna=False, observed=True) if by else [((), runs)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         for metric in metrics:
@@ -135,7 +135,7 @@ def paired_differences(runs: pd.DataFrame, metric: str, setting: str, baseline: 
     """
     by = list(by)
     rows = []
-    groups = runs.groupby(by, sort=True, dropna=False) if by else [((), runs)]
+    groups = runs.groupby(by, sort=True, dropna=False, observed=True) if by else [((), runs)]
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         values = pd.to_numeric(group[metric].astype(object).where(group[metric].notna(), np.nan),

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.aggregate import aggregate_seeds
 from workbench.analysis.metrics import censored_latencies, censored_quantile
 from workbench.history.frame import FRAME_COLUMNS
 
@@ -117,10 +118,44 @@ def by_phase(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = 
     """
     keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
     return (
-        ops.pipe(lambda f: f if "side" in f.columns else with_side(f))
+        ops.pipe(with_side)
         .pipe(order_phases)
         .pipe(op_stats, keys)
     )
+
+
+def by_phase_over_runs(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = True,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Availability per (by, phase, side), computed per run first, then over the runs.
+
+    Pooling the ops of all seeds (what `by_phase` does on a sweep's frame) weights each
+    run by its op count and gives no interval; here each run counts once, and the
+    interval is `aggregate.metric_interval`'s (t, clipped to [0, 1]; none for one run).
+    Columns: by..., phase, side, availability (the mean over runs), n, unknown, std,
+    ci_low, ci_high, interval.
+    """
+    keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
+    runs = [c for c in run_columns(ops) if c not in keys]
+    per_run = by_phase(ops, by=[*[c for c in by if c in ops.columns], *runs], side=side)
+    return (
+        aggregate_seeds(per_run, ["availability"], keys, confidence)
+        .drop(columns="metric")
+        .rename(columns={"mean": "availability"})
+        .pipe(order_phases)
+        .sort_values(keys, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def by_node(ops: pd.DataFrame, by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
+    """Availability and latency per phase and node: which nodes actually served.
+
+    Beside the per-side figures, because a side is a label of the network state while
+    this is what each node's clients saw (in a bridge, some "ambiguous" nodes serve and
+    others do not).
+    """
+    keys = [c for c in by if c in ops.columns] + ["phase", "node"]
+    return ops.pipe(order_phases).pipe(op_stats, keys)
 
 
 def latency_over_time(ops: pd.DataFrame, bin_ms: float = 1000.0,
