@@ -27,7 +27,13 @@ from workbench.analysis.aggregate import aggregate_seeds
 from workbench.analysis.convergence import convergence_times
 from workbench.analysis.leadership import leadership_summary
 from workbench.analysis.metric_docs import METRICS_DOC, metric_docs
-from workbench.analysis.pipelines import by_node, by_phase, by_phase_over_runs, latency_over_time, with_side
+from workbench.analysis.pipelines import (
+    by_node,
+    by_phase,
+    by_phase_over_runs,
+    latency_over_time,
+    with_side,
+)
 from workbench.analysis.results import RunResults, SweepResults, load_results
 from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
 from workbench.checkers.visibility import visibility_lags
