@@ -137,6 +137,15 @@ def _labels(values: pd.Series) -> pd.Series:
     return values.astype(str)
 
 
+def _hue_style(data: pd.DataFrame, hue: str | None) -> dict:
+    """seaborn's hue_order and palette from `level_order` / `palette_for`, so every plot
+    orders legends the same way and colours a protocol the same."""
+    if hue is None or hue not in data.columns:
+        return {}
+    levels = level_order(data[hue])
+    return {"hue_order": levels, "palette": palette_for(levels)}
+
+
 def shade_partitions(ax: Axes, intervals: pd.DataFrame | None, scale: float = 1.0) -> list[Patch]:
     """Grey spans for partitions (`start`/`end` in ms, divided by `scale` for the x unit)."""
     if intervals is None or intervals.empty:
@@ -178,11 +187,14 @@ def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = 
         if others:
             ax.annotate(", ".join(str(row[c]) for c in others), (row[x], row[y]), textcoords="offset points",
                         xytext=(6, 4), fontsize=7, color="0.25")
-    ax.set(xlim=(-0.05, 1.05), xlabel=_label(x), ylabel=_label(y),
-           title="The CAP plane: availability vs consistency during a partition")
+    ax.set(xlim=(-0.05, 1.05), xlabel=_label(x), ylabel=_label(y))
+    ax.set_title("The CAP plane: availability vs consistency during a partition", pad=16)
     ax.set_ylim(bottom=-0.02)
-    ax.annotate("CP", (0.02, 0.02), xycoords="axes fraction", fontsize=9, color="0.4")
-    ax.annotate("AP", (0.93, 0.93), xycoords="axes fraction", fontsize=9, color="0.4")
+    # Corner hints, kept off where points gather (a CP system sits low, an AP one far right).
+    ax.annotate("CP: refuses ops, stays consistent", (0.01, 1.01), xycoords="axes fraction", fontsize=7,
+                color="0.45", va="bottom")
+    ax.annotate("AP: serves ops, may read stale", (0.99, 1.01), xycoords="axes fraction", fontsize=7,
+                color="0.45", va="bottom", ha="right")
     if others:
         ax.text(1.0, -0.13, "point labels: " + ", ".join(_label(c) for c in others), transform=ax.transAxes,
                 ha="right", fontsize=7, color="0.35")
@@ -271,8 +283,9 @@ def latency_over_time(binned: pd.DataFrame, y: str = "latency_p50_ms", hue: str 
     """Latency per time bin (the frame of `pipelines.latency_over_time`), one line per `hue`."""
     ax = _axes(ax)
     hue = hue if hue in binned.columns else None
-    sns.lineplot(data=binned, x="time_s", y=y, hue=hue, marker="o", markersize=3, ax=ax,
-                 estimator=None, errorbar=None)
+    data = binned.assign(**{hue: _labels(binned[hue])}) if hue else binned
+    sns.lineplot(data=data, x="time_s", y=y, hue=hue, marker="o", markersize=3, ax=ax,
+                 estimator=None, errorbar=None, **_hue_style(data, hue))
     shade_partitions(ax, intervals, scale=1000.0)
     ax.set(xlabel="time (s)", ylabel=_label(y), title="Latency over time")
     return ax
@@ -287,7 +300,7 @@ def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = Tru
     if hue is not None:
         ok = ok.assign(**{hue: _labels(ok[hue])})
     sns.ecdfplot(data=ok, x="latency_ms", hue=hue, log_scale=log and bool((ok["latency_ms"] > 0).all()),
-                 ax=ax)
+                 ax=ax, **_hue_style(ok, hue))
     ax.set(xlabel=_label("latency_ms"), ylabel="fraction of ok ops", title="Latency CDF")
     return ax
 
@@ -331,7 +344,8 @@ def staleness_distribution(reads: pd.DataFrame, x: str = "ms_behind", hue: str |
         data = stale.assign(**{hue: _labels(stale[hue])}) if hue else stale
         discrete = x == "versions_behind"
         sns.histplot(data=data, x=x, hue=hue, multiple="dodge" if hue else "layer",
-                     discrete=discrete, bins="auto" if discrete else bins, shrink=0.85, ax=ax)
+                     discrete=discrete, bins="auto" if discrete else bins, shrink=0.85, ax=ax,
+                     **_hue_style(data, hue))
     ax.set(xlabel=_label(x), ylabel="stale reads", title=f"Staleness of stale reads ({len(stale)})")
     return ax
 

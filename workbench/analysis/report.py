@@ -66,6 +66,11 @@ def _number(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _short(value: float) -> str:
+    """Three significant digits, but whole numbers from 1000 up (4244, not 4.24e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 def _image(draw: Callable[[], Any], caption: str) -> dict[str, str] | None:
     """Draw one plot and embed it; a plot that cannot be drawn is a note, not a failed report."""
     try:
@@ -220,8 +225,13 @@ def _summary_cell(key: str, value: Any, summary: dict[str, Any]) -> str:
 
 
 def _glossary(docs: dict[str, dict[str, str]], fields: Any) -> list[dict[str, str]]:
-    """Definitions of the fields on this page, from docs/metrics.md."""
-    return [{"field": k, **docs[k]} for k in dict.fromkeys(fields) if k in docs]
+    """Definitions of the fields on this page, from docs/metrics.md; fields that share an
+    entry (availability_majority / _minority / _ambiguous) are listed once, together."""
+    entries: dict[int, dict[str, Any]] = {}
+    for key in dict.fromkeys(fields):
+        if key in docs:
+            entries.setdefault(id(docs[key]), {**docs[key], "fields": []})["fields"].append(key)
+    return [{**entry, "field": ", ".join(entry["fields"])} for entry in entries.values()]
 
 
 def _cell(value: Any) -> str:
@@ -338,8 +348,8 @@ def _compact(aggregated: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         if pd.isna(row["mean"]):
             return f"– (n=0{unknown})"
         if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
-            return f"{row['mean']:.3g} (n={row['n']}{unknown})"
-        return f"{row['mean']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}] (n={row['n']}{unknown})"
+            return f"{_short(row['mean'])} (n={row['n']}{unknown})"
+        return f"{_short(row['mean'])} [{_short(row['ci_low'])}, {_short(row['ci_high'])}] (n={row['n']}{unknown})"
 
     return (aggregated.assign(cell=aggregated.apply(cell, axis=1))
             .pivot(index=by, columns="metric", values="cell")
