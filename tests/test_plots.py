@@ -95,7 +95,7 @@ def test_metric_vs_parameter_one_line_per_protocol_through_the_means() -> None:
         np.testing.assert_allclose(np.asarray(line.get_ydata(), float), means.to_numpy())
         assert len(container.lines[2][0].get_segments()) == 3  # one CI bar per parameter value
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("one-way link latency (ms)",
-                                                  "median latency, timeouts as >= timeout (ms)")
+                                                  "median latency (ms)\ntimeouts counted at the timeout")
 
 
 # ---------------------------------------------------------------- timeline
@@ -148,7 +148,7 @@ def test_latency_over_time_one_line_per_protocol_with_the_binned_values() -> Non
                   for _, g in binned.groupby("protocol"))
     assert drawn == want
     assert len(partition_patches(ax)) == 2
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time (s)", "median latency, timeouts as >= timeout (ms)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time (s)", "median latency (ms)\ntimeouts counted at the timeout")
 
 
 @pytest.mark.parametrize("hue", ["protocol", "phase"])

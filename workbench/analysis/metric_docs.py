@@ -21,6 +21,7 @@ from pathlib import Path
 METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 _HEADING = re.compile(r"^###\s+(.*)$")
 _FIELD = re.compile(r"`([A-Za-z0-9_.]+)`")
+_SENTENCE_END = re.compile(r"(?<!i\.e)(?<!e\.g)\.\s")
 _ITEM = re.compile(r"^-\s+\*\*(.+?):\*\*\s*(.*)$")
 KEYS = {"definition": "definition", "unit": "unit", "ops counted": "ops", "known biases": "biases",
         "pinned by": "pinned_by"}
@@ -49,8 +50,9 @@ def parse_metric_docs(text: str) -> dict[str, dict[str, str]]:
         elif not line.strip():
             last = None
     for entry in docs.values():
-        definition = entry.get("definition", "")
-        entry["short"] = definition.split(". ")[0].rstrip(".") if definition else ""
+        for key in list(entry):
+            entry[key] = entry[key].replace("`", "")  # Markdown code marks; the report shows plain text
+        entry["short"] = _SENTENCE_END.split(entry.get("definition", ""), maxsplit=1)[0].rstrip(".")
     return docs
 
 
