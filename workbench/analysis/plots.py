@@ -407,7 +407,7 @@ def election_cdf(ours: pd.DataFrame, reference: pd.DataFrame | str | Path | None
     `ours` has columns `range` (e.g. "150-300") and `time_ms`. Only ranges we ran are
     drawn from the reference, in the same colour (Ongaro & Ousterhout 2014, Figure 16).
     """
-    ax = _axes(ax, (7.0, 4.5))
+    ax = _axes(ax, (9.5, 4.8))
     ours = ours.assign(range=ours["range"].astype(str))
     if reference is not None and not isinstance(reference, pd.DataFrame):
         reference = read_fig16_reference(reference) if Path(reference).is_file() else None
@@ -432,7 +432,7 @@ def election_cdf(ours: pd.DataFrame, reference: pd.DataFrame | str | Path | None
         ax.set_xscale("log")
     ax.set(xlabel="time without leader (ms)", ylabel="cumulative fraction of trials",
            title="Leader election time (cf. Raft paper, Figure 16)")
-    ax.legend(fontsize=7, ncols=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # off the curves
     return ax
 
 
