@@ -207,11 +207,17 @@ def run_context(run: RunResults) -> dict[str, Any]:
                                   "unit": [docs.get(k, {}).get("unit", "") for k in shown],
                                   "meaning": [docs.get(k, {}).get("short", "") for k in shown]})
     explorer = run.folder / EXPLORER
-    return {"kind": "run", "title": title, "folder": _display_folder(run.folder), "config": _config_text(run.config),
+    sections, captions = _split_captions(sections)
+    return {"kind": "run", "title": title, "captions": captions, "folder": _display_folder(run.folder), "config": _config_text(run.config),
             "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
             "images": [i for i in images if i], "glossary": _glossary(docs, summary),
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
             "explorer": EXPLORER if explorer.is_file() else None}
+
+
+def _split_captions(sections: list[tuple[str, str, Markup]]) -> tuple[list[tuple[str, Markup]], dict[str, str]]:
+    """(heading, table) pairs, as callers of the context read them, and heading -> caption."""
+    return [(heading, table) for heading, _, table in sections], {h: c for h, c, _ in sections}
 
 
 def _during(frame: pd.DataFrame) -> pd.DataFrame:
@@ -327,7 +333,8 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     docs = metric_docs()
     run_reports = [{"run_id": run_id, "href": f"runs/{run_id}/report.html"}
                    for run_id, path in sweep.runs.items() if (path / "report.html").is_file()]
-    return {"kind": "sweep", "title": title, "folder": _display_folder(sweep.folder),
+    sections, captions = _split_captions(sections)
+    return {"kind": "sweep", "title": title, "captions": captions, "folder": _display_folder(sweep.folder),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
             "glossary": _glossary(docs, [*metrics, *verdict_columns]), "run_reports": run_reports,
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
