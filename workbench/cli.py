@@ -222,13 +222,14 @@ def fig16(
     trials: Annotated[int, typer.Option(metavar="N", help="trials per election-timeout range")] = 1000,
     ranges: Annotated[str | None, typer.Option(
         metavar="MIN-MAX,...", help="ms ranges, comma-separated (default: the paper's ten)")] = None,
-    # Not data/fig16/trials.parquet: that is the committed reference result (refresh it
-    # on purpose with --out data/fig16/trials.parquet --force).
-    out: Annotated[Path, typer.Option(metavar="FILE", help="per-trial results (Parquet)")] = Path(
-        "data/runs/fig16/trials.parquet"),
+    # Not data/fig16/: that is the committed reference result (refresh it on purpose
+    # with --out data/fig16 --force).
+    out: Annotated[Path, typer.Option(
+        metavar="FOLDER", help="output folder: trials.parquet, comparison.csv, cdf.png")] = Path(
+        "data/runs/fig16"),
     workers: Annotated[int | None, typer.Option(metavar="N", help="processes (default: up to 2)")] = None,
     force: Annotated[bool, typer.Option(
-        "--force", help="replace existing --out Parquet (and its comparison.csv)")] = False,
+        "--force", help="replace the files of an earlier fig16 run in --out")] = False,
 ) -> None:
     """Reproduce Figure 16 of the Raft paper: time to elect a leader after a crash.
 
@@ -246,15 +247,19 @@ def fig16(
     if trials < 1:
         raise UserInputError("--trials: must be at least 1")
     from workbench.outputs import guard_output_file
+    from workbench.studies.fig16 import output_paths
 
-    guard_output_file(out, force=force, magic=b"PAR1")
-    guard_output_file(out.with_name("comparison.csv"), force=force, option="--out (its comparison.csv)")
-    run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo)
+    folder, trials_path = output_paths(out, force=force)
+    guard_output_file(trials_path, force=force, magic=b"PAR1", option="--out (its trials.parquet)")
+    guard_output_file(folder / "comparison.csv", force=force, option="--out (its comparison.csv)")
+    guard_output_file(folder / "cdf.png", force=force, magic=b"\x89PNG", option="--out (its cdf.png)")
+    run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo, force=force)
 
 
 from workbench.search_command import search as _search  # noqa: E402  (issue 11)
 
 app.command("search")(_search)
+
 
 @app.command("config")
 def config_command(

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from workbench.analysis.metrics import availability_summary, jsonable
+from workbench.analysis.metrics import availability_summary, jsonable, message_summary
 from workbench.analysis.phases import annotate_ops, partition_intervals
 from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
@@ -59,11 +59,10 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
 
     frame = history_to_frame(result.history)
     intervals = partition_intervals(result.trace, config.duration_ms)
-    ops = annotate_ops(frame, intervals, config.nodes)
+    ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
-    summary["messages_per_op"] = (result.stats["messages_sent"] / len(ops)) if len(ops) else None
-    summary["messages_sent"] = result.stats["messages_sent"]
+    summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
     summary.update(consistency_summary(

@@ -35,6 +35,7 @@ import ray
 
 from workbench.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
+from workbench.faults.sides import node_sides
 from workbench.protocols.base import Node
 from workbench.runtime.driver import current_leader
 from workbench.runtime.ray_cluster import Cluster, connect
@@ -86,6 +87,7 @@ class Conductor:
         self.trace: list[dict[str, Any]] = []
         self.crashed_by_fault: dict[int, int] = {}
         self.paused_by_fault: dict[int, int] = {}
+        self.cut_by_fault: dict[int, frozenset[tuple[int, int]]] = {}  # for the trace's `sides`
         self.t0 = 0.0
         self._health: list[Any] = []
         self._next_health = 0.0
@@ -153,11 +155,13 @@ class Conductor:
                                           self._leader_if_needed(event.spec), self.fault_rng)
             applied = ray.get([n.start_partition.remote(event.fault_id, partition) for n in nodes])
             at = max(applied)
+            self.cut_by_fault[event.fault_id] = partition.blocked
             record.update(shape=event.spec.shape,  # type: ignore[attr-defined]
                           groups=[sorted(g) for g in partition.groups],
                           minority=sorted(partition.minority_nodes()))
         elif event.kind == "partition_end":
             at = min(ray.get([n.end_partition.remote(event.fault_id) for n in nodes]))
+            self.cut_by_fault.pop(event.fault_id, None)
         elif event.kind in ("crash", "pause"):
             node = resolve_node(event.spec.node, self.members,  # type: ignore[attr-defined]
                                 self._leader_if_needed(event.spec), self.fault_rng)
@@ -170,6 +174,9 @@ class Conductor:
             record["node"] = node
         else:
             raise ValueError(f"unknown fault event {event.kind!r}")
+        # Sides under the combined cut, down nodes excluded (faults/sides.py), as the sim records them.
+        down = {*self.crashed_by_fault.values(), *self.paused_by_fault.values()}
+        record["sides"] = node_sides(self.members, frozenset().union(*self.cut_by_fault.values()), down)
         self.trace.append({"time": round(at, 3), **record})
 
     # ------------------------------------------------------------ results

@@ -35,6 +35,7 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
+from workbench.faults.sides import node_sides
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
 from workbench.runtime.driver import NodeDriver, current_leader, seeded_rngs
@@ -311,6 +312,10 @@ class Simulation:
         record: dict[str, Any] = {"time": round(self.now, 3), "kind": event.kind, "fault_id": event.fault_id}
         apply: Callable[[FaultEvent, dict[str, Any]], None] = getattr(self, f"_fault_{event.kind}")
         apply(event, record)
+        # Sides under the combined cut of every active partition, down nodes excluded
+        # (faults/sides.py): what the analysis labels ops by. Trace only; no rng drawn.
+        down = [d.id for d in self.drivers if d.node is None or d.paused]
+        record["sides"] = node_sides(self.members, self.network.cut_links, down)
         self.trace.append(record)
 
     def _fault_partition_start(self, event: FaultEvent, record: dict[str, Any]) -> None:
