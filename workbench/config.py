@@ -18,6 +18,7 @@ from workbench.errors import ConfigError
 from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
+from workbench.protocols.quorum import QuorumOptions
 from workbench.protocols.raft import RaftOptions
 from workbench.workload.spec import WorkloadConfig
 
@@ -57,7 +58,7 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "experiment"
-    protocol: Literal["eventual", "raft", "paxos"]
+    protocol: Literal["eventual", "raft", "paxos", "quorum"]
     runtime: Literal["sim", "ray"] = "sim"
     seed: int = 0
     nodes: int = Field(5, ge=1, le=31)
@@ -68,6 +69,7 @@ class ExperimentConfig(BaseModel):
     eventual: EventualOptions = EventualOptions()
     raft: RaftOptions = RaftOptions()
     paxos: PaxosOptions = PaxosOptions()
+    quorum: QuorumOptions = QuorumOptions()
     sim: SimConfig = SimConfig()
     ray: RayConfig = RayConfig()
     check: CheckConfig = CheckConfig()
@@ -78,6 +80,8 @@ class ExperimentConfig(BaseModel):
     @model_validator(mode="after")
     def _nodes_exist(self) -> ExperimentConfig:
         self.faults.check_nodes(self.nodes)
+        if self.protocol == "quorum" and self.quorum.n > self.nodes:
+            raise ConfigError(f"quorum.n: {self.quorum.n} replicas per key need at least that many nodes (have {self.nodes})")
         return self
 
     @property

@@ -238,7 +238,7 @@ class Simulation:
                     self._seq += 1
                     push(heap, (now + sample(rng), self._seq, DELIVER, dst, node_id, effect.message))
                     continue
-                delays = link.delays(rng)
+                delays = link.delays(rng, effect.message, node_id != dst)
                 if not delays:
                     self.dropped += 1
                 for delay in delays:
