@@ -316,6 +316,17 @@ class QuorumNode(Node):
             clock: Clock = tuple(sorted(seen.items()))
         else:
             clock = ()
+        # The versions this write causally follows, for the lost-write checker
+        # (`checkers/lost_writes.py`): what the coordinator held for the key.
+        # A coordinator's own earlier write is in the past too (its vector entry, or
+        # session order under LWW), even when it is not a replica of the key.
+        own = self.storage.get("own_last", {})
+        context = {e[0] for e in self.store.get(request.key, ())} | (
+            {own[request.key]} if request.key in own else set())
+        own[request.key] = stamp
+        self.storage.put("own_last", own)
+        self.observe("write", key=request.key, value=request.value, version=stamp,
+                     context=sorted(context))
         op = _Op(request, "write", entries=((stamp, clock, request.value),))
         self._begin(op)
         self._put_to(op, self._targets(request.key, self.options.w))
@@ -397,7 +408,10 @@ class QuorumNode(Node):
         key = op.request.key
         walk = self.ring_walk(key)
         answered = op.replies.keys() if op.phase == "read" else op.acks
-        silent = [n for n in walk[: self._n] if n not in answered and n not in op.hinted.values()]
+        # A replica is covered once it or one of its stand-ins answered; a stand-in
+        # that stays silent too is replaced by the next spare node in the next round.
+        covered = {op.hinted[n] for n in answered if n in op.hinted}
+        silent = [n for n in walk[: self._n] if n not in answered and n not in covered]
         spare = [n for n in walk[self._n:] if n not in op.asked]
         for replica, stand_in in zip(silent, spare, strict=False):
             op.asked.add(stand_in)
@@ -406,7 +420,7 @@ class QuorumNode(Node):
                 self.send(stand_in, Get(rid, key))
             else:
                 self.send(stand_in, Put(rid, key, op.entries, hint_for=replica))
-        if spare[len(silent):] and silent:
+        if silent and len(spare) > len(silent):
             self.set_timer(f"sloppy:{rid[0]}:{rid[1]}", self.options.sloppy_after_ms)
 
     # ------------------------------------------------------------------ replica
@@ -416,6 +430,8 @@ class QuorumNode(Node):
             held = self.hints.setdefault(message.hint_for, {})
             held[message.key] = merge_entries(held.get(message.key, ()), message.entries,
                                               self.options.versioning)
+            for stamp, _, _ in message.entries:
+                self.observe("hint", key=message.key, version=stamp, replica=message.hint_for)
             self.storage.put("hints", self.hints)
         self.send(src, PutAck(message.op))
 
