@@ -169,7 +169,11 @@ class SweepStore:
             if where is not None:
                 raise ConfigError(f"{self.root}: holds a sweep of a different experiment "
                                   f"({where or 'config'} differs); use --out or remove the folder")
-            old_paths = list((stored.get("sweep") or {}).get("grid") or {})
+            old_sweep = stored.get("sweep") or {}
+            old_grid = old_sweep.get("grid") or {}
+            # Paths the stored `cases` set count as swept paths too (see sweep.plan_sweep).
+            old_paths = [*dict.fromkeys(p for case in old_sweep.get("cases") or [] for p in case
+                                        if p not in old_grid), *old_grid]
             if sorted(old_paths) != sorted(grid_paths):
                 raise ConfigError(f"{self.root}: holds a sweep over other grid paths "
                                   f"({', '.join(old_paths) or 'none'}); use --out or remove the folder")

@@ -8,9 +8,12 @@ sweep:
     protocol: [raft, paxos, eventual]
     faults.partitions.0.duration: [5, 10, 20]   # list indices allowed in paths
   seeds: 3        # replicates seed, seed+1, seed+2 (or an explicit list [1, 7, 9])
+  cases:          # optional: points that are not a product, each crossed with the grid
+    - {protocol: raft}
+    - {protocol: quorum, quorum.r: 1, quorum.w: 1}
 ```
 
-becomes the cartesian product of the grid times the seeds. Every path and value is
+becomes the cartesian product of the cases, the grid and the seeds. Every path and value is
 validated before anything runs or any folder is made (DESIGN.md house rule 7). Runs go
 out as Ray tasks (`workers=1` runs them serially in-process, without Ray); the driver
 alone writes the store (`workbench.store`), so workers on a remote cluster need no
@@ -53,6 +56,10 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: int | list[int] = Field(1, description="replicates: a count, or explicit seeds")
+    cases: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="points given whole (path -> value), each crossed with the grid; "
+        "for spectra a product would duplicate (raft x quorum sizes)")
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,13 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
     seeds = spec.seeds if isinstance(spec.seeds, list) else [base.seed + i for i in range(spec.seeds)]
 
     paths = list(spec.grid)
+    case_paths = [p for case in spec.cases for p in case if p not in spec.grid]
+    for path in dict.fromkeys(case_paths):
+        parts = path.split(".")
+        if parts[0] in RESERVED_PATHS:
+            raise _sweep_error(source, f"sweep.cases: {path}: {RESERVED_PATHS[parts[0]]}")
+        if problem := check_path(resolved, parts):
+            raise _sweep_error(source, f"sweep.cases: {path}: {problem}")
     for path in paths:
         parts = path.split(".")
         if parts[0] in RESERVED_PATHS:
@@ -200,8 +214,8 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
                 raise _value_error(source, path, value, exc) from None
 
     runs: list[RunSpec] = []
-    for combo in itertools.product(*(spec.grid[p] for p in paths)):
-        point = dict(zip(paths, combo, strict=True))
+    for case, combo in itertools.product(spec.cases or [{}], itertools.product(*(spec.grid[p] for p in paths))):
+        point = {**case, **dict(zip(paths, combo, strict=True))}
         run_raw = copy.deepcopy(base_raw)
         for path, value in point.items():
             set_path(run_raw, resolved, path.split("."), value)
@@ -214,10 +228,12 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
                 raise _sweep_error(source, f"sweep: run {rid} ({point}): {exc}") from None
             runs.append(RunSpec(rid, point, seed, config))
 
-    sweep_section = {"grid": spec.grid, "seeds": spec.seeds}
+    sweep_section: dict[str, Any] = {"grid": spec.grid, "seeds": spec.seeds}
+    if spec.cases:
+        sweep_section["cases"] = spec.cases
     stored = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     stored.pop("sweep", None)
-    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, paths, runs)
+    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, [*dict.fromkeys(case_paths), *paths], runs)
 
 
 # ---------------------------------------------------------------- one run
@@ -468,8 +484,13 @@ def _row(spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "run_id": spec.run_id, **spec.point}
 
 
+def _all_paths(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """A case sets only its own paths (raft has no `quorum.r`): the others are None."""
+    return {**dict.fromkeys(paths), **row}
+
+
 def _frame(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    ordered = [rows[r.run_id] for r in plan.runs if r.run_id in rows]
+    ordered = [_all_paths(rows[r.run_id], plan.grid_paths) for r in plan.runs if r.run_id in rows]
     return summary_frame(ordered, plan.grid_paths)
 
 
