@@ -16,13 +16,14 @@ from workbench.checkers.pbs import (
     t_visibility,
     wilson_interval,
 )
-from workbench.config import ExperimentConfig, validate_config
+from workbench.config import ExperimentConfig
 from workbench.faults.links import LinkModel, make_sampler
 from workbench.faults.spec import ConstantLatency, LinkSpec, WarsSpec
 from workbench.faults.wars import PRESETS, WARS_KINDS
 from workbench.history.frame import history_to_frame
 from workbench.protocols.quorum import Get, GetReply, Put, PutAck
 from workbench.runtime.sim import simulate
+from workbench.studies.pbs import PAPER, k_staleness_config, wars_monte_carlo
 
 
 # ---------------------------------------------------------------- WARS
@@ -101,16 +102,7 @@ def test_wilson_interval_brackets_the_estimate() -> None:
 
 # ---------------------------------------------------------------- k-staleness vs the closed form
 def pbs_k_config(r: int, w: int, fanout: str, seed: int = 1, duration_s: float = 12.0) -> ExperimentConfig:
-    """One client, one key, ops one after another: every read follows committed writes.
-    `fanout: quorum` + no anti-entropy + no read repair is the closed form's setting."""
-    return validate_config({
-        "name": "pbs-k", "protocol": "quorum", "seed": seed, "nodes": 3, "duration_s": duration_s,
-        "workload": {"keys": 1, "clients": 1, "mix": {"read": 0.5, "write": 0.5, "cas": 0},
-                     "think_ms": 0, "timeout_ms": 500, "start_s": 0.1, "final_reads_s": 0},
-        "network": {"latency": {"dist": "uniform", "low_ms": 1, "high_ms": 3}},
-        "quorum": {"n": 3, "r": r, "w": w, "fanout": fanout, "read_repair": "none",
-                   "anti_entropy_interval_ms": 0 if fanout == "quorum" else 1000},
-    }, f"pbs_k_config(r={r}, w={w}, fanout={fanout!r}, seed={seed})")
+    return k_staleness_config(r, w, fanout, seed, duration_s)
 
 
 def measured_k_staleness(config: ExperimentConfig) -> Any:
@@ -143,3 +135,17 @@ def test_normal_propagation_is_far_fresher_than_the_closed_form() -> None:
     table = measured_k_staleness(pbs_k_config(1, 1, "all"))
     first = table[table["k"] == 1].iloc[0]
     assert first["reads"] > 500 and first["ci_high"] < closed_form_miss(3, 1, 1) / 4
+
+
+# ---------------------------------------------------------------- the paper's Monte Carlo
+def test_the_monte_carlo_reproduces_the_papers_t0_numbers() -> None:
+    """The paper's method on our presets gives the paper's own R = W = 1 numbers (text of
+    the CACM version): a check that the presets are the paper's fits."""
+    for row in PAPER.itertuples():
+        mc = wars_monte_carlo(row.preset, 3, row.r, row.w, [row.t_ms], trials=20_000, seed=5)
+        assert abs(mc["monte_carlo"].iloc[0] - row.paper) < 0.015, (row.preset, row.t_ms, mc)
+
+
+def test_strict_quorums_are_always_consistent_in_the_monte_carlo() -> None:
+    mc = wars_monte_carlo("YMMR", 3, 2, 2, [0.0], trials=5000)
+    assert mc["monte_carlo"].iloc[0] == 1.0
