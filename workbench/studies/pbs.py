@@ -35,7 +35,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.checkers.pbs import PAPER_T_POINTS_MS, closed_form_miss, consistency_at, k_staleness, t_visibility
+from workbench.checkers.pbs import (
+    PAPER_T_POINTS_MS,
+    closed_form_miss,
+    consistency_at,
+    k_staleness,
+    t_visibility,
+)
 from workbench.config import ExperimentConfig, load_config, validate_config
 from workbench.faults.links import make_sampler
 from workbench.faults.wars import PRESET_REMOTE_MS, PRESETS, WARS_KINDS
