@@ -187,7 +187,7 @@ class NodeHost:
             cls = type(effect)
             if cls is Send:
                 self.sent += 1
-                delays = self.network.deliveries(self.id, effect.to, self.net_rng)
+                delays = self.network.deliveries(self.id, effect.to, self.net_rng, effect.message)
                 if not delays:
                     self.dropped += 1
                 for delay in delays:
