@@ -43,12 +43,37 @@ def point_labels(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(family=summary.apply(family, axis=1), point=summary.apply(point, axis=1))
 
 
+def add_client_measures(summary: pd.DataFrame, sweep_path: Path, start_ms: float, end_ms: float,
+                        clients: int) -> pd.DataFrame:
+    """Adds `availability_time_partitioned` and `clients_served_partitioned` (issue 14,
+    item 2; `analysis/availability_time.py`) from each ok run's ops over the partition."""
+    from workbench.analysis.availability_time import clients_served, time_weighted_availability
+
+    rows = []
+    for run_id in summary.loc[summary["status"] == "ok", "run_id"]:
+        ops = pd.read_parquet(sweep_path / "runs" / run_id / "ops.parquet",
+                              columns=["process", "type", "invoke_time", "complete_time"])
+        rows.append({"run_id": run_id,
+                     "availability_time_partitioned":
+                         time_weighted_availability(ops, start_ms, end_ms, clients)["availability_time"].iloc[0],
+                     "clients_served_partitioned":
+                         clients_served(ops, start_ms, end_ms, clients)["clients_served"].iloc[0]})
+    return summary.merge(pd.DataFrame(rows, columns=["run_id", "availability_time_partitioned",
+                                                     "clients_served_partitioned"]), on="run_id", how="left")
+
+
 def draw(summary: pd.DataFrame, png: Path | None = None) -> object:
-    """The CAP plane of the spectrum (matplotlib Axes); written to `png` if given."""
+    """The CAP plane of the spectrum (matplotlib Axes); written to `png` if given.
+
+    x is the time-weighted availability during the partition when the frame has it
+    (`add_client_measures`): per-op availability rewards stores that fail fast."""
     from workbench.analysis.plots import cap_plane, to_png
 
     frame = point_labels(summary)
-    ax = cap_plane(frame, hue="family", label="point")
+    x = "availability_time_partitioned" if "availability_time_partitioned" in frame else "availability_partitioned"
+    ax = cap_plane(frame, x=x, hue="family", label="point")
+    if x == "availability_time_partitioned":
+        ax.set_xlabel("availability during partition (share of client-time served)")
     ax.set_title("The CAP spectrum: one majority-minority partition, 5 nodes")
     if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
@@ -62,10 +87,16 @@ def run(experiment: Path = EXPERIMENT, out: Path | None = None, workers: int = 1
         png: Path | None = DEFAULT_PNG) -> pd.DataFrame:
     from workbench.sweep import plan_sweep, run_sweep
 
-    plan = plan_sweep(read_yaml(experiment), str(experiment))
+    raw = read_yaml(experiment)
+    plan = plan_sweep(raw, str(experiment))
     result = run_sweep(plan, out, workers=workers)
-    draw(result.frame, png)
-    return point_labels(result.frame)
+    base = plan.runs[0].config
+    cut = base.faults.partitions[0]
+    start_ms = cut.at * 1000.0
+    end_ms = start_ms + (cut.duration or base.duration_s - cut.at) * 1000.0
+    frame = add_client_measures(result.frame, result.path, start_ms, end_ms, base.clients)
+    draw(frame, png)
+    return point_labels(frame)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     except UserInputError as exc:
         print(f"cap_spectrum: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    columns = ["family", "point", "availability", "availability_partitioned", "stale_read_fraction", "linearizable"]
+    columns = ["family", "point", "availability_partitioned", "availability_time_partitioned",
+               "clients_served_partitioned", "stale_read_fraction", "linearizable"]
     print(frame[[c for c in columns if c in frame]].to_string(index=False))
     print(f"CAP plane: {args.png}", file=sys.stderr)
 
