@@ -38,7 +38,7 @@ def test_a_bad_case_path_is_one_clear_error() -> None:
 
 def test_a_short_spectrum_runs_and_draws_its_cap_plane(tmp_path: Path) -> None:
     raw = read_yaml(SPECTRUM)
-    raw.update(duration_s=5, faults={"partitions": [{"shape": "majority-minority", "at": 1.5, "duration": 2}]})
+    raw.update(duration_s=4, faults={"partitions": [{"shape": "majority-minority", "at": 1.0, "duration": 2}]})
     raw["sweep"]["cases"] = [c for c in raw["sweep"]["cases"]
                              if c.get("protocol") in ("raft", "eventual") or c.get("quorum.r") == 2]
     result = run_sweep(plan_sweep(raw, "short"), tmp_path / "sweep", workers=1, progress=False)
