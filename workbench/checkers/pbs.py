@@ -51,8 +51,10 @@ def wilson_interval(hits: np.ndarray | float, total: np.ndarray | float,
         denom = 1 + z**2 / total
         centre = (p + z**2 / (2 * total)) / denom
         half = z * np.sqrt(p * (1 - p) / total + z**2 / (4 * total**2)) / denom
-    # Clipped: at p = 0 or 1 rounding can push a bound a hair outside [0, 1].
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    # Exactly 0 (1) at p = 0 (1), where rounding would leave a bound a hair off.
+    low = np.where(hits == 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(hits == total, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return low, high
 
 
 def t_visibility(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
