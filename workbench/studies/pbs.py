@@ -71,6 +71,9 @@ def simulate_tvis(preset: str, r: int, w: int, experiment: Path = EXPERIMENT,
     if seed is not None:
         extra.append(f"seed={seed}")
     config = load_config(experiment, extra)
+    if config.duration_ms <= config.workload.timeout_ms + config.workload.start_s * 1000:
+        raise ValueError(f"duration_s={config.duration_s}: clients stop timeout_ms before the end, "
+                         "so the run needs more than workload.timeout_ms + start_s")
     result = simulate(config)
     tvis = t_visibility(history_to_frame(result.history), result.trace)
     return tvis.assign(preset=preset, r=r, w=w)
