@@ -19,6 +19,7 @@ from workbench.errors import ConfigError
 from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
+from workbench.protocols.quorum import QuorumOptions
 from workbench.protocols.raft import RaftOptions
 from workbench.workload.spec import WorkloadConfig
 
@@ -61,8 +62,9 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("experiment", description="names the result folder and the report")
-    protocol: Literal["eventual", "raft", "paxos"] = Field(
-        description="the system under test: eventual (AP store), raft or paxos (CP)")
+    protocol: Literal["eventual", "raft", "paxos", "quorum"] = Field(
+        description="the system under test: eventual (AP store), raft or paxos (CP), "
+                    "quorum (Dynamo-style N/R/W store)")
     runtime: Literal["sim", "ray"] = Field(
         "sim", description="sim: deterministic simulator, virtual time; ray: a Ray actor per node, real time")
     seed: int = Field(0, description="derives every random choice; same file and seed, same sim history")
@@ -74,6 +76,7 @@ class ExperimentConfig(BaseModel):
     eventual: EventualOptions = EventualOptions()
     raft: RaftOptions = RaftOptions()
     paxos: PaxosOptions = PaxosOptions()
+    quorum: QuorumOptions = QuorumOptions()
     sim: SimConfig = SimConfig()
     ray: RayConfig = RayConfig()
     check: CheckConfig = CheckConfig()
@@ -84,6 +87,8 @@ class ExperimentConfig(BaseModel):
     @model_validator(mode="after")
     def _nodes_exist(self) -> ExperimentConfig:
         self.faults.check_nodes(self.nodes)
+        if self.protocol == "quorum" and self.quorum.n > self.nodes:
+            raise ConfigError(f"quorum.n: {self.quorum.n} replicas per key need at least that many nodes (have {self.nodes})")
         return self
 
     @property

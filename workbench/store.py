@@ -225,7 +225,11 @@ class SweepStore:
             base_old = {k: v for k, v in stored.items() if k != "sweep"}
             base_new = {k: v for k, v in config.items() if k != "sweep"}
             where_diff = first_difference(base_old, base_new)
-            old_paths = list((stored.get("sweep") or {}).get("grid") or {})
+            old_sweep = stored.get("sweep") or {}
+            old_grid = old_sweep.get("grid") or {}
+            # Paths the stored `cases` set count as swept paths too (see sweep.plan_sweep).
+            old_paths = [*dict.fromkeys(p for case in old_sweep.get("cases") or [] for p in case
+                                        if p not in old_grid), *old_grid]
             problem = (f"holds a sweep of a different experiment ({where_diff or 'config'} differs)"
                        if where_diff is not None else
                        f"holds a sweep over other grid paths ({', '.join(old_paths) or 'none'})"

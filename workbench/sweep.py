@@ -8,9 +8,12 @@ sweep:
     protocol: [raft, paxos, eventual]
     faults.partitions.0.duration: [5, 10, 20]   # list indices allowed in paths
   seeds: 3        # replicates seed, seed+1, seed+2 (or an explicit list [1, 7, 9])
+  cases:          # optional: points that are not a product, each crossed with the grid
+    - {protocol: raft}
+    - {protocol: quorum, quorum.r: 1, quorum.w: 1}
 ```
 
-becomes the cartesian product of the grid times the seeds. Every path and value is
+becomes the cartesian product of the cases, the grid and the seeds. Every path and value is
 validated before anything runs or any folder is made (DESIGN.md house rule 7). Runs go
 out as Ray tasks (`workers=1` runs them serially in-process, without Ray); the driver
 alone writes the store (`workbench.store`), so workers on a remote cluster need no
@@ -55,6 +58,10 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: int | list[int] = Field(1, description="replicates: a count, or explicit seeds")
+    cases: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="points given whole (path -> value), each crossed with the grid; "
+        "for spectra a product would duplicate (raft x quorum sizes)")
 
 
 @dataclass(frozen=True)
@@ -140,6 +147,13 @@ def plan_sweep(raw: dict[str, Any], source: str = "", *, max_runs: int | None = 
     seeds = spec.seeds if isinstance(spec.seeds, list) else [base.seed + i for i in range(spec.seeds)]
 
     paths = list(spec.grid)
+    case_paths = [p for case in spec.cases for p in case if p not in spec.grid]
+    for path in dict.fromkeys(case_paths):
+        parts = path.split(".")
+        if parts[0] in RESERVED_PATHS:
+            raise _sweep_error(source, f"sweep.cases: {path}: {RESERVED_PATHS[parts[0]]}")
+        if problem := dotted.problem(resolved, parts):
+            raise _sweep_error(source, f"sweep.cases: {path}: {problem}")
     for path in paths:
         parts = path.split(".")
         if parts[0] in RESERVED_PATHS:
@@ -162,31 +176,37 @@ def plan_sweep(raw: dict[str, Any], source: str = "", *, max_runs: int | None = 
             except ConfigError as exc:
                 raise _value_error(source, path, value, exc) from None
 
-    total = math.prod(len(spec.grid[p]) for p in paths) * len(seeds)
+    n_cases = len(spec.cases) or 1
+    total = n_cases * math.prod(len(spec.grid[p]) for p in paths) * len(seeds)
     if max_runs is not None and total > max_runs:
-        shape = " x ".join([*(str(len(spec.grid[p])) for p in paths), f"{len(seeds)} seeds"])
+        shape = " x ".join([*([f"{n_cases} cases"] if spec.cases else []),
+                            *(str(len(spec.grid[p])) for p in paths), f"{len(seeds)} seeds"])
         raise _sweep_error(source, f"sweep: {total:,} runs ({shape}) is more than {max_runs:,}; "
                            "narrow sweep.grid, or pass --yes to run them all")
     runs: Sequence[RunSpec] = PlannedRuns(base_raw, resolved, paths, [spec.grid[p] for p in paths],
-                                          seeds, source)
+                                          seeds, source, cases=spec.cases)
     if total <= MAX_RUNS:
         runs = list(runs)  # small enough: validate every run's config before anything runs
 
-    sweep_section = {"grid": spec.grid, "seeds": spec.seeds}
+    sweep_section: dict[str, Any] = {"grid": spec.grid, "seeds": spec.seeds}
+    if spec.cases:
+        sweep_section["cases"] = spec.cases
     stored = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     stored.pop("sweep", None)
-    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, paths, runs)
+    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, [*dict.fromkeys(case_paths), *paths], runs)
 
 
 class PlannedRuns(Sequence[RunSpec]):
-    """The grid times the seeds, built one run at a time (run i by its mixed-radix digits):
-    a grid of a billion runs costs nothing until runs are taken from it."""
+    """The cases times the grid times the seeds, built one run at a time (run i by its
+    mixed-radix digits): a grid of a billion runs costs nothing until runs are taken from it."""
 
     def __init__(self, base_raw: dict[str, Any], resolved: dict[str, Any], paths: list[str],
-                 values: list[list[Any]], seeds: list[int], source: str) -> None:
+                 values: list[list[Any]], seeds: list[int], source: str, *,
+                 cases: list[dict[str, Any]] | None = None) -> None:
         self._base_raw, self._resolved, self._paths = base_raw, resolved, paths
         self._values, self._seeds, self._source = values, seeds, source
-        self._total = math.prod(len(v) for v in values) * len(seeds)
+        self._cases = cases or [{}]
+        self._total = len(self._cases) * math.prod(len(v) for v in values) * len(seeds)
 
     def __len__(self) -> int:
         return self._total
@@ -210,11 +230,12 @@ class PlannedRuns(Sequence[RunSpec]):
         for values in reversed(self._values):
             index, digit = divmod(index, len(values))
             combo.append(values[digit])
-        return self._build(dict(zip(self._paths, reversed(combo), strict=True)), self._seeds[seed_index])
+        point = {**self._cases[index], **dict(zip(self._paths, reversed(combo), strict=True))}
+        return self._build(point, self._seeds[seed_index])
 
     def __iter__(self) -> Iterator[RunSpec]:
-        for combo in itertools.product(*self._values):
-            point = dict(zip(self._paths, combo, strict=True))
+        for case, combo in itertools.product(self._cases, itertools.product(*self._values)):
+            point = {**case, **dict(zip(self._paths, combo, strict=True))}
             for seed in self._seeds:
                 yield self._build(point, seed)
 
@@ -234,8 +255,10 @@ class PlannedRuns(Sequence[RunSpec]):
 def uses_ray_runtime(plan: SweepPlan) -> bool:
     """Whether some run is on the `ray` runtime, read from the base config and the grid
     (not by building every run)."""
-    grid = (plan.config.get("sweep") or {}).get("grid") or {}
-    return plan.config.get("runtime") == "ray" or "ray" in grid.get("runtime", [])
+    sweep = plan.config.get("sweep") or {}
+    grid = sweep.get("grid") or {}
+    return (plan.config.get("runtime") == "ray" or "ray" in grid.get("runtime", [])
+            or any(case.get("runtime") == "ray" for case in sweep.get("cases") or []))
 
 
 # ---------------------------------------------------------------- one run
@@ -487,8 +510,13 @@ def _row(spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "run_id": spec.run_id, **spec.point}
 
 
+def _all_paths(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """A case sets only its own paths (raft has no `quorum.r`): the others are None."""
+    return {**dict.fromkeys(paths), **row}
+
+
 def _frame(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    ordered = [rows[r.run_id] for r in plan.runs if r.run_id in rows]
+    ordered = [_all_paths(rows[r.run_id], plan.grid_paths) for r in plan.runs if r.run_id in rows]
     return summary_frame(ordered, plan.grid_paths)
 
 

@@ -122,6 +122,9 @@ def wide(aggregated: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     order = [(stat, m) for m in metrics for stat in ("mean", "ci_low", "ci_high", "n")]
     pivot = pivot.reindex(columns=order)
     pivot.columns = [m if stat == "mean" else f"{m}_{stat}" for stat, m in order]
+    # dropna=False crosses the `by` levels; drop combinations no run had (hue x label
+    # need not be a product, e.g. the cap_spectrum points).
+    pivot = pivot.dropna(how="all", subset=[f"{m}_n" for m in metrics])
     return pivot.reset_index().astype({f"{m}_n": "int64" for m in metrics})
 
 

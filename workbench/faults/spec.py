@@ -135,6 +135,31 @@ def _default_latency() -> UniformLatency:
     return UniformLatency(low_ms=1.0, high_ms=3.0)
 
 
+WarsPreset: TypeAlias = Literal["LNKD-SSD", "LNKD-DISK", "YMMR", "WAN"]
+"""The production fits of Bailis et al. 2012 (PBS, §5), built in `workbench.faults.wars`."""
+
+
+class WarsSpec(BaseModel):
+    """The WARS latency model (Bailis et al. 2012, "PBS", §4.2): one distribution per
+    message kind — write request (W), write ack (A), read request (R), read response (S).
+
+    A protocol tags a message class with `wars_kind` (one of the four names below);
+    untagged messages (anti-entropy, hints) keep the link's `latency`. A kind left
+    unset takes the preset's distribution, else the link's `latency`. `remote_ms` is
+    added to every message between two different nodes (the paper's WAN scenario:
+    75 ms between datacenters, none for the coordinator's own replica).
+    """
+
+    model_config = _STRICT
+
+    preset: WarsPreset | None = None
+    write_request: LatencySpec | None = None
+    ack: LatencySpec | None = None
+    read_request: LatencySpec | None = None
+    response: LatencySpec | None = None
+    remote_ms: float | None = Field(default=None, ge=0.0)
+
+
 class LinkSpec(BaseModel):
     """How every link between two nodes behaves when no partition cuts it."""
 
@@ -146,6 +171,9 @@ class LinkSpec(BaseModel):
     reorder: Probability = Field(0.0, description="probability that a message is held back reorder_delay_ms so later ones overtake it")
     # The extra delay must exceed the latency spread for later messages to overtake.
     reorder_delay_ms: float = Field(default=20.0, ge=0.0, description="extra delay of a reordered message")
+    # Per-message-kind latencies (PBS's WARS); None keeps one distribution for all.
+    wars: WarsSpec | None = Field(None, description="per-message-kind latencies (PBS's WARS model: "
+                                                    "write, ack, read, response), or a named preset")
 
 
 # --------------------------------------------------------------------------- timing

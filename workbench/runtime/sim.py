@@ -151,7 +151,7 @@ class Simulation:
                 self._seq = seq = self._seq + 1
                 push(heap, (self.now + sample(rng), seq, DELIVER, dst, src, message))
                 return
-            delays = link.delays(rng)
+            delays = link.delays(rng, message, src != dst)
             if not delays:
                 self.dropped += 1
             now = self.now
@@ -405,7 +405,7 @@ class Simulation:
         """A send on a link inside bad-link windows: the link's own delays, then each
         window's extra delay (some copies only, so later sends overtake) and duplicate."""
         rng = self._link_fault_rng
-        delays = self._link.delays(self.net_rng)
+        delays = self._link.delays(self.net_rng, message, src != dst)
         if not delays:
             self.dropped += 1
         for spec in self._slow_links[(src, dst)]:
