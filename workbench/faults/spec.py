@@ -152,12 +152,14 @@ class WarsSpec(BaseModel):
 
     model_config = _STRICT
 
-    preset: WarsPreset | None = None
-    write_request: LatencySpec | None = None
-    ack: LatencySpec | None = None
-    read_request: LatencySpec | None = None
-    response: LatencySpec | None = None
-    remote_ms: float | None = Field(default=None, ge=0.0)
+    preset: WarsPreset | None = Field(None, description="the paper's fitted production latencies "
+                                                       "(Table 3): LNKD-SSD, LNKD-DISK, YMMR, WAN")
+    write_request: LatencySpec | None = Field(None, description="W: coordinator to replica, a write")
+    ack: LatencySpec | None = Field(None, description="A: replica to coordinator, a write's ack")
+    read_request: LatencySpec | None = Field(None, description="R: coordinator to replica, a read")
+    response: LatencySpec | None = Field(None, description="S: replica to coordinator, a read's reply")
+    remote_ms: float | None = Field(default=None, ge=0.0,
+                                    description="added to every message between two different nodes")
 
 
 class LinkSpec(BaseModel):

@@ -79,7 +79,9 @@ class QuorumOptions:
     w: int = 2
     """Write acks the coordinator waits for (W)."""
     versioning: Literal["lww", "vv"] = "lww"
+    """lww: last writer wins by HLC version; vv: version vectors, concurrent writes kept as siblings."""
     read_repair: Literal["none", "async", "blocking"] = "none"
+    """blocking: write the value read back to a W-quorum before answering (ABD); async: after."""
     sloppy: bool = False
     """Sloppy quorums with hinted handoff (Dynamo §4.6)."""
     sloppy_after_ms: float = 50.0
