@@ -89,15 +89,19 @@ def _label(column: str) -> str:
     return last.replace("_", " ")
 
 
-def _sort_key(value: object) -> tuple[int, float, str]:
-    """Protocols in their fixed order, numbers by value (5 before 10 before 20), then text."""
-    text = str(value)
+def _part_key(text: str) -> tuple[int, float, str]:
     if text in PROTOCOL_ORDER:
         return (0, PROTOCOL_ORDER.index(text), text)
     try:
         return (1, float(text), text)
     except ValueError:
         return (2, 0.0, text)
+
+
+def _sort_key(value: object) -> tuple[tuple[int, float, str], ...]:
+    """Protocols in their fixed order, numbers by value (5 before 10 before 20), then text;
+    a setting label "raft, 10" part by part."""
+    return tuple(_part_key(part.strip()) for part in str(value).split(","))
 
 
 def level_order(values: pd.Series | list) -> list:
@@ -231,7 +235,7 @@ def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", h
                     gid=f"{hue}:{level}" if hue else y)
     if log:
         ax.set_xscale("log")
-    ax.set(xlabel=_label(x), ylabel=_label(y), title=f"{_label(y)} by {_label(x)}")
+    ax.set(xlabel=_label(x), ylabel=_label(y), title=f"{_label(y).splitlines()[0]} by {_label(x)}")
     ax.legend(title=_label(hue) if hue else None, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               frameon=False)
     return ax
