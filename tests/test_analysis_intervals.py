@@ -26,7 +26,7 @@ def test_fractions_are_clipped_to_0_1() -> None:
     got = aggregate_seeds(runs, ["availability_partitioned", "latency_p50_ms"], ["p"]).set_index("metric")
     assert got.loc["availability_partitioned", "ci_high"] == 1.0
     assert got.loc["latency_p50_ms", "ci_high"] > 1.0  # not a fraction: not clipped
-    assert got.loc["availability_partitioned", "ci_low"] == 0.0 > got.loc["latency_p50_ms", "ci_low"]
+    assert got.loc["availability_partitioned", "ci_low"] == 0.0 == got.loc["latency_p50_ms", "ci_low"]
 
 
 def test_one_seed_has_no_interval_and_unknown_verdicts_are_counted() -> None:
@@ -69,3 +69,10 @@ def test_by_phase_over_runs_weights_each_run_once() -> None:
     got = by_phase_over_runs(pd.DataFrame(rows), by=["protocol"]).iloc[0]
     assert got["availability"] == 0.5 and got["n"] == 2
     assert got["ci_low"] == 0.0 and got["ci_high"] == 1.0  # t-interval clipped to [0, 1]
+
+
+def test_non_negative_metrics_are_clipped_at_zero() -> None:
+    runs = pd.DataFrame({"p": ["a"] * 3, "leader_changes": [2, 1, 1], "delta": [-1.0, 1.0, 1.0]})
+    got = aggregate_seeds(runs, ["leader_changes", "delta"], ["p"]).set_index("metric")
+    assert got.loc["leader_changes", "ci_low"] == 0.0
+    assert got.loc["delta", "ci_low"] < 0  # a metric that can be negative keeps its interval

@@ -53,6 +53,7 @@ def test_one_way_cut_run_reports_the_timeout_tail() -> None:
     assert summary["latency_ok_p99_ms"] < 200
     # 2 of 5 clients wait out 200 ms timeouts for 2 s of 4: far more than 1% of ops.
     assert summary["latency_p99_ms"] >= 200 and summary["latency_p99_censored"] is True
+    assert summary["latency_partitioned_p99_ms"] >= 200 and summary["latency_partitioned_p99_censored"] is True
 
 
 def test_message_figures() -> None:

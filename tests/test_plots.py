@@ -286,3 +286,8 @@ def test_cap_plane_keeps_every_grid_parameter_apart() -> None:
     ax = plots.cap_plane(runs, by=["d"])
     offsets = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
     assert sorted(offsets[:, 0].tolist()) == [0.5, 0.9]  # not one point at 0.7
+
+
+def test_setting_labels_sort_by_protocol_then_number() -> None:
+    levels = ["eventual, 10", "raft, 20", "eventual, 5", "raft, 5"]
+    assert plots.level_order(pd.Series(levels)) == ["raft, 5", "raft, 20", "eventual, 5", "eventual, 10"]

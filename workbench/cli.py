@@ -62,7 +62,8 @@ def _options(
 
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
-                "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable", "verdict",
+                "latency_p99_ms", "latency_partitioned_p99_ms", "messages_per_ok_op", "stale_read_fraction",
+                "linearizable", "verdict",
                 "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
 
 
@@ -77,6 +78,8 @@ def _print_summary(summary: dict) -> None:
         if key in summary:
             value = summary[key]
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            if summary.get(key.removesuffix("_ms") + "_censored"):
+                text = f">= {text}"  # the percentile landed on timed-out ops (docs/metrics.md)
             typer.echo(f"  {key:<{width}}  {text}")
 
 

@@ -9,7 +9,8 @@ Seeds are independent replications of one setting. The interval depends on the m
   by construction;
 - other metrics: mean ± t_{(1+c)/2, n-1} · s / √n (Student's t; with 3-10 seeds the
   normal approximation would be far too narrow), clipped to [0, 1] for fractions and
-  availabilities, which cannot leave it.
+  availabilities, which cannot leave it, and at 0 for a metric whose values are all
+  non-negative (counts, durations).
 
 Fewer than two seeds give no interval (NaN; the report prints "n=1, no interval" and
 plots draw no bar). A run whose metric is missing (a failed run, a linearizability
@@ -82,6 +83,10 @@ def metric_interval(values: pd.Series, metric: str, confidence: float = 0.95) ->
         kind = "t"
         if BOUNDED.search(metric):
             out["ci_low"], out["ci_high"] = max(out["ci_low"], 0.0), min(out["ci_high"], 1.0)
+        elif (numeric.dropna() >= 0).all():
+            # Counts and durations cannot be negative: a t-interval reaching below 0
+            # (leader_changes 1.33 [-0.10, 2.77] over 3 seeds) is clipped there.
+            out["ci_low"] = max(out["ci_low"], 0.0)
     out["unknown"] = unknown
     out["interval"] = kind
     return out

@@ -110,7 +110,20 @@ def availability_summary(ops: pd.DataFrame) -> dict[str, Any]:
         "availability_majority": on("majority"),
         "availability_ambiguous": on("ambiguous"),
         **latency_summary(ops),
+        **partitioned_latency(ops[partitioned.to_numpy(dtype=bool)]),
     }
+
+
+def partitioned_latency(ops: pd.DataFrame) -> dict[str, Any]:
+    """The censored p99 of the ops invoked during partitions: where the timeouts are.
+
+    Over a whole run a partition's timeouts can stay under 1% of the ops and drop out
+    of the run's p99 (a one-way cut: 0.6% timeouts, p99 10.9 ms) while during the cut
+    they are 1.4% and the p99 is at least the 500 ms timeout.
+    """
+    exact, bounds = censored_latencies(ops)
+    p99, censored = censored_quantile(exact, bounds, 0.99)
+    return {"latency_partitioned_p99_ms": p99, "latency_partitioned_p99_censored": censored}
 
 
 def message_summary(messages_sent: int, ops: pd.DataFrame, duration_s: float) -> dict[str, Any]:

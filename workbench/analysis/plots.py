@@ -89,15 +89,19 @@ def _label(column: str) -> str:
     return last.replace("_", " ")
 
 
-def _sort_key(value: object) -> tuple[int, float, str]:
-    """Protocols in their fixed order, numbers by value (5 before 10 before 20), then text."""
-    text = str(value)
+def _part_key(text: str) -> tuple[int, float, str]:
     if text in PROTOCOL_ORDER:
         return (0, PROTOCOL_ORDER.index(text), text)
     try:
         return (1, float(text), text)
     except ValueError:
         return (2, 0.0, text)
+
+
+def _sort_key(value: object) -> tuple[tuple[int, float, str], ...]:
+    """Protocols in their fixed order, numbers by value (5 before 10 before 20), then text;
+    a setting label "raft, 10" part by part."""
+    return tuple(_part_key(part.strip()) for part in str(value).split(","))
 
 
 def level_order(values: pd.Series | list) -> list:
@@ -179,14 +183,22 @@ def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = 
         ax.scatter(chosen[x], chosen[y], s=70, color=colors[level], label=level, zorder=3,
                    edgecolor="white", linewidth=0.5, gid=f"{hue}:{level}")
     others = [c for c in keys if c != hue]
+    y_span = float(np.nanmax(points[y]) - np.nanmin(points[y])) or 1.0 if len(points) else 1.0
+    placed: list[tuple[float, float, int]] = []  # (x, y, slot) of labels already drawn
     for row in points.to_dict("records"):
         xerr, yerr = _half_widths(row, x), _half_widths(row, y)
         if xerr is not None or yerr is not None:
             ax.errorbar(row[x], row[y], xerr=xerr, yerr=yerr, fmt="none", ecolor="0.3",
                         elinewidth=1, capsize=3, zorder=2, gid="ci")
         if others:
+            # Points of different settings often sit on top of each other (every CP
+            # protocol near (0.5, 0)): stack their labels instead of overprinting them.
+            near = {slot for px, py, slot in placed
+                    if abs(px - row[x]) < 0.08 and abs(py - row[y]) < 0.04 * y_span}
+            slot = next(k for k in range(len(placed) + 1) if k not in near)
+            placed.append((row[x], row[y], slot))
             ax.annotate(", ".join(str(row[c]) for c in others), (row[x], row[y]), textcoords="offset points",
-                        xytext=(6, 4), fontsize=7, color="0.25")
+                        xytext=(6, 4 + 9 * slot), fontsize=7, color=colors[str(row[hue])])
     ax.set(xlim=(-0.05, 1.05), xlabel=_label(x), ylabel=_label(y))
     ax.set_title("The CAP plane: availability vs consistency during a partition", pad=16)
     ax.set_ylim(bottom=-0.02)
@@ -231,7 +243,7 @@ def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", h
                     gid=f"{hue}:{level}" if hue else y)
     if log:
         ax.set_xscale("log")
-    ax.set(xlabel=_label(x), ylabel=_label(y), title=f"{_label(y)} by {_label(x)}")
+    ax.set(xlabel=_label(x), ylabel=_label(y), title=f"{_label(y).splitlines()[0]} by {_label(x)}")
     ax.legend(title=_label(hue) if hue else None, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
               frameon=False)
     return ax

@@ -281,7 +281,8 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     hue, label, by = _settings(sweep)
     metrics = [m for m in SWEEP_METRICS if m in ok.columns]
     aggregated = aggregate_seeds(ok, metrics, by) if len(ok) and by else pd.DataFrame()
-    shown = [c for c in ["run_id", *sweep.grid, "seed", "status", "error", *metrics] if c in summary.columns]
+    shown = [c for c in ["run_id", *sweep.grid, "seed", "status", "error", *metrics] if c in summary.columns
+             and not (c == "error" and summary[c].isna().all())]  # an all-empty error column only takes room
     verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]
     sections = []
     if len(aggregated):
