@@ -255,3 +255,19 @@ def test_experiment_yaml_never_raises_10000(data: bytes) -> None:
 ])
 def test_inputs_found_by_fuzzing(data: bytes, tmp_path: Path) -> None:
     one_line_or_result(data, None, tmp_path)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"process": 0, "type": "invoke", "f": "read", "value": null}\n'
+    b'{"process": 0, "type": "ok", "f": "read", "value": true}\n'
+    b'{"process": 1, "type": "invoke", "f": "add", "value": 1}\n',  # a set read returning a bool
+    b'{"process": 0, "type": "invoke", "f": "get", "value": null, "key": 1}\n'
+    b'{"process": 0, "type": "ok", "f": "get", "value": [1], "key": 1}\n'
+    b'{"process": 1, "type": "invoke", "f": "append", "value": "x", "key": 1}\n',  # a kv get returning a list
+])
+def test_results_a_model_cannot_hold_are_named(data: bytes, tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(data)
+    err = io.StringIO()
+    assert check_files([str(path)], None, None, False, 0.2, out=io.StringIO(), err=err) == 2
+    assert "result" in err.getvalue() and err.getvalue().count("\n") == 1

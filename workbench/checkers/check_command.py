@@ -76,6 +76,8 @@ def _load(path: str, model: str | None, fmt: str | None) -> tuple[str, list[dict
         raise UserInputError(f"--model: {exc}") from None
     for op in pair_ops(events):
         problem = spec.problem(op.f, op.value)
+        if problem is None and op.type == "ok":
+            problem = spec.result_problem(op.f, op.result)
         if problem is not None:
             raise HistoryFormatError(
                 path, None, f"op {op.id} (process {op.process}, {op.f} {short_repr(op.value)}): {problem}")

@@ -71,6 +71,11 @@ class Model:
             return f"model {self.name!r} has no operation {f!r} (it knows {', '.join(sorted(self.fs))})"
         return None
 
+    def result_problem(self, f: str, result: Any) -> str | None:
+        """Why an ok op's result cannot be checked (None when it can): a file from
+        elsewhere may hold any value there."""
+        return None
+
     def step(self, state: Any, f: str, value: Any, result: Any, definite: bool) -> tuple[bool, Any]:
         raise NotImplementedError
 
@@ -144,9 +149,15 @@ class KVModel(Model):
     initial = ""
 
     def problem(self, f: str, value: Any) -> str | None:
-        if f == "append" and not isinstance(value, str):
-            return f"append value {short_repr(value)} is not a string"
+        # Values are strings: appends concatenate them, a put sets one.
+        if f in ("append", "put", "write") and not isinstance(value, str):
+            return f"{f} value {short_repr(value)} is not a string"
         return super().problem(f, value)
+
+    def result_problem(self, f: str, result: Any) -> str | None:
+        if f in ("get", "read") and result is not None and not isinstance(result, str):
+            return f"{f} result {short_repr(result)} is not a string"
+        return None
 
     def grows_to(self, state: Any, target: Any) -> bool:
         return target.startswith(state)  # appends only ever extend the string
@@ -199,6 +210,11 @@ class SetModel(Model):
     name = "set"
     fs = frozenset({"add", "read"})
     initial: Hashable = frozenset()
+
+    def result_problem(self, f: str, result: Any) -> str | None:
+        if f == "read" and result is not None and not isinstance(result, list | tuple | set | frozenset):
+            return f"read result {short_repr(result)} is not a list of elements"
+        return None
 
     def grows_to(self, state: Any, target: Any) -> bool:
         return state <= target  # adds only ever grow the set
