@@ -22,7 +22,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
                 "latency_p99_ms", "messages_per_op", "stale_read_fraction", "linearizable",
-                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
+                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds",
+                # external (Maelstrom) runs only: the workload's own verdict, misbehaving nodes
+                "workload", "final_valid", "malformed_lines", "node_exits"]
 
 
 def _print_summary(summary: dict) -> None:
@@ -61,7 +63,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(output.summary))
         return
-    typer.echo(f"{config.name}: {config.protocol} on {config.runtime}, {config.nodes} nodes, "
+    typer.echo(f"{config.name}: {config.protocol} on {output.summary['runtime']}, {config.nodes} nodes, "
                f"{config.duration_s:g} s, seed {config.seed}")
     _print_summary(output.summary)
     typer.echo(f"results: {out_dir}" + (f"  (report: {out_dir / 'report.html'})" if report else ""))

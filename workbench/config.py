@@ -19,6 +19,7 @@ from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
 from workbench.protocols.raft import RaftOptions
+from workbench.runtime.external_spec import ExternalConfig
 from workbench.workload.spec import WorkloadConfig
 
 
@@ -57,7 +58,7 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "experiment"
-    protocol: Literal["eventual", "raft", "paxos"]
+    protocol: Literal["eventual", "raft", "paxos", "external"]
     runtime: Literal["sim", "ray"] = "sim"
     seed: int = 0
     nodes: int = Field(5, ge=1, le=31)
@@ -68,6 +69,8 @@ class ExperimentConfig(BaseModel):
     eventual: EventualOptions = EventualOptions()
     raft: RaftOptions = RaftOptions()
     paxos: PaxosOptions = PaxosOptions()
+    external: ExternalConfig | None = Field(
+        None, description="protocol external: Maelstrom node programs (workbench/runtime/external.py)")
     sim: SimConfig = SimConfig()
     ray: RayConfig = RayConfig()
     check: CheckConfig = CheckConfig()
@@ -78,6 +81,9 @@ class ExperimentConfig(BaseModel):
     @model_validator(mode="after")
     def _nodes_exist(self) -> ExperimentConfig:
         self.faults.check_nodes(self.nodes)
+        if self.protocol == "external" and self.external is None:
+            raise ValueError("external: required field is missing (protocol external needs "
+                             "external.command and external.workload)")
         return self
 
     @property

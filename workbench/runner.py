@@ -38,6 +38,10 @@ class RunOutput:
 
 def execute(config: ExperimentConfig) -> RunResult:
     """Run on the configured runtime."""
+    if config.protocol == "external":
+        from workbench.runtime.external import run_external
+
+        return run_external(config)
     if config.runtime == "ray":
         from workbench.runtime.ray_actors import run_on_ray
 
@@ -48,7 +52,8 @@ def execute(config: ExperimentConfig) -> RunResult:
 
 
 def run_params(config: ExperimentConfig) -> dict[str, Any]:
-    return {"name": config.name, "protocol": config.protocol, "runtime": config.runtime,
+    runtime = "external" if config.protocol == "external" else config.runtime
+    return {"name": config.name, "protocol": config.protocol, "runtime": runtime,
             "seed": config.seed, "nodes": config.nodes, "duration_s": config.duration_s}
 
 
@@ -64,11 +69,16 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
     summary["messages_sent"] = result.stats["messages_sent"]
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
-    summary.update(consistency_summary(
-        result.history, frame, result.trace,
-        model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
-        nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
-    ))
+    if config.protocol == "external":
+        from workbench.maelstrom.checks import external_summary
+
+        summary.update(external_summary(config, result, frame))
+    else:
+        summary.update(consistency_summary(
+            result.history, frame, result.trace,
+            model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
+            nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
+        ))
     summary["wall_s"] = result.stats.get("wall_s")
     return ops, jsonable(summary)
 
@@ -96,6 +106,9 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
     to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
     (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
+    for relative, data in output.result.files.items():  # e.g. external nodes' logs
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(data)
     if report:
         from workbench.analysis.report import write_report
 

@@ -4,7 +4,7 @@ periodic push. Cut a node off from the first one and its reads go stale forever:
 not linearizable (it never says "I may be stale", e.g. error 11).
 """
 
-from node import RPCError, Node, KEY_DOES_NOT_EXIST, PRECONDITION_FAILED
+from node import KEY_DOES_NOT_EXIST, PRECONDITION_FAILED, Node, RPCError
 
 node = Node()
 data: dict = {}  # key (as JSON text) -> value; authoritative on the primary only
