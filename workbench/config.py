@@ -82,8 +82,8 @@ class ExperimentConfig(BaseModel):
     def _nodes_exist(self) -> ExperimentConfig:
         self.faults.check_nodes(self.nodes)
         if self.protocol == "external" and self.external is None:
-            raise ValueError("external: required field is missing (protocol external needs "
-                             "external.command and external.workload)")
+            raise ConfigError("external: required field is missing (protocol external needs "
+                              "external.command and external.workload)")
         return self
 
     @property
