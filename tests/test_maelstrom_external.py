@@ -153,3 +153,21 @@ def test_a_node_flooding_stdout_does_not_hang_the_run() -> None:
     # Duration + grace + checkers and start-up on a busy machine: bounded, not hung.
     assert elapsed < raw["duration_s"] + 0.5 + 30
     assert summary["info"] > 0  # the flooder never answers its clients
+
+
+def test_crash_is_kill_9_and_restart_a_fresh_initialised_process_pause_is_sigstop() -> None:
+    raw = experiment(example("g_counter.py"), "g-counter", duration_s=3)
+    raw["faults"] = {"nodes": [{"kind": "crash", "node": 0, "at": 0.6, "duration": 0.6},
+                               {"kind": "pause", "node": 1, "at": 0.6, "duration": 0.6}]}
+    output = run_experiment(validate_config(raw))
+    assert no_children_left() == []
+    kinds = [r["kind"] for r in output.result.trace]
+    assert {"crash", "restart", "pause", "resume"} <= set(kinds), f"seed {raw['seed']}"
+    assert "node_exit" not in kinds and "init_failed" not in kinds  # a crash is not an exit
+    restart = next(r["time"] for r in output.result.trace if r["kind"] == "restart")
+    ops = output.ops
+    after = ops[(ops["process"] % 3 == 0) & (ops["invoke_time"] > restart + 200)]
+    assert (after["type"] == "ok").any(), "the restarted node serves its clients again"
+    assert (ops["type"] == "info").any(), "ops at the crashed or paused node went unanswered"
+    logs = output.result.files["logs/n1.stderr.log"].decode()
+    assert "incarnation 2" in logs

@@ -84,6 +84,9 @@ class ExperimentConfig(BaseModel):
         if self.protocol == "external" and self.external is None:
             raise ConfigError("external: required field is missing (protocol external needs "
                               "external.command and external.workload)")
+        if self.protocol == "external" and self.faults.clocks:
+            raise ConfigError("faults.clocks: external nodes read their own OS clock; "
+                              "clock faults are not supported with protocol external")
         return self
 
     @property

@@ -113,6 +113,8 @@ def staged_dir(target: Path) -> Iterator[Path]:
 def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     with staged_dir(target) as stage:
         for name, data in files.items():
+            if "/" in name:  # e.g. an external run's logs/n1.stderr.log
+                (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_bytes(data)
 
 
