@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -46,8 +47,8 @@ async def _bare(seconds: float) -> float:
              for _ in range(2)]
     names = ["n1", "n2"]
     for i, proc in enumerate(procs):
-        init = ('{"src":"c0","dest":"%s","body":{"type":"init","msg_id":1,"node_id":"%s",'
-                '"node_ids":["n1","n2"]}}\n' % (names[i], names[i]))
+        init = json.dumps({"src": "c0", "dest": names[i], "body": {
+            "type": "init", "msg_id": 1, "node_id": names[i], "node_ids": names}}) + "\n"
         proc.stdin.write(init.encode())
         await proc.stdout.readline()  # init_ok
     count = 0
