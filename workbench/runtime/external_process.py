@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,18 @@ that stops reading must not grow the harness without bound)."""
 YIELD_EVERY = 64
 """Lines read from one node before its reader yields to the loop, so a node that
 floods stdout cannot starve timers, clients and the other nodes."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it if the harness itself dies, so even
+    a harness killed with -9 leaves no node behind (prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+_PREEXEC = _die_with_parent if sys.platform.startswith("linux") else None
 
 
 class NodeProcess:
@@ -52,7 +66,8 @@ class NodeProcess:
             log.flush()
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log, start_new_session=True, limit=self.max_line_bytes)
+                stderr=log, start_new_session=True, limit=self.max_line_bytes,
+                preexec_fn=_PREEXEC)
         self.paused = False
         self.reader = asyncio.get_running_loop().create_task(self._read(self.proc))
 
