@@ -29,10 +29,8 @@ floods stdout cannot starve timers, clients and the other nodes."""
 def _die_with_parent() -> None:
     """In the child before exec (Linux): SIGKILL it if the harness itself dies, so even
     a harness killed with -9 leaves no node behind (prctl PR_SET_PDEATHSIG)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 _PREEXEC = _die_with_parent if sys.platform.startswith("linux") else None
