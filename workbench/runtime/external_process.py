@@ -26,14 +26,26 @@ YIELD_EVERY = 64
 floods stdout cannot starve timers, clients and the other nodes."""
 
 
+def _prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl  # resolved once, not in the child
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()
+
+
 def _die_with_parent() -> None:
     """In the child before exec (Linux): SIGKILL it if the harness itself dies, so even
-    a harness killed with -9 leaves no node behind (prctl PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    a harness killed with -9 leaves no node behind (prctl PR_SET_PDEATHSIG = 1). The
+    function is looked up before any fork: the child only makes the one call."""
+    _PRCTL(1, signal.SIGKILL)  # type: ignore[misc]
 
 
-_PREEXEC = _die_with_parent if sys.platform.startswith("linux") else None
+_PREEXEC = _die_with_parent if _PRCTL is not None else None
 
 
 class NodeProcess:
