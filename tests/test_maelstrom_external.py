@@ -70,10 +70,15 @@ def test_echo_node_answers_every_echo(tmp_path: Path) -> None:
 
 
 def test_gossiping_broadcast_reaches_every_node_after_a_partition() -> None:
+    """Through a lossy, duplicating, reordering network and a majority-minority cut."""
     raw = experiment(example("broadcast.py"), "broadcast", nodes=5, duration_s=4, partition=(0.8, 1.5))
-    summary = run(raw)
+    raw["network"].update(loss=0.1, duplicate=0.1, reorder=0.1, reorder_delay_ms=20)
+    output = run_experiment(validate_config(raw))
+    assert no_children_left() == []
+    summary, stats = output.summary, output.result.stats
     assert summary["ok"] > 20, f"seed {raw['seed']}"
     assert summary["messages_sent"] > 0, "the nodes gossiped through the bridge"
+    assert stats["messages_dropped"] > 0 and stats["messages_delivered"] > 0
     assert summary["partitions"] == 1
     assert summary["final_read_misses"] == 0 and summary["nodes_without_final_read"] == 0
     assert summary["final_valid"] is True and summary["lost_adds"] == 0
