@@ -176,3 +176,16 @@ def test_crash_is_kill_9_and_restart_a_fresh_initialised_process_pause_is_sigsto
     assert (ops["type"] == "info").any(), "ops at the crashed or paused node went unanswered"
     logs = output.result.files["logs/n1.stderr.log"].decode()
     assert "incarnation 2" in logs
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"external": None}, "external: required field is missing"),
+    ({"runtime": "ray"}, "runtime: protocol external runs its own node processes"),
+    ({"faults": {"clocks": [{"node": 0, "offset_ms": 5}]}}, "faults.clocks: external nodes read their own"),
+])
+def test_external_config_errors_are_one_line(change: dict[str, Any], message: str) -> None:
+    from workbench.errors import ConfigError
+
+    raw = {**experiment(example("echo.py"), "echo"), **change}
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)
