@@ -99,6 +99,13 @@ def test_lin_kv_proxy_through_the_lin_kv_service_is_linearizable() -> None:
     assert summary["ok"] > 20 and summary["linearizable"] is True, f"seed {raw['seed']}"
 
 
+def test_a_proxy_to_the_seq_kv_service_is_not_linearizable() -> None:
+    """seq-kv serves stale reads (sequential, not linearizable): the checker sees them."""
+    raw = experiment([*example("lin_kv_proxy.py"), "seq-kv"], "lin-kv", duration_s=2.5)
+    summary = run(raw)
+    assert summary["ok"] > 20 and summary["linearizable"] is False, f"seed {raw['seed']}"
+
+
 def test_broken_lin_kv_is_caught_under_a_partition() -> None:
     raw = experiment(example("broken_lin_kv.py"), "lin-kv", nodes=5, duration_s=4, partition=(1.0, 2.0))
     summary = run(raw)
