@@ -196,3 +196,19 @@ def test_external_config_errors_are_one_line(change: dict[str, Any], message: st
     raw = {**experiment(example("echo.py"), "echo"), **change}
     with pytest.raises(ConfigError, match=message):
         validate_config(raw)
+
+
+@pytest.mark.ray
+def test_a_sweep_of_external_runs_fans_out_as_ray_tasks(ray_session: None, tmp_path: Path) -> None:
+    """Each run is a Ray task running the asyncio runtime; its node processes are the
+    worker's children and are gone when the task returns."""
+    from workbench.sweep import plan_sweep, run_sweep
+
+    raw = experiment(example("g_counter.py"), "g-counter", duration_s=1.5)
+    raw["sweep"] = {"grid": {"network.loss": [0.0, 0.2]}, "seeds": 1}
+    result = run_sweep(plan_sweep(raw), tmp_path / "sweep", workers=2, progress=False)
+    frame = result.frame
+    assert len(frame) == 2 and (frame["status"] == "ok").all(), frame.get("error")
+    assert frame["final_valid"].all() and (frame["runtime"] == "external").all()
+    runs = sorted((tmp_path / "sweep" / "runs").iterdir())
+    assert all((run / "logs" / "n1.stderr.log").exists() for run in runs)
