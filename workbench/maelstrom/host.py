@@ -27,8 +27,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import random
+import stat
 import sys
+import threading
 from typing import Any, BinaryIO
 
 from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
@@ -185,7 +188,19 @@ class MaelstromHost:
 
 
 async def serve_stdio(host: MaelstromHost) -> None:
+    """Serve until stdin closes. A pipe or socket (as Maelstrom gives) is read by the
+    loop itself; anything else (a file, /dev/null, a terminal epoll refuses) by a thread."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    mode = os.fstat(sys.stdin.fileno()).st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    else:
+        threading.Thread(target=_pump, args=(loop, reader), daemon=True).start()
     await host.serve(reader)
+
+
+def _pump(loop: asyncio.AbstractEventLoop, reader: asyncio.StreamReader) -> None:
+    for line in sys.stdin.buffer:
+        loop.call_soon_threadsafe(reader.feed_data, line)
+    loop.call_soon_threadsafe(reader.feed_eof)

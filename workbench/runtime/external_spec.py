@@ -24,7 +24,7 @@ class ExternalConfig(BaseModel):
     command: list[str] = Field(..., min_length=1, description="argv of one node process")
     workload: ExternalWorkload = Field(..., description="Maelstrom workload the nodes implement")
     init_timeout_s: float = Field(
-        5.0, gt=0, description="a node that has not answered `init` by then fails the run")
+        10.0, gt=0, description="a node that has not answered `init` by then fails the run")
     grace_s: float = Field(
         2.0, ge=0, description="after the run: time for late replies before nodes are killed")
     topology: Literal["grid", "line", "total"] = Field(
