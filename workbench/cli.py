@@ -64,7 +64,9 @@ SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "ava
                 "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
                 "latency_p99_ms", "latency_partitioned_p99_ms", "messages_per_ok_op", "stale_read_fraction",
                 "linearizable", "verdict",
-                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds"]
+                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds",
+                # external (Maelstrom) runs only: the workload's own verdict, misbehaving nodes
+                "workload", "final_valid", "malformed_lines", "node_exits"]
 
 
 SetOption = Annotated[list[str] | None, typer.Option(
@@ -129,7 +131,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(output.summary))
         return
-    typer.echo(f"{config.name}: {config.protocol} on {config.runtime}, {config.nodes} nodes, "
+    typer.echo(f"{config.name}: {config.protocol} on {output.summary['runtime']}, {config.nodes} nodes, "
                f"{config.duration_s:g} s, seed {config.seed}")
     _print_summary(output.summary)
     written = report and (out_dir / "report.html").is_file()

@@ -21,6 +21,7 @@ from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
 from workbench.protocols.quorum import QuorumOptions
 from workbench.protocols.raft import RaftOptions
+from workbench.runtime.external_spec import ExternalConfig
 from workbench.workload.spec import WorkloadConfig
 
 
@@ -62,9 +63,9 @@ class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("experiment", description="names the result folder and the report")
-    protocol: Literal["eventual", "raft", "paxos", "quorum"] = Field(
+    protocol: Literal["eventual", "raft", "paxos", "quorum", "external"] = Field(
         description="the system under test: eventual (AP store), raft or paxos (CP), "
-                    "quorum (Dynamo-style N/R/W store)")
+                    "quorum (Dynamo-style N/R/W store), external (Maelstrom node programs)")
     runtime: Literal["sim", "ray"] = Field(
         "sim", description="sim: deterministic simulator, virtual time; ray: a Ray actor per node, real time")
     seed: int = Field(0, description="derives every random choice; same file and seed, same sim history")
@@ -77,6 +78,8 @@ class ExperimentConfig(BaseModel):
     raft: RaftOptions = RaftOptions()
     paxos: PaxosOptions = PaxosOptions()
     quorum: QuorumOptions = QuorumOptions()
+    external: ExternalConfig | None = Field(
+        None, description="protocol external: Maelstrom node programs (workbench/runtime/external.py)")
     sim: SimConfig = SimConfig()
     ray: RayConfig = RayConfig()
     check: CheckConfig = CheckConfig()
@@ -89,6 +92,15 @@ class ExperimentConfig(BaseModel):
         self.faults.check_nodes(self.nodes)
         if self.protocol == "quorum" and self.quorum.n > self.nodes:
             raise ConfigError(f"quorum.n: {self.quorum.n} replicas per key need at least that many nodes (have {self.nodes})")
+        if self.protocol == "external" and self.external is None:
+            raise ConfigError("external: required field is missing (protocol external needs "
+                              "external.command and external.workload)")
+        if self.protocol == "external" and self.runtime == "ray":
+            raise ConfigError("runtime: protocol external runs its own node processes in real "
+                              "time (leave runtime at sim; `workbench sweep` fans external runs out on Ray)")
+        if self.protocol == "external" and self.faults.clocks:
+            raise ConfigError("faults.clocks: external nodes read their own OS clock; "
+                              "clock faults are not supported with protocol external")
         return self
 
     @property

@@ -40,6 +40,10 @@ class RunOutput:
 
 def execute(config: ExperimentConfig) -> RunResult:
     """Run on the configured runtime."""
+    if config.protocol == "external":
+        from workbench.runtime.external import run_external
+
+        return run_external(config)
     if config.runtime == "ray":
         from workbench.runtime.ray_actors import run_on_ray
 
@@ -50,7 +54,8 @@ def execute(config: ExperimentConfig) -> RunResult:
 
 
 def run_params(config: ExperimentConfig) -> dict[str, Any]:
-    return {"name": config.name, "protocol": config.protocol, "runtime": config.runtime,
+    runtime = "external" if config.protocol == "external" else config.runtime
+    return {"name": config.name, "protocol": config.protocol, "runtime": runtime,
             "seed": config.seed, "nodes": config.nodes, "duration_s": config.duration_s}
 
 
@@ -65,11 +70,16 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
     summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
-    summary.update(consistency_summary(
-        result.history, frame, result.trace,
-        model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
-        nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
-    ))
+    if config.protocol == "external":
+        from workbench.maelstrom.checks import external_summary
+
+        summary.update(external_summary(config, result, frame))
+    else:
+        summary.update(consistency_summary(
+            result.history, frame, result.trace,
+            model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
+            nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
+        ))
     summary["verdict"] = _verdict(summary, config)
     if summary["verdict"] == EMPTY:
         summary["linearizable"] = None  # nothing was checked: not "linearizable"
@@ -118,6 +128,9 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
     to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
     (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
+    for relative, data in output.result.files.items():  # e.g. external nodes' logs
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_bytes(data)
     # A run without ops has nothing to plot (its summary's warnings say so): no report.
     if report and output.summary.get("ops"):
         from workbench.analysis.report import write_report

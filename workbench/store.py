@@ -165,6 +165,8 @@ def _discard(folder: Path) -> None:
 def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     with staged_dir(target) as stage:
         for name, data in files.items():
+            if "/" in name:  # e.g. an external run's logs/n1.stderr.log
+                (stage / name).parent.mkdir(parents=True, exist_ok=True)
             (stage / name).write_bytes(data)
 
 

@@ -310,6 +310,7 @@ def _run_files(output: Any, keep_history: bool) -> dict[str, bytes]:
         # shade partitions and show leadership.
         files["events.jsonl"] = "".join(json.dumps(r) + "\n" for r in output.result.trace
                                         if r["kind"] not in BULK_TRACE_KINDS).encode()
+    files.update(output.result.files)  # an external run's node logs (each capped at 1 MiB)
     return files
 
 

@@ -17,3 +17,6 @@ class RunResult:
     `time` (ms) and `kind`; most have `node`."""
     stats: dict[str, Any] = field(default_factory=dict)
     """Counters: messages sent / delivered / dropped (total and per node), wall time."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Extra files for the run folder, by relative path (the external runtime's
+    `logs/n1.stderr.log`, ...)."""
