@@ -123,3 +123,15 @@ def test_explorer_in_a_headless_browser(eventual_run: Path) -> None:
             page.wait_for_function(f"document.querySelectorAll('rect.op').length == {before}")
         finally:
             browser.close()
+
+
+def test_every_run_report_links_its_explorer_and_shows_warnings(tmp_path: Path) -> None:
+    """`run --report`: explorer.html beside report.html, linked from it; the summary's
+    warnings (here: a partition scheduled after the run) are on the page."""
+    raw = tiny_experiment(name="linked")
+    raw["faults"]["partitions"].append({"shape": "halves", "at": 30, "duration": 1})
+    out = write_run(run_experiment(validate_config(raw)), tmp_path / "run", report=True)
+    html = (out / "report.html").read_text()
+    assert (out / "explorer.html").is_file()
+    assert 'id="explorer" href="explorer.html"' in html
+    assert 'id="warnings"' in html and "faults.partitions[1] starts at 30 s" in html

@@ -26,7 +26,7 @@ from workbench.errors import OutputPathError
 MARKER_FILE = ".workbench-output"
 """Written into every result folder the workbench makes: {"kind": ..., "files": [...]}."""
 Kind = Literal["run", "sweep"]
-ALWAYS_OURS = frozenset({MARKER_FILE, "report.html"})
+ALWAYS_OURS = frozenset({MARKER_FILE, "report.html", "explorer.html"})
 """Names the workbench may add to its folder later (`workbench report FOLDER`)."""
 REPORT_GENERATOR = b'<meta name="generator" content="workbench report">'
 

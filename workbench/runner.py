@@ -133,6 +133,8 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         (folder / relative).write_bytes(data)
     # A run without ops has nothing to plot (its summary's warnings say so): no report.
     if report and output.summary.get("ops"):
+        from workbench.analysis.explorer import write_explorer
         from workbench.analysis.report import write_report
 
+        write_explorer(folder)  # first: the report links to it when it is there
         write_report(folder, folder / "report.html")

@@ -212,7 +212,19 @@ def run_context(run: RunResults) -> dict[str, Any]:
             "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
             "images": [i for i in images if i], "glossary": _glossary(docs, summary),
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
-            "explorer": EXPLORER if explorer.is_file() else None}
+            "explorer": EXPLORER if explorer.is_file() else None,
+            "warnings": _warnings_of(summary)}
+
+
+def _warnings_of(summary: dict[str, Any]) -> list[str]:
+    """The run's `warnings` (a list in summary.json; one '; '-joined text in a sweep's
+    summary.parquet), as lines for the page."""
+    warnings = summary.get("warnings")
+    if isinstance(warnings, str):
+        return [w for w in warnings.split("; ") if w]
+    if isinstance(warnings, list | tuple | np.ndarray):
+        return [str(w) for w in warnings]
+    return []
 
 
 def _split_captions(sections: list[tuple[str, str, Markup]]) -> tuple[list[tuple[str, Markup]], dict[str, str]]:
@@ -403,6 +415,11 @@ def write_report(folder: str | Path, path: str | Path | None = None) -> Path:
     """Render the report of a run or sweep folder to `path` (default folder/report.html), atomically."""
     folder = Path(folder)
     path = Path(path) if path is not None else folder / "report.html"
+    if (path.parent.resolve() == folder.resolve() and (folder / "history.jsonl").is_file()
+            and not (folder / EXPLORER).exists()):
+        from workbench.analysis.explorer import write_explorer
+
+        write_explorer(folder)  # every run report gets its interactive explorer beside it
     html = render_report(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
