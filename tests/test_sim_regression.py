@@ -5,6 +5,14 @@ the node driver (commit 530e83f, kept as a worktree for the comparison): history
 trace records and message counters of the seeds in tests/test_sim.py, a clock-drift run
 and (slow) the `make demo` seed, for Raft, Multi-Paxos and the eventual store. A change
 that alters a history on purpose updates them and says so in its commit.
+
+Updated on purpose since the driver (each checked to be the only change):
+- Raft refuses RequestVote within election_timeout_min of leader contact whatever the
+  term (thesis §4.2.3, the lease fix): raft/seed3-nemesis differs; with
+  `raft.bug=lease_vote_by_term` (the old rule) it hashes as before the driver;
+- every fault record in the trace carries `sides` (the combined cut; issue 19), and the
+  eventual store's apply records carry `writer`/`seen` (causal visibility; issue 20):
+  traces differ, histories of seed 7 are byte-identical for all three protocols.
 """
 
 from __future__ import annotations
@@ -19,22 +27,22 @@ assert _spec is not None and _spec.loader is not None
 history_hashes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(history_hashes)
 
-BEFORE_THE_DRIVER = {
-    "eventual/demo-seed1": "0ff08c4ea5b7c8a0d954506e41e4701da8bba21f74fa9da5ba9d3b3b6cbf6a33",
-    "eventual/seed3-nemesis": "2653eaee9c8e961c9c942baee10e10edbefa68defb1b57f3eb545ab75fbe7f48",
-    "eventual/seed5-clocks": "9c8fbe9ef9aace46a4460329bd3ac4446951c58054c189e403a695eebf580795",
-    "eventual/seed7": "284f799846f52137976e1125690909188d6570c700c4be64dfe3109bcd3473a7",
-    "eventual/seed8": "8e929649195599fd0d48a30e15c0718d5295dc6966fcc34411722e3d25c2991c",
-    "paxos/demo-seed1": "28472e9470112bbe63011d4b654f24d50c6f4554716b3f999ab9a80760fb64e5",
-    "paxos/seed3-nemesis": "2a45a0f56a4bd13effb1212a7f671144742ff698aaa6ca0a69d6553389734ede",
-    "paxos/seed5-clocks": "1eaff67a6db2855a4fb709a9656bb8d924b23939be88da545ed1ee3630ca1364",
-    "paxos/seed7": "7d456c0f681858eee4f1c39a394283978abfd0706fd2d39371d856ae90147747",
-    "paxos/seed8": "9c975b488ccbdcfaed74cf284339fb6df7494dbc856d21a6ff9693dd488e351b",
-    "raft/demo-seed1": "69a1f558f8d7b53d81d800c9ffa39c0e90bd182ff851d91108e44edef630c6bd",
-    "raft/seed3-nemesis": "02c2eec2a3740407f1b8894c09ef01b27162105b334bce66ee22e68a2009e271",
-    "raft/seed5-clocks": "9820b874bfb87762a2c2eddfe544fd925d250ece3d453d03440cbcf00e9af575",
-    "raft/seed7": "0dff573a0b4cbf69fe9c209ce263204f977bdc22d1e3f11c2358d16b2c44f57e",
-    "raft/seed8": "6d64c117c00d91bbb1eee825ae0613b7356479c4456934571e0cb5a333c35901",
+EXPECTED = {
+    "eventual/demo-seed1": "ab0db0ed23423548b1cb0e17a515d2455b9858d72c4651072c01ff14fbe66206",
+    "eventual/seed3-nemesis": "78b65a03590cd604da1b7bff02ff12af2c86f6c0d205b9ec839e7ed5f0dfc53b",
+    "eventual/seed5-clocks": "7930ef9cc6f55021fd9e2f08089749600f98fc114ef992f7052dfb2f02afb0e5",
+    "eventual/seed7": "8ccd3fab10079c2021aad89955fcbbc737d6cb916e8b03da723135d5ba911613",
+    "eventual/seed8": "ac1808a1528c2aafa6bd402ca37897b7e01b4de07e4915597ddb436978028fa8",
+    "paxos/demo-seed1": "f4ca528a7b3ab63d94ae3711512ece82ecd44c1d2c0a69df54fa1df293d9450e",
+    "paxos/seed3-nemesis": "3bf82f02a151aa60eee1c9abc619a79d15fa0064c1c6e67f99e1959fad3d7fc6",
+    "paxos/seed5-clocks": "e1db6835da7443901a3a69e026cfc2ba00002dc0225defd3bd348258c937cbb8",
+    "paxos/seed7": "04200576590d55e0d420a3253d4a67108356992ae7d01ae32350b443cbcd8153",
+    "paxos/seed8": "8f90a209516f3814930e8a4af3c38c2156c05c924eba33db50ae457843a2bc99",
+    "raft/demo-seed1": "e56df372710d0d85b21b1086d532052b2380311b6ea372734f0340dea7515799",
+    "raft/seed3-nemesis": "a4c30b86b1190868c845559102c1d83f35ea381012438c13980a9d2ace1b92b9",
+    "raft/seed5-clocks": "439777eb04062f779ac0fd87c65ca045bc71ee97a70ee79ada17b3731a88aa11",
+    "raft/seed7": "c76f852cce1814c553acce73faaaf2f48d20b59c47f6511f613e5d70782b1c1b",
+    "raft/seed8": "e09470ba2d9aa09aea78881dd5a6d27b0f76c1a1100cacd9ca05c3e413f45dfc",
 }
 
 
@@ -42,11 +50,11 @@ BEFORE_THE_DRIVER = {
 @pytest.mark.parametrize("scenario", sorted(history_hashes.SCENARIOS))
 def test_history_and_trace_are_byte_identical_to_before_the_driver(protocol: str, scenario: str) -> None:
     key = f"{protocol}/{scenario}"
-    assert history_hashes.run_hash(protocol, history_hashes.SCENARIOS[scenario]) == BEFORE_THE_DRIVER[key], key
+    assert history_hashes.run_hash(protocol, history_hashes.SCENARIOS[scenario]) == EXPECTED[key], key
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("protocol", history_hashes.PROTOCOLS)
 def test_the_demo_seed_is_byte_identical_to_before_the_driver(protocol: str) -> None:
     key = f"{protocol}/demo-seed1"
-    assert history_hashes.run_hash(protocol, history_hashes.SLOW_SCENARIOS["demo-seed1"]) == BEFORE_THE_DRIVER[key], key
+    assert history_hashes.run_hash(protocol, history_hashes.SLOW_SCENARIOS["demo-seed1"]) == EXPECTED[key], key
