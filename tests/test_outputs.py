@@ -173,13 +173,19 @@ def test_report_out_refusals(tmp_path: Path, cli) -> None:
 
 
 def test_fig16_refuses_to_overwrite_without_force(tmp_path: Path, cli) -> None:
+    """fig16 writes a folder (trials.parquet, comparison.csv, cdf.png); a path ending in
+    .parquet names the trials file itself (the older form)."""
     target = tmp_path / "trials.parquet"
     target.write_bytes(b"not parquet")
+    notes = tmp_path / "notes"
+    notes.write_text("mine")
     before = snapshot(tmp_path)
     assert "file exists" in cli("fig16", "--out", str(target), "--trials", "1").one_error_line()
     assert "not a file the workbench wrote" in cli("fig16", "--out", str(target), "--trials", "1",
                                                    "--force").one_error_line()
-    assert "is a folder" in cli("fig16", "--out", str(tmp_path), "--trials", "1").one_error_line()
+    # the folder that holds the user's trials.parquet is refused for the same reason
+    assert "file exists" in cli("fig16", "--out", str(tmp_path), "--trials", "1").one_error_line()
+    assert "must be a folder" in cli("fig16", "--out", str(notes), "--trials", "1").one_error_line()
     assert snapshot(tmp_path) == before
 
 
