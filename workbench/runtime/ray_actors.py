@@ -35,7 +35,7 @@ import ray
 from workbench.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
 from workbench.protocols.base import Node
-from workbench.runtime.ray_cluster import Cluster, connect
+from workbench.runtime.ray_cluster import Cluster, actor_loss_as_error, connect
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
 
@@ -66,8 +66,9 @@ def run_on_ray(config: ExperimentConfig, *, client_actors: bool | None = None,
     connect(config.ray)
     cluster = Cluster(config, client_actors=client_actors, node_factory=node_factory)
     try:
-        cluster.launch()
-        result = Conductor(config, cluster).run()
+        with actor_loss_as_error(config):
+            cluster.launch()
+            result = Conductor(config, cluster).run()
     finally:
         cluster.stop()
     result.stats["wall_s"] = time.perf_counter() - wall
