@@ -128,3 +128,9 @@ def multi_raylet(raylets: int = 3) -> Iterator[MultiRaylet]:
             for node in reversed(started):
                 stop_local_raylet(node)
             set_env(saved)
+
+
+def free_port_for_test() -> int:
+    from workbench.runtime.ray_session import free_port
+
+    return free_port()

@@ -70,6 +70,11 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
         nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
     ))
     summary["wall_s"] = result.stats.get("wall_s")
+    # Ray runs: timer slip and delivery lateness, and a warning when the machine was
+    # too busy for the figures to describe the protocol (runtime/ray_timing.py).
+    summary.update(result.stats.get("timing", {}))
+    if "warnings" in result.stats:
+        summary["warnings"] = [*summary.get("warnings", []), *result.stats["warnings"]]
     return ops, jsonable(summary)
 
 

@@ -36,6 +36,7 @@ from workbench.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
 from workbench.protocols.base import Node
 from workbench.runtime.ray_cluster import Cluster, actor_loss_as_error, connect
+from workbench.runtime.ray_timing import timing_health
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
 
@@ -214,6 +215,9 @@ class Conductor:
             "startup_s": self.cluster.startup_s,
             "actor_locations": self.cluster.locations,
         }
+        stats["timing"], stats["warnings"] = timing_health(
+            self.config, [s for r in reports for s in r.get("timer_slips", ())],
+            [d for r in reports for d in r.get("delivery_lateness", ())])
         for channel, count in calls.items():
             stats[f"{channel}_per_call"] = items[channel] / count if count else None
         return stats

@@ -85,6 +85,9 @@ class NodeHost:
         self.sent = 0
         self.delivered = 0
         self.dropped = 0
+        # Timing health (runtime/ray_timing.py): run ms late against deadline / due time.
+        self.timer_slips: list[float] = []
+        self.delivery_lateness: list[float] = []
 
     # ------------------------------------------------------------ lifecycle
     def local_now(self, run_ms: float) -> float:
@@ -118,11 +121,13 @@ class NodeHost:
         now = self.clock.now_ms()
         for due, message in items:
             if due > now:
-                self.loop.call_later(self.clock.wall_s(due - now), self._arrive, src, message)
+                self.loop.call_later(self.clock.wall_s(due - now), self._arrive, src, message, due)
             else:
-                self._arrive(src, message)
+                self._arrive(src, message, due)
 
-    def _arrive(self, src: int, message: Message) -> None:
+    def _arrive(self, src: int, message: Message, due: float | None = None) -> None:
+        if due is not None:
+            self.delivery_lateness.append(self.clock.now_ms() - due)
         node = self.node
         if node is None or self.stopped:
             return  # lost with the crashed node, as in the simulator
@@ -163,6 +168,7 @@ class NodeHost:
         if self.paused:
             self.pending.append((_TIMER, name, token))
             return
+        self.timer_slips.append(now - timer[1])
         del self.timers[name]
         self._run(node.on_timer, name, self.local_now(now))
 

@@ -141,32 +141,35 @@ def loopback_node_address() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- local raylets
-def free_loopback_port() -> int:
+def free_port(ip: str = LOOPBACK) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
+        probe.bind((ip, 0))
         return int(probe.getsockname()[1])
 
 
 def start_local_raylet(num_cpus: int, gcs_address: str | None = None,
-                       object_store_mb: int | None = None) -> Any:
-    """A raylet on loopback, started from this process (its processes are our children
-    and are ended by pid: `stop_local_raylet`). Without `gcs_address` it is a head (with
-    its GCS); with one, it joins that head. Call under `private_local_env`."""
+                       object_store_mb: int | None = None, node_ip: str = LOOPBACK,
+                       gcs_port: int | None = None) -> Any:
+    """A raylet started from this process (its processes are our children and are ended
+    by pid: `stop_local_raylet`), on loopback unless `node_ip` says otherwise. Without
+    `gcs_address` it is a head (with its GCS, on `gcs_port` if given); with one, it joins
+    that head. Call with the token in the environment (`private_local_env`)."""
     from ray._private.node import Node
     from ray._private.parameter import RayParams
 
     params = RayParams(
-        num_cpus=num_cpus, num_gpus=0, node_ip_address=LOOPBACK, include_dashboard=False,
+        num_cpus=num_cpus, num_gpus=0, node_ip_address=node_ip, include_dashboard=False,
+        gcs_server_port=gcs_port,
         min_worker_port=0, max_worker_port=0,
         object_store_memory=object_store_mb * 1024 * 1024 if object_store_mb else None,
         # Fixed agent ports: the raylet does not wait (15 s, hard-coded) for port files.
-        metrics_agent_port=free_loopback_port(), metrics_export_port=free_loopback_port(),
-        dashboard_agent_listen_port=free_loopback_port(),
-        runtime_env_agent_port=free_loopback_port())
+        metrics_agent_port=free_port(node_ip), metrics_export_port=free_port(node_ip),
+        dashboard_agent_listen_port=free_port(node_ip), runtime_env_agent_port=free_port(node_ip))
     if gcs_address is not None:
         params.update_if_absent(redis_address=gcs_address, gcs_address=gcs_address,
                                 include_log_monitor=False, node_manager_port=0)
-    with loopback_node_address(), _raylet_told_listen_port(params.dashboard_agent_listen_port):
+    loopback = loopback_node_address() if node_ip == LOOPBACK else contextlib.nullcontext()
+    with loopback, _raylet_told_listen_port(params.dashboard_agent_listen_port):
         return Node(params, head=gcs_address is None, shutdown_at_exit=True, spawn_reaper=True)
 
 
