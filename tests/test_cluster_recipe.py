@@ -7,6 +7,7 @@ Marked slow: starting three raylets as separate processes takes minutes on a loa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -67,11 +68,9 @@ class Node:
                 raise AssertionError("node exited:\n" + "".join(seen))
 
     def stop(self) -> int:
-        children = []
-        try:
+        children: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):
             children = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            pass
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=120)
         gone, alive = psutil.wait_procs(children, timeout=60)
