@@ -19,6 +19,13 @@ so every ok op is a committed log entry.
 Measured on the 2-core dev box while other jobs kept its load average at 8-12:
   ceiling ~2,100-2,800 empty calls/s; Raft, clients in node actors: 2,750-3,200
   committed ops/s, 8.6-9.1 messages per call; with client actors: ~1,900 ops/s.
+
+`--pysyncobj 1000,10000` adds the comparison against a real Python Raft (issue 17):
+PySyncObj (a Raft over loopback TCP) with 5 nodes in 5 processes, and our 5-node Raft
+on Ray, back to back in the same run at the same number of requests in flight (closed
+loop: a request that commits is replaced at once; spread evenly over the nodes, as our
+clients are). Prints committed ops/s of each and the ratio ours / PySyncObj (target
+>= 1.0). Nothing here is asserted by a test: timings only print.
 """
 
 from __future__ import annotations
@@ -118,6 +125,91 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
     }
 
 
+# ---------------------------------------------------------------- PySyncObj beside us
+def _pysyncobj_node(index: int, ports: list[int], in_flight: int, start_at: float,
+                    window: tuple[float, float], out: Any) -> None:
+    """One PySyncObj node process: a replicated counter, `in_flight` requests kept
+    outstanding from here; reports how many committed inside the wall-clock window."""
+    import threading
+
+    from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+
+    class Counter(SyncObj):
+        def __init__(self, me: str, partners: list[str]) -> None:
+            conf = SyncObjConf(appendEntriesUseBatch=True, dynamicMembershipChange=False,
+                               commandsQueueSize=max(100_000, 4 * in_flight))
+            super().__init__(me, partners, conf)
+            self._value = 0
+
+        @replicated
+        def add(self, amount: int) -> int:
+            self._value += amount
+            return self._value
+
+    addresses = [f"127.0.0.1:{p}" for p in ports]
+    node = Counter(addresses[index], [a for i, a in enumerate(addresses) if i != index])
+    lock = threading.Lock()
+    committed = [0]
+    low, high = window
+
+    def done(result: Any, error: Any) -> None:
+        now = time.time()
+        if error == FAIL_REASON.SUCCESS and low <= now < high:
+            with lock:
+                committed[0] += 1
+        if now < high:
+            node.add(1, callback=done)
+
+    while node._getLeader() is None:  # noqa: SLF001 - PySyncObj has no public "leader known"
+        time.sleep(0.05)
+    time.sleep(max(0.0, start_at - time.time()))
+    for _ in range(in_flight):
+        node.add(1, callback=done)
+    time.sleep(max(0.0, high - time.time()) + 0.5)
+    out.put(committed[0])
+    node.destroy()
+
+
+def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
+    """Committed ops/s of a `nodes`-node PySyncObj on loopback with `in_flight` requests."""
+    import multiprocessing
+    import socket
+
+    def free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+    ports = [free_port() for _ in range(nodes)]
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    start_at = time.time() + 8.0  # every process up and a leader elected
+    window = (start_at + 1.0, start_at + 1.0 + duration_s)
+    share = [in_flight // nodes + (1 if i < in_flight % nodes else 0) for i in range(nodes)]
+    procs = [context.Process(target=_pysyncobj_node, args=(i, ports, share[i], start_at, window, out))
+             for i in range(nodes)]
+    for proc in procs:
+        proc.start()
+    try:
+        committed = [out.get(timeout=duration_s + 120) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    return sum(committed) / duration_s
+
+
+def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | None) -> None:
+    print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s each:")
+    print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ours / PySyncObj':>16}")
+    for in_flight in loads:
+        theirs = pysyncobj_ops_s(in_flight, duration_s)
+        ours = saturation_run("raft", in_flight, duration_s + 4.0, False, address)["ops_s"]
+        ratio = ours / theirs if theirs else float("nan")
+        print(f"  {in_flight:>9,}  {theirs:>15,.0f}  {ours:>10,.0f}  {ratio:>15.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", default="raft")
@@ -126,7 +218,16 @@ def main() -> None:
     parser.add_argument("--client-actors", action="store_true",
                         help="clients in actors of their own (default: inside the node's actor)")
     parser.add_argument("--address", default=None)
+    parser.add_argument("--pysyncobj", default=None, metavar="N,N",
+                        help="also compare with PySyncObj at these requests in flight (e.g. 1000,10000)")
+    parser.add_argument("--only-pysyncobj", action="store_true",
+                        help="skip the ceiling and saturation runs; just the comparison")
     args = parser.parse_args()
+    if args.only_pysyncobj:
+        connect(config_from({"protocol": "eventual", "ray": {"address": args.address}}).ray)
+        compare_with_pysyncobj([int(n) for n in (args.pysyncobj or "1000,10000").split(",")],
+                               args.duration, args.address)
+        return
 
     cfg_probe = config_from({"protocol": "eventual", "ray": {"address": args.address}})
     connect(cfg_probe.ray)
@@ -147,6 +248,9 @@ def main() -> None:
         print(f"  {channel + ' per call':<20} {factor:.1f}")
     print(f"  leader elections     {run['leaders']}")
     print(f"  ratio committed ops/s : empty calls/s = {run['ops_s'] / actor_rate:.2f}")
+    if args.pysyncobj:
+        compare_with_pysyncobj([int(n) for n in args.pysyncobj.split(",")], args.duration,
+                               args.address)
 
 
 if __name__ == "__main__":

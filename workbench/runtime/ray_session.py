@@ -44,7 +44,8 @@ from workbench.errors import UserInputError
 
 LOOPBACK = "127.0.0.1"
 AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH",
-            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_agent_register_timeout_ms")
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_agent_register_timeout_ms",
+            "RAY_worker_register_timeout_seconds")
 """The environment a session may change; restored when it ends."""
 START_ATTEMPTS = 2
 """A local start is tried twice: a second try usually gets through a start-up timeout
@@ -52,6 +53,10 @@ on a loaded machine, a third rarely helps."""
 AGENT_TIMEOUT_MS = 120_000
 """How long the raylet waits to reach its agents (Ray's default: 30 s). A busy 2-core
 machine starts the dashboard agent in tens of seconds (55 s seen at load 30)."""
+WORKER_REGISTER_TIMEOUT_S = 600
+"""How long a raylet waits for a new worker process to register (Ray's default: 60 s).
+At load 25-45 a worker's `import ray` alone took over 60 s: the raylet killed it and
+the driver's registration waited forever."""
 
 
 class RayStartError(UserInputError):
@@ -99,7 +104,8 @@ def private_local_env(token_path: Path) -> dict[str, str | None]:
     it is (see `loopback_node_address`)."""
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": None,
             "RAY_AUTH_TOKEN_PATH": str(token_path), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-            "RAY_agent_register_timeout_ms": str(AGENT_TIMEOUT_MS)}
+            "RAY_agent_register_timeout_ms": str(AGENT_TIMEOUT_MS),
+            "RAY_worker_register_timeout_seconds": str(WORKER_REGISTER_TIMEOUT_S)}
 
 
 def join_token_env(address: str) -> dict[str, str | None]:
