@@ -24,7 +24,10 @@ from workbench.config import config_from
 from workbench.store import ERROR_FILE, SUMMARY_FILE
 from workbench.sweep import plan_sweep, run_sweep
 
-pytestmark = pytest.mark.ray
+# Over 2 minutes on a 2-core machine (three raylets, workers importing the shipped
+# package): `make test-slow`. `make test` keeps the single-raylet slice
+# (tests/test_ray_security.py, tests/test_ray_runtime.py).
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 RAYLETS = 3
 
