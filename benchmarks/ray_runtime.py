@@ -126,54 +126,13 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
 
 
 # ---------------------------------------------------------------- PySyncObj beside us
-def _pysyncobj_node(index: int, ports: list[int], in_flight: int, start_at: float,
-                    window: tuple[float, float], out: Any) -> None:
-    """One PySyncObj node process: a replicated counter, `in_flight` requests kept
-    outstanding from here; reports how many committed inside the wall-clock window."""
-    import threading
-
-    from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
-
-    class Counter(SyncObj):
-        def __init__(self, me: str, partners: list[str]) -> None:
-            conf = SyncObjConf(appendEntriesUseBatch=True, dynamicMembershipChange=False,
-                               commandsQueueSize=max(100_000, 4 * in_flight))
-            super().__init__(me, partners, conf)
-            self._value = 0
-
-        @replicated
-        def add(self, amount: int) -> int:
-            self._value += amount
-            return self._value
-
-    addresses = [f"127.0.0.1:{p}" for p in ports]
-    node = Counter(addresses[index], [a for i, a in enumerate(addresses) if i != index])
-    lock = threading.Lock()
-    committed = [0]
-    low, high = window
-
-    def done(result: Any, error: Any) -> None:
-        now = time.time()
-        if error == FAIL_REASON.SUCCESS and low <= now < high:
-            with lock:
-                committed[0] += 1
-        if now < high:
-            node.add(1, callback=done)
-
-    while node._getLeader() is None:  # noqa: SLF001 - PySyncObj has no public "leader known"
-        time.sleep(0.05)
-    time.sleep(max(0.0, start_at - time.time()))
-    for _ in range(in_flight):
-        node.add(1, callback=done)
-    time.sleep(max(0.0, high - time.time()) + 0.5)
-    out.put(committed[0])
-    node.destroy()
-
-
 def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
     """Committed ops/s of a `nodes`-node PySyncObj on loopback with `in_flight` requests."""
     import multiprocessing
     import socket
+
+    sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
+    from pysyncobj_node import run_node
 
     def free_port() -> int:
         with socket.socket() as probe:
@@ -182,15 +141,18 @@ def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
 
     ports = [free_port() for _ in range(nodes)]
     context = multiprocessing.get_context("spawn")
-    out = context.Queue()
-    start_at = time.time() + 8.0  # every process up and a leader elected
-    window = (start_at + 1.0, start_at + 1.0 + duration_s)
+    ready, out, go = context.Queue(), context.Queue(), context.Event()
+    start = context.Value("d", 0.0)
     share = [in_flight // nodes + (1 if i < in_flight % nodes else 0) for i in range(nodes)]
-    procs = [context.Process(target=_pysyncobj_node, args=(i, ports, share[i], start_at, window, out))
-             for i in range(nodes)]
+    procs = [context.Process(target=run_node, args=(i, ports, share[i], duration_s, ready, go,
+                                                    start, out)) for i in range(nodes)]
     for proc in procs:
         proc.start()
     try:
+        for _ in procs:
+            ready.get(timeout=300)  # every node up and agreeing on a leader
+        start.value = time.time()
+        go.set()
         committed = [out.get(timeout=duration_s + 120) for _ in procs]
     finally:
         for proc in procs:
