@@ -41,7 +41,7 @@ __all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "cl
 
 BUNDLE_CPU = 0.01
 ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle
-START_TIMEOUT_S = 180.0  # worker processes start slowly on a loaded 2-core machine
+START_TIMEOUT_S = 420.0  # worker processes start slowly on a loaded 2-core machine (>180 s at load 30)
 
 RemoteHost = ray.remote(HostActor)
 
