@@ -127,6 +127,7 @@ def test_killing_a_worker_raylet_mid_sweep_keeps_every_run_once(cluster: MultiRa
     print(summary[["run_id", "status", "ray_node_id"]].to_string())
 
 
+@pytest.mark.timeout(1800)  # a hang fails here (pytest-timeout), not a wall-clock assert
 def test_killing_a_raylet_mid_ray_experiment_is_one_clear_error(cluster: MultiRaylet) -> None:
     import ray
 
@@ -151,14 +152,12 @@ def test_killing_a_raylet_mid_ray_experiment_is_one_clear_error(cluster: MultiRa
     try:
         # Kill 2 s after the actors are up: mid-run (the run lasts 30 s).
         killer = _kill_when(lambda: started.is_set() and time.sleep(2) is None, cluster, victim, box)
-        begun = time.monotonic()
         with pytest.raises(RayNodeLost, match="lost") as lost:
             ray_actors.run_on_ray(config)
         killer.join(timeout=300)
     finally:
         patch.undo()
-    assert "\n" not in str(lost.value)
-    assert time.monotonic() - begun < 300  # no hang (the run alone would end at 30 s)
+    assert "\n" not in str(lost.value)  # one line for the CLI
     assert box.get("killed") and launched
     for actor in launched:  # no leaked actors: every one of them is dead
         with pytest.raises(ray.exceptions.RayActorError):
