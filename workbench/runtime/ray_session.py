@@ -250,9 +250,13 @@ def start_session(address: str | None = None, num_cpus: int | None = None,
     common: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     try:
         if address:
+            # A cluster on loopback is on this machine: this driver's node address is
+            # loopback too, else Ray looks for a raylet at the machine's outward address.
+            on_loopback = address.split(":")[0] in ("127.0.0.1", "localhost")
             try:
-                ray.init(address=address, runtime_env=runtime_env or {
-                    "py_modules": [str(Path(workbench.__file__).resolve().parent)]}, **common)
+                with loopback_node_address() if on_loopback else contextlib.nullcontext():
+                    ray.init(address=address, runtime_env=runtime_env or {
+                        "py_modules": [str(Path(workbench.__file__).resolve().parent)]}, **common)
             except Exception as exc:  # ray.init raises bare Exceptions and ConnectionErrors
                 raise _start_error(address, exc) from exc
             return True
