@@ -58,14 +58,18 @@ class Node:
             self.lines.put(line)
 
     def wait_up(self) -> str:
-        seen = []
-        while True:
-            line = self.lines.get(timeout=START_S)
+        seen: list[str] = []
+        for _ in range(START_S):
+            try:
+                line = self.lines.get(timeout=1.0)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise AssertionError("node exited:\n" + "".join(seen)) from None
+                continue
             seen.append(line)
             if " up (" in line:
                 return line
-            if self.proc.poll() is not None:
-                raise AssertionError("node exited:\n" + "".join(seen))
+        raise AssertionError("node not up:\n" + "".join(seen))
 
     def stop(self) -> int:
         children: list[psutil.Process] = []
