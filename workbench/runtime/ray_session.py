@@ -163,20 +163,32 @@ def start_local_raylet(num_cpus: int, gcs_address: str | None = None,
     from ray._private.node import Node
     from ray._private.parameter import RayParams
 
-    params = RayParams(
-        num_cpus=num_cpus, num_gpus=0, node_ip_address=node_ip, include_dashboard=False,
-        gcs_server_port=gcs_port,
-        min_worker_port=0, max_worker_port=0,
-        object_store_memory=object_store_mb * 1024 * 1024 if object_store_mb else None,
-        # Fixed agent ports: the raylet does not wait (15 s, hard-coded) for port files.
-        metrics_agent_port=free_port(node_ip), metrics_export_port=free_port(node_ip),
-        dashboard_agent_listen_port=free_port(node_ip), runtime_env_agent_port=free_port(node_ip))
-    if gcs_address is not None:
-        params.update_if_absent(redis_address=gcs_address, gcs_address=gcs_address,
-                                include_log_monitor=False, node_manager_port=0)
-    loopback = loopback_node_address() if node_ip == LOOPBACK else contextlib.nullcontext()
-    with loopback, _raylet_told_listen_port(params.dashboard_agent_listen_port):
-        return Node(params, head=gcs_address is None, shutdown_at_exit=True, spawn_reaper=True)
+    loopback = node_ip == LOOPBACK
+    for attempt in range(1, START_ATTEMPTS + 1):
+        params = RayParams(
+            num_cpus=num_cpus, num_gpus=0, node_ip_address=node_ip, include_dashboard=False,
+            gcs_server_port=gcs_port, min_worker_port=0, max_worker_port=0,
+            object_store_memory=object_store_mb * 1024 * 1024 if object_store_mb else None,
+            # Fixed agent ports: the raylet does not wait (15 s, hard-coded) for port files.
+            metrics_agent_port=free_port(node_ip), metrics_export_port=free_port(node_ip),
+            dashboard_agent_listen_port=free_port(node_ip), runtime_env_agent_port=free_port(node_ip))
+        if gcs_address is not None:
+            params.update_if_absent(redis_address=gcs_address, gcs_address=gcs_address,
+                                    include_log_monitor=False, node_manager_port=0)
+        # Constructed in two steps so that a start that times out half-way (Ray waits a
+        # hard-coded 30 s for the raylet to register) can still be ended by pid.
+        node = Node.__new__(Node)
+        try:
+            with (loopback_node_address() if loopback else contextlib.nullcontext(),
+                  _raylet_told_listen_port(params.dashboard_agent_listen_port)):
+                node.__init__(params, head=gcs_address is None, shutdown_at_exit=True,
+                              spawn_reaper=True)
+            return node
+        except Exception as exc:  # Ray raises a bare Exception on a start-up timeout
+            stop_local_raylet(node)
+            if attempt == START_ATTEMPTS or "timed out" not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -260,21 +272,13 @@ def start_session(address: str | None = None, num_cpus: int | None = None,
             except Exception as exc:  # ray.init raises bare Exceptions and ConnectionErrors
                 raise _start_error(address, exc) from exc
             return True
-        for attempt in range(1, START_ATTEMPTS + 1):
-            try:
-                head = start_local_raylet(num_cpus or os.cpu_count() or 1)
-                _session.raylets.append(head)
-                with loopback_node_address():
-                    ray.init(address=head.gcs_address, **common)
-                return True
-            except Exception as exc:  # a start-up timeout: bare Exception
-                with contextlib.suppress(Exception):
-                    ray.shutdown()
-                for node in _session.raylets:
-                    stop_local_raylet(node)
-                _session.raylets.clear()
-                if attempt == START_ATTEMPTS or "timed out" not in str(exc).lower():
-                    raise _start_error(None, exc) from exc
+        try:
+            head = start_local_raylet(num_cpus or os.cpu_count() or 1)
+            _session.raylets.append(head)
+            with loopback_node_address():
+                ray.init(address=head.gcs_address, **common)
+        except Exception as exc:  # a start-up timeout, twice: a bare Exception
+            raise _start_error(None, exc) from exc
     except BaseException:
         end_session()
         raise
