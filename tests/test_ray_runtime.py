@@ -238,13 +238,17 @@ def test_in_process_crash_keeps_storage_and_loses_the_rest() -> None:
 # What each protocol guarantees under any load (safety), and what it shows on a machine
 # that kept the run's timers on time (liveness: availability, lag).
 SAFE = {
-    "eventual": lambda s: (s["stale_read_fraction"] > 0 and s["convergence_ms"] is not None
-                           and math.isfinite(s["convergence_ms"])),
+    # The eventual store's promises are all liveness (answers, convergence after the
+    # heal, stale reads seen during the cut need the cut to be felt in time); on a
+    # machine that ran its timers seconds late none of them is owed.
+    "eventual": lambda s: True,
     "raft": lambda s: s["availability_minority"] == 0 and s["linearizable"] is True,
     "paxos": lambda s: s["availability_minority"] == 0 and s["linearizable"] is True,
 }
 LIVE = {
-    "eventual": lambda s: (s["availability"] >= 0.99
+    "eventual": lambda s: (s["availability"] >= 0.99 and s["stale_read_fraction"] > 0
+                           and s["convergence_ms"] is not None
+                           and math.isfinite(s["convergence_ms"])
                            # per-write lag needs no quiescence: far below the run's length
                            and s["visibility_incomplete"] <= 0.01 and s["visibility_p50_ms"] < 500),
     "raft": lambda s: True,
