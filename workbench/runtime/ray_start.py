@@ -83,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
         ensure_token(args.new_token and args.role == "head",
                      f"{args.node_ip_address}:{args.port}" if args.role == "head" else args.address)
@@ -94,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    # After the node is up: Ray's Node installs SIGTERM/SIGINT handlers that exit 1;
+    # ours end the node's processes and exit 0.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     where = node.gcs_address if args.role == "head" else f"joined {args.address}"
     print(f"ray_start: {args.role} up ({where}, {args.num_cpus} CPUs, node "
           f"{node.node_id[:12]}); Ctrl-C ends it", file=sys.stderr, flush=True)
