@@ -19,6 +19,13 @@ so every ok op is a committed log entry.
 Measured on the 2-core dev box while other jobs kept its load average at 8-12:
   ceiling ~2,100-2,800 empty calls/s; Raft, clients in node actors: 2,750-3,200
   committed ops/s, 8.6-9.1 messages per call; with client actors: ~1,900 ops/s.
+
+`--pysyncobj 1000,10000` adds the comparison against a real Python Raft (issue 17):
+PySyncObj (a Raft over loopback TCP) with 5 nodes in 5 processes, and our 5-node Raft
+on Ray, back to back in the same run at the same number of requests in flight (closed
+loop: a request that commits is replaced at once; spread evenly over the nodes, as our
+clients are). Prints committed ops/s of each and the ratio ours / PySyncObj (target
+>= 1.0). Nothing here is asserted by a test: timings only print.
 """
 
 from __future__ import annotations
@@ -118,6 +125,53 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
     }
 
 
+# ---------------------------------------------------------------- PySyncObj beside us
+def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
+    """Committed ops/s of a `nodes`-node PySyncObj on loopback with `in_flight` requests."""
+    import multiprocessing
+    import socket
+
+    sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
+    from pysyncobj_node import run_node
+
+    def free_port() -> int:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+
+    ports = [free_port() for _ in range(nodes)]
+    context = multiprocessing.get_context("spawn")
+    ready, out, go = context.Queue(), context.Queue(), context.Event()
+    start = context.Value("d", 0.0)
+    share = [in_flight // nodes + (1 if i < in_flight % nodes else 0) for i in range(nodes)]
+    procs = [context.Process(target=run_node, args=(i, ports, share[i], duration_s, ready, go,
+                                                    start, out)) for i in range(nodes)]
+    for proc in procs:
+        proc.start()
+    try:
+        for _ in procs:
+            ready.get(timeout=300)  # every node up and agreeing on a leader
+        start.value = time.time()
+        go.set()
+        committed = [out.get(timeout=duration_s + 120) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+    return sum(committed) / duration_s
+
+
+def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | None) -> None:
+    print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s each:")
+    print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ours / PySyncObj':>16}")
+    for in_flight in loads:
+        theirs = pysyncobj_ops_s(in_flight, duration_s)
+        ours = saturation_run("raft", in_flight, duration_s + 4.0, False, address)["ops_s"]
+        ratio = ours / theirs if theirs else float("nan")
+        print(f"  {in_flight:>9,}  {theirs:>15,.0f}  {ours:>10,.0f}  {ratio:>15.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", default="raft")
@@ -126,7 +180,16 @@ def main() -> None:
     parser.add_argument("--client-actors", action="store_true",
                         help="clients in actors of their own (default: inside the node's actor)")
     parser.add_argument("--address", default=None)
+    parser.add_argument("--pysyncobj", default=None, metavar="N,N",
+                        help="also compare with PySyncObj at these requests in flight (e.g. 1000,10000)")
+    parser.add_argument("--only-pysyncobj", action="store_true",
+                        help="skip the ceiling and saturation runs; just the comparison")
     args = parser.parse_args()
+    if args.only_pysyncobj:
+        connect(config_from({"protocol": "eventual", "ray": {"address": args.address}}).ray)
+        compare_with_pysyncobj([int(n) for n in (args.pysyncobj or "1000,10000").split(",")],
+                               args.duration, args.address)
+        return
 
     cfg_probe = config_from({"protocol": "eventual", "ray": {"address": args.address}})
     connect(cfg_probe.ray)
@@ -147,6 +210,9 @@ def main() -> None:
         print(f"  {channel + ' per call':<20} {factor:.1f}")
     print(f"  leader elections     {run['leaders']}")
     print(f"  ratio committed ops/s : empty calls/s = {run['ops_s'] / actor_rate:.2f}")
+    if args.pysyncobj:
+        compare_with_pysyncobj([int(n) for n in args.pysyncobj.split(",")], args.duration,
+                               args.address)
 
 
 if __name__ == "__main__":

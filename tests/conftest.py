@@ -1,4 +1,4 @@
-"""Shared fixtures. Ray starts at most once per test session (num_cpus=2, no dashboard)."""
+"""Shared fixtures. Ray starts at most once per test session (private, num_cpus=2, no dashboard)."""
 
 from __future__ import annotations
 
@@ -43,21 +43,20 @@ def assert_mostly_checked(unchecked: list[int], total: int) -> None:
         f"budget (allowed {allowed}): {sorted(unchecked)[:20]}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def ray_session() -> Iterator[None]:
-    import ray
+    """The session's private local Ray (2 CPUs), started on first use and kept: tests
+    share it. A test that joined another cluster (the multi-raylet tests) ends its
+    session, and the next test using this fixture starts a fresh private one."""
+    from workbench.runtime.ray_session import start_session
 
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False, ignore_reinit_error=True)
+    start_session(num_cpus=2)
     yield
-    # Shut down at session end only; tests share the one local cluster.
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
-        import ray
+        from workbench.runtime.ray_session import end_session
     except ImportError:
         return
-    if ray.is_initialized():
-        ray.shutdown()
+    end_session()

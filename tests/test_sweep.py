@@ -217,7 +217,9 @@ def test_sweep_on_ray_tasks(ray_session: None, tmp_path: Path) -> None:
     serial = run_sweep(plan_sweep(tiny()), tmp_path / "serial", workers=1, progress=False).frame
     # Same seeds, same simulator: Ray workers produce exactly the serial results.
     timings = [c for c in frame.columns if c == "wall_s" or c.endswith("check_ms")]
-    pd.testing.assert_frame_equal(frame.drop(columns=timings), serial.drop(columns=timings))
+    assert frame["ray_node_id"].notna().all()  # where each task ran (issue 17)
+    pd.testing.assert_frame_equal(frame.drop(columns=[*timings, "ray_node_id"]),
+                                  serial.drop(columns=timings))
     assert len(load(tmp_path / "tiny").ops()) == frame["ops"].sum()
 
 

@@ -85,6 +85,11 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
         summary["linearizable"] = None  # nothing was checked: not "linearizable"
     summary["wall_s"] = result.stats.get("wall_s")
     summary["warnings"] = config_warnings(config) + result_warnings(config, result.trace, summary)
+    # Ray runs: timer slip and delivery lateness, and a warning when the machine was
+    # too busy for the figures to describe the protocol (runtime/ray_timing.py).
+    summary.update(result.stats.get("timing", {}))
+    if "warnings" in result.stats:
+        summary["warnings"] = [*summary["warnings"], *result.stats["warnings"]]
     return ops, jsonable(summary)
 
 

@@ -28,7 +28,6 @@ import io
 import itertools
 import json
 import math
-import os
 import re
 import sys
 import time
@@ -45,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from workbench import dotted
 from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError, UserInputError
-from workbench.store import BULK_TRACE_KINDS, OK, SweepStore, error_files, summary_frame
+from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SweepStore, error_files, summary_frame
 
 if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
     import pandas as pd
@@ -325,34 +324,19 @@ def run_serial(pending: Iterable[RunSpec], on_done: OnDone, keep_history: bool) 
 
 
 def ensure_ray(address: str | None, workers: int | None) -> bool:
-    """Start or join Ray unless this process already has it; True if we started it."""
-    import ray
+    """Start or join Ray unless this process already has it; True if we started it.
 
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                              "configure_logging": False}
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        kwargs["address"] = address
-        # Workers on other machines run the driver's copy of the workbench, not whatever
-        # version (if any) is installed there; its dependencies must be installed there.
-        kwargs["runtime_env"] = {"py_modules": [str(Path(__file__).resolve().parent)]}
-    else:
-        # "local": a fresh local Ray of our size, even if a `ray start` cluster is running
-        # on this machine (plain ray.init() would join it); `--address auto` joins that one.
-        kwargs["address"] = "local"
-        kwargs["num_cpus"] = workers or os.cpu_count() or 1
-    try:
-        ray.init(**kwargs)
-    except ConnectionError as exc:
-        raise UserInputError(f"--address {address}: cannot join a Ray cluster ({exc})") from None
-    except Exception as exc:  # Ray raises bare Exception when its daemons start too slowly
-        if address:
-            raise
-        raise UserInputError(f"could not start a local Ray ({str(exc).splitlines()[0]}); "
-                             "--workers 1 runs the sweep without Ray") from None
-    return True
+    The one Ray starter (`ray_cluster.start_session`): a private local Ray of `workers`
+    cores (default all), or the cluster at `address`/`RAY_ADDRESS` with its token."""
+    from workbench.runtime.ray_session import start_session
+
+    return start_session(address, workers)
+
+
+def stop_ray() -> None:
+    from workbench.runtime.ray_session import end_session
+
+    end_session()
 
 
 def ray_slots(workers: int | None) -> int:
@@ -374,7 +358,9 @@ def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slot
     import ray
     from ray.exceptions import RayError, RayTaskError, TaskCancelledError, WorkerCrashedError
 
-    remote = ray.remote(num_cpus=1, max_retries=1)(execute_run)
+    # max_retries: a run whose worker or raylet died is re-run once elsewhere; only
+    # the attempt that returns reaches `on_done`, so each run is stored exactly once.
+    remote = ray.remote(num_cpus=1, max_retries=1)(execute_run_on_node)
     queue = iter(pending)
     in_flight: dict[Any, RunSpec] = {}
 
@@ -400,6 +386,29 @@ def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slot
                 outcome = _ray_failure(spec, exc)
             on_done(spec, outcome)
         fill()
+
+
+def execute_run_on_node(config: ExperimentConfig, keep_history: bool = False) -> RunOutcome:
+    """`execute_run` inside a Ray task: the run's record names the raylet it ran on
+    (`ray_node_id` in summary.json, or in error.json's params), so summary.parquet
+    shows how a sweep spread over the cluster."""
+    import ray
+
+    outcome = execute_run(config, keep_history)
+    return with_node_id(outcome, ray.get_runtime_context().get_node_id())
+
+
+def with_node_id(outcome: RunOutcome, node_id: str) -> RunOutcome:
+    files = dict(outcome.files)
+    if "summary.json" in files:
+        summary = {**json.loads(files["summary.json"]), "ray_node_id": node_id}
+        files["summary.json"] = (json.dumps(summary, indent=2) + "\n").encode()
+    elif ERROR_FILE in files:
+        info = json.loads(files[ERROR_FILE])
+        info["params"] = {**info.get("params", {}), "ray_node_id": node_id}
+        files[ERROR_FILE] = (json.dumps(info, indent=2, default=str) + "\n").encode()
+    summary = {**outcome.summary, "ray_node_id": node_id} if outcome.summary else outcome.summary
+    return RunOutcome(files, summary=summary, error=outcome.error)
 
 
 def _ray_failure(spec: RunSpec, exc: Exception) -> RunOutcome:
@@ -491,9 +500,7 @@ def run_sweep(
         return result
     finally:
         if started_ray and not keep_ray:
-            import ray
-
-            ray.shutdown()
+            stop_ray()
 
 
 def stored_rows(plan: SweepPlan, store: SweepStore) -> dict[str, dict[str, Any]]:

@@ -38,7 +38,8 @@ from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_p
 from workbench.faults.sides import node_sides
 from workbench.protocols.base import Node
 from workbench.runtime.driver import current_leader
-from workbench.runtime.ray_cluster import Cluster, connect
+from workbench.runtime.ray_cluster import Cluster, actor_loss_as_error, connect
+from workbench.runtime.ray_timing import timing_health
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
 
@@ -69,8 +70,9 @@ def run_on_ray(config: ExperimentConfig, *, client_actors: bool | None = None,
     connect(config.ray)
     cluster = Cluster(config, client_actors=client_actors, node_factory=node_factory)
     try:
-        cluster.launch()
-        result = Conductor(config, cluster).run()
+        with actor_loss_as_error(config):
+            cluster.launch()
+            result = Conductor(config, cluster).run()
     finally:
         cluster.stop()
     result.stats["wall_s"] = time.perf_counter() - wall
@@ -214,6 +216,9 @@ class Conductor:
             "startup_s": self.cluster.startup_s,
             "actor_locations": self.cluster.locations,
         }
+        stats["timing"], stats["warnings"] = timing_health(
+            self.config, [s for r in reports for s in r.get("timer_slips", ())],
+            [d for r in reports for d in r.get("delivery_lateness", ())])
         for channel, count in calls.items():
             stats[f"{channel}_per_call"] = items[channel] / count if count else None
         return stats

@@ -15,59 +15,60 @@ machine next to whatever else runs.
 
 `stop` kills every actor it started (`ray.kill`) and removes the placement group; it
 is safe to call at any point of a launch, and twice.
+
+`connect` starts or joins Ray through `ray_session` (private by default, see there).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-import workbench
 from workbench.config import ExperimentConfig, RayConfig
 from workbench.errors import UserInputError
+from workbench.runtime.ray_session import RayStartError, ray_session
 from workbench.runtime.realtime_host import HostActor
+
+__all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "client_slots",
+           "connect"]
 
 BUNDLE_CPU = 0.01
 ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle
-START_TIMEOUT_S = 180.0  # worker processes start slowly on a loaded 2-core machine
+START_TIMEOUT_S = 420.0  # worker processes start slowly on a loaded 2-core machine (>180 s at load 30)
 
 RemoteHost = ray.remote(HostActor)
 
 
-class RayStartError(UserInputError):
-    """Ray could not be started or joined, or the actors could not be placed."""
+class RayNodeLost(UserInputError):
+    """An actor of the run died mid-run (its raylet or machine was lost): the run cannot
+    finish. One line for the CLI (exit 2), like a start failure, not a traceback."""
+
+
+@contextlib.contextmanager
+def actor_loss_as_error(config: ExperimentConfig) -> Iterator[None]:
+    """Turn Ray's "actor died" of a run's actors into one `RayNodeLost` line."""
+    from ray.exceptions import NodeDiedError, ObjectLostError, RayActorError
+
+    try:
+        yield
+    except (RayActorError, NodeDiedError, ObjectLostError) as exc:
+        cause = next((line.strip() for line in str(exc).splitlines()
+                      if "node" in line.lower() or "died" in line.lower()), type(exc).__name__)
+        raise RayNodeLost(f"ray: run {config.name!r} lost an actor mid-run, so it stopped "
+                          f"(every actor of the run was killed): {cause[:300]}") from exc
 
 
 def connect(cfg: RayConfig) -> None:
-    if ray.is_initialized():
-        return
-    address = cfg.address or os.environ.get("RAY_ADDRESS")
-    try:
-        if address:
-            # Actors on other machines run the driver's copy of the workbench (as sweeps
-            # do); its dependencies must be installed there.
-            ray.init(address=address, configure_logging=False,
-                     runtime_env={"py_modules": [str(Path(workbench.__file__).resolve().parent)]})
-        else:
-            # "local": a cluster of our own, even if `ray start` left one for ray.init() to find.
-            ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False,
-                     configure_logging=False)
-    except Exception as exc:  # ray.init raises bare Exceptions, e.g. a start-up timeout
-        where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
-        hint = ""
-        if address and "auth" in repr(exc.__cause__ or exc).lower():
-            hint = (" (the cluster uses token authentication: set RAY_AUTH_MODE=token and"
-                    " provide its token in ~/.ray/auth_token or RAY_AUTH_TOKEN)")
-        raise RayStartError(f"ray: cannot start or join {where}: {exc}{hint}") from exc
+    """The Ray runtime's entry: Ray for the rest of the process (see `ray_session`)."""
+    with ray_session(cfg.address, cfg.num_cpus, keep=True):
+        pass
 
 
 def client_slots(config: ExperimentConfig) -> list[list[int]]:

@@ -199,7 +199,8 @@ class HostActor:
         if node is not None:
             node.finish()
             report.update(trace=node.trace, sent=node.sent, delivered=node.delivered,
-                          dropped=node.dropped, storage_writes=node.storage.writes)
+                          dropped=node.dropped, storage_writes=node.storage.writes,
+                          timer_slips=node.timer_slips, delivery_lateness=node.delivery_lateness)
         if self.outbox is not None:
             self.outbox.discard()
             report["calls"] = dict(self.outbox.calls)

@@ -71,6 +71,9 @@ class NodeHost:
         self.stopped = False
         self.error: str | None = None
         self.dropped_at_sender = 0
+        # Timing health (runtime/ray_timing.py): run ms late against deadline / due time.
+        self.timer_slips: list[float] = []
+        self.delivery_lateness: list[float] = []
 
     # ------------------------------------------------------------ the driver's state
     @property
@@ -160,13 +163,16 @@ class NodeHost:
         now = self.clock.now_ms()
         for due, message in items:
             if due > now:
-                self.loop.call_later(self.clock.wall_s(due - now), self._arrive, src, message)
+                self.loop.call_later(self.clock.wall_s(due - now), self._arrive, src, message, due)
             else:
-                self._arrive(src, message)
+                self._arrive(src, message, due)
 
-    def _arrive(self, src: int, message: Message) -> None:
+    def _arrive(self, src: int, message: Message, due: float | None = None) -> None:
+        now = self.clock.now_ms()
+        if due is not None:
+            self.delivery_lateness.append(now - due)
         if not self.stopped:
-            self._run(self.driver.deliver, src, message, self.clock.now_ms())
+            self._run(self.driver.deliver, src, message, now)
 
     def requests(self, requests: list[ClientRequest]) -> None:
         for request in requests:
@@ -176,8 +182,14 @@ class NodeHost:
 
     def _fire(self, name: str, token: int) -> None:
         self._handles.pop(token, None)
-        if not self.stopped:
-            self._run(self.driver.fire, name, token, self.clock.now_ms())
+        if self.stopped:
+            return
+        now = self.clock.now_ms()
+        timer = self.driver.timers.get(name)
+        if (timer is not None and timer[0] == token and timer[1] <= now
+                and not self.driver.paused and self.driver.node is not None):
+            self.timer_slips.append(now - timer[1])  # due and about to fire: how late
+        self._run(self.driver.fire, name, token, now)
 
     def _run(self, handler: Callable[..., Any], *args: Any) -> None:
         """Run one driver input; a raising core stops this host."""
