@@ -96,7 +96,8 @@ CATALOGUE: tuple[Mutant, ...] = (
        options={"max_batch": 1, "max_inflight": 1}, generator="figure8", duration_s=5.0, budget=60),
     # Needs a voter to crash and come back inside one election: dense, short crashes.
     _m("raft", "vote_not_persisted", "§5.1: votedFor lost on crash, two votes in one term",
-       options={"pre_vote": False, "check_quorum": False}, mix={"crashes": 15.0}),
+       options={"pre_vote": False, "check_quorum": False}, mix={"crashes": 15.0},
+       budget=30),  # measured: first caught at seed 6
     # Lease and ReadIndex mutants keep the default timeouts: measured, short ones hid
     # them (0 of 30 seeds each), default ones did not.
     _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
@@ -113,12 +114,14 @@ CATALOGUE: tuple[Mutant, ...] = (
     # hides a missing confirmation round (issue 11: 0 of 40 seeds); ReadIndex must be
     # safe without it, so the mutant runs with it off.
     _m("raft", "read_index_no_confirm", "§6.4: ReadIndex served without its heartbeat round",
-       fast=False, options={"read_mode": "read_index", "check_quorum": False}),
+       fast=False, options={"read_mode": "read_index", "check_quorum": False},
+       budget=50),  # measured: first caught at seed 16
     _m("raft", "long_lease", "§6.4.1: a lease 10x the minimum election timeout",
-       fast=False, options={"read_mode": "lease"}),
+       fast=False, options={"read_mode": "lease"}, budget=30),  # measured: first caught at seed 7
     _m("raft", "snapshot_no_truncate", "§7: InstallSnapshot keeps a conflicting log suffix",
-       options={"snapshot_threshold": 5}),
-    _m("paxos", "skip_phase1", "PMS §2.2: a new leader proposes without phase 1"),
+       options={"snapshot_threshold": 5}, budget=30),  # measured: first caught at seed 10
+    _m("paxos", "skip_phase1", "PMS §2.2: a new leader proposes without phase 1",
+       budget=10),  # measured: caught at seed 0
     _m("paxos", "forget_promise", "PMS §2.5: promised ballot not persisted"),
     _m("paxos", "accept_below_promise", "PMS §2.2 phase 2(b): accepts below the promise"),
     _m("paxos", "accept_not_persisted", "PMS §2.5: Accepted sent before the value is durable"),
