@@ -27,6 +27,16 @@ In the same run, two baselines:
 
     .venv/bin/python benchmarks/raft_sim.py [--seconds 10] [--no-happysim]
         [--happysim-heartbeat-ms 1 0.25]
+
+Against another tree of this project (a refactor must stay within 5% of the code
+before it): `--against-tree /tmp/oldtree` runs the default scenario in child processes,
+alternating this tree and that one (`--rounds` times each, the other tree imported
+through PYTHONPATH), and prints the ratio new / old of the median delivered messages
+per CPU second and per wall second. Alternating rounds spread a busy machine's noise
+over both sides; CPU seconds leave out time spent waiting for a core.
+
+    git worktree add /tmp/oldtree 530e83f
+    .venv/bin/python benchmarks/raft_sim.py --against-tree /tmp/oldtree [--rounds 5]
 """
 
 from __future__ import annotations
@@ -38,7 +48,9 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -232,6 +244,42 @@ def report_happysim(hs: dict, results: dict[str, dict[str, float]]) -> None:
               f"committed ops/wall s {r['ops_per_s'] / hs_ops:.1f}x")
 
 
+def child_measure(seconds: float, nodes: int, clients: int, tree: str | None) -> dict[str, float]:
+    """`measure` in a fresh process, importing `workbench` from `tree` (None: this tree)."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(tree).resolve()), env.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--child", "--seconds", str(seconds),
+         "--nodes", str(nodes), "--clients", str(clients)],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"raft_sim.py: the child for tree {tree or 'this'} failed: "
+                         f"{last_line(out.stderr, out.returncode)}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compare_trees(old_tree: str, rounds: int, seconds: float, nodes: int, clients: int) -> None:
+    """Alternate this tree and `old_tree`, then print new / old of the medians."""
+    if not (Path(old_tree) / "workbench" / "runtime" / "sim.py").is_file():
+        raise SystemExit(f"raft_sim.py: --against-tree {old_tree}: no workbench/runtime/sim.py there")
+    runs: dict[str, list[dict[str, float]]] = {"new": [], "old": []}
+    for i in range(rounds):
+        for side, tree in (("new", None), ("old", old_tree)) if i % 2 == 0 else (("old", old_tree), ("new", None)):
+            r = child_measure(seconds, nodes, clients, tree)
+            runs[side].append(r)
+            print(f"  round {i + 1} {side}: {r['msgs_per_cpu_s']:,.0f} delivered msgs/CPU s, "
+                  f"{r['msgs_per_s']:,.0f} per wall s ({int(r['delivered']):,} msgs)")
+    if {r["delivered"] for r in runs["new"] + runs["old"]} != {runs["new"][0]["delivered"]}:
+        print("  WARNING: the trees delivered different message counts: not the same run")
+    for metric, unit in (("msgs_per_cpu_s", "CPU s"), ("msgs_per_s", "wall s")):
+        new = statistics.median(r[metric] for r in runs["new"])
+        old = statistics.median(r[metric] for r in runs["old"])
+        verdict = "within" if new >= 0.95 * old else "OUTSIDE"
+        print(f"result: new / old delivered msgs per {unit} = {new / old:.3f} "
+              f"(medians of {rounds}: {new:,.0f} / {old:,.0f}) {verdict} 5% of the old code")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="simulated seconds per run")
@@ -241,7 +289,19 @@ def main() -> None:
     parser.add_argument("--happysim-heartbeat-ms", type=float, nargs="+", default=[1.0, 0.25],
                         help="happysim leader ticks to run, its replication cadence (see "
                              "baselines/happysim_raft.py); the verdict uses the fastest")
+    parser.add_argument("--against-tree", metavar="PATH", default=None,
+                        help="compare with the workbench in PATH (e.g. a worktree of the old code)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per tree with --against-tree")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:  # one measurement as JSON, for --against-tree
+        print(json.dumps(measure(args.seconds, args.nodes, args.clients)))
+        return
+    if args.against_tree is not None:
+        print(f"Raft, {args.nodes} nodes, {args.clients} clients, {args.seconds:g} simulated s: "
+              f"this tree against {args.against_tree}, {args.rounds} alternating rounds")
+        compare_trees(args.against_tree, args.rounds, args.seconds, args.nodes, args.clients)
+        return
 
     print(f"Raft, {args.nodes} nodes, {args.clients} closed-loop clients (think 0 ms), "
           f"{args.seconds:g} simulated s, one-way latency 1 ms (constant), invariants off")

@@ -61,7 +61,7 @@ def reference_stats(rows: list[dict]) -> dict:
     return {"ops": len(rows), "ok": len(ok), "fail": sum(r["type"] == "fail" for r in rows),
             "info": sum(r["type"] == "info" for r in rows), "availability": len(ok) / len(rows),
             "latency_mean_ms": sum(lat) / len(lat) if lat else math.nan,
-            "latency_p50_ms": float(np.quantile(lat, 0.5)) if lat else math.nan}
+            "latency_ok_p50_ms": float(np.quantile(lat, 0.5)) if lat else math.nan}
 
 
 def test_by_phase_matches_a_plain_loop() -> None:
@@ -108,8 +108,8 @@ def test_latency_over_time_bins_by_invoke_time() -> None:
                      & (ops["invoke_time"] < start + 500)]
         ok = chosen[chosen["type"] == "ok"]
         assert row["ops"] == len(chosen)
-        assert row["latency_p50_ms"] == pytest.approx(ok["latency_ms"].median(), nan_ok=True)
-        assert row["latency_p99_ms"] == pytest.approx(ok["latency_ms"].quantile(0.99), nan_ok=True)
+        assert row["latency_ok_p50_ms"] == pytest.approx(ok["latency_ms"].median(), nan_ok=True)
+        assert row["latency_ok_p99_ms"] == pytest.approx(ok["latency_ms"].quantile(0.99), nan_ok=True)
     assert got["ops"].sum() == len(ops)
 
 
@@ -379,23 +379,25 @@ def test_aggregate_seeds_matches_scipy_t_interval() -> None:
     rng = np.random.default_rng(0)
     runs = pd.DataFrame({"protocol": ["raft"] * 5 + ["eventual"] * 3 + ["paxos"],
                          "mode": ["x"] * 9, "seed": range(9),
-                         "availability": rng.uniform(0, 1, 9),
+                         "latency_p50_ms": rng.uniform(0, 100, 9),
                          "linearizable": [True, True, False, True, None, False, False, True, True]})
-    got = aggregate_seeds(runs, ["availability", "linearizable"], ["protocol", "mode"])
+    got = aggregate_seeds(runs, ["latency_p50_ms", "linearizable"], ["protocol", "mode"])
     assert len(got) == 6
     for row in got.to_dict("records"):
-        values = pd.to_numeric(runs.loc[runs["protocol"] == row["protocol"], row["metric"]],
-                               errors="coerce").astype(float).dropna()
-        assert row["n"] == len(values)
+        column = runs.loc[runs["protocol"] == row["protocol"], row["metric"]]
+        values = pd.to_numeric(column, errors="coerce").astype(float).dropna()
+        assert row["n"] == len(values) and row["unknown"] == column.isna().sum()
         assert row["mean"] == pytest.approx(values.mean())
-        if len(values) > 1:
+        if len(values) < 2:
+            assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"]) and row["interval"] == "none"
+        elif row["metric"] == "latency_p50_ms":
             low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(),
                                          scale=stats.sem(values))
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
         else:
-            assert math.isnan(row["ci_low"]) and math.isnan(row["ci_high"])
+            assert row["interval"] == "wilson" and 0 <= row["ci_low"] <= row["mean"] <= row["ci_high"] <= 1
     table = wide(got, ["protocol", "mode"]).set_index("protocol")
-    assert table.loc["raft", "availability"] == pytest.approx(runs["availability"][:5].mean())
+    assert table.loc["raft", "latency_p50_ms"] == pytest.approx(runs["latency_p50_ms"][:5].mean())
     assert table.loc["raft", "linearizable_n"] == 4
 
 

@@ -59,7 +59,7 @@ def test_bad_input_exits_2_before_printing(tmp_path: Path) -> None:
     bad.write_text("INFO  jepsen.util - 0\t:invoke\t:write\t3\nINFO  jepsen.util - 0\t:ok\n")
     code, out, err = run([GOOD, str(bad)])
     assert code == 2 and out == ""
-    assert err.strip() == f"{bad}:2: not a Jepsen op line ('... jepsen.util - PROCESS TYPE F VALUE')"
+    assert err.strip() == f"workbench: error: {bad}:2: not a Jepsen op line ('... jepsen.util - PROCESS TYPE F VALUE')"
     code, out, err = run([GOOD], model="register")  # etcd logs have cas
     assert code == 2 and out == "" and "model 'register' has no operation 'cas'" in err
     assert GOOD in err and err.count("\n") == 1
@@ -80,3 +80,12 @@ def test_runs_in_a_subprocess() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1 and json.loads(proc.stdout)["verdict"] == "not linearizable"
+
+
+def test_an_empty_history_is_empty_not_linearizable(tmp_path: Path) -> None:
+    empty = tmp_path / "h.jsonl"
+    empty.write_text("")
+    code, out, err = run([str(empty)])
+    assert code == 3 and out.strip() == f"{empty}: empty (no operations to check)" and err == ""
+    code, out, _ = run([str(empty)], as_json=True)
+    assert code == 3 and '"verdict": "empty"' in out

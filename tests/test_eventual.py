@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import random
 
 from conftest import ROOT
@@ -50,7 +51,7 @@ def test_anti_entropy_is_push_pull_and_converges_two_replicas() -> None:
     a.on_client_request(ClientRequest(0, 0, "write", "x", 1), now=1.0)
     b.on_client_request(ClientRequest(1, 0, "add", "s", 9), now=2.0)
     a.take_effects(), b.take_effects()
-    request = SyncRequest(*a._state_payload())
+    request = SyncRequest(*a._state_payload(3.0))
     b.on_message(0, request, 3.0)
     reply = next(e.message for e in b.take_effects() if type(e).__name__ == "Send")
     assert isinstance(reply, SyncReply)
@@ -79,3 +80,182 @@ def test_set_workload_loses_no_acknowledged_add() -> None:
     assert summary["ok"] > 1000
     assert summary["lost_adds"] == 0
     assert summary["availability_minority"] >= 0.99
+
+
+# ------------------------------------------------------------------ issue 20 reproducers
+class Cluster:
+    """Nodes driven by hand: requests, message delivery and restarts, each at a given
+    `now` on the receiving node's clock. Written against the node's public inputs only,
+    so the same test runs on the store before issue 20 (where it fails)."""
+
+    def __init__(self, n: int, **options: object) -> None:
+        self.options = EventualOptions(**options)  # type: ignore[arg-type]
+        self.storages = [Storage() for _ in range(n)]
+        self.nodes = [self._boot(i) for i in range(n)]
+        self.in_flight: list[tuple[int, int, object]] = []  # (src, dst, message)
+        self.trace: list[dict[str, object]] = []
+
+    def _boot(self, i: int) -> EventualNode:
+        node = EventualNode(i, list(range(len(self.storages))), self.options, random.Random(i),
+                            self.storages[i])
+        node.start(0.0)
+        node.take_effects()
+        return node
+
+    def _drain(self, i: int) -> list[object]:
+        replies = []
+        for effect in self.nodes[i].take_effects():
+            kind = type(effect).__name__
+            if kind == "Send":
+                self.in_flight.append((i, effect.to, effect.message))  # type: ignore[attr-defined]
+            elif kind == "Reply":
+                replies.append(effect)
+            elif kind == "Observe":
+                self.trace.append({"kind": effect.kind, "node": i, **effect.fields})  # type: ignore[attr-defined]
+        return replies
+
+    def request(self, i: int, f: str, key: str, value: object, now: float) -> object:
+        self.nodes[i].on_client_request(ClientRequest(0, 0, f, key, value), now=now)
+        (reply,) = self._drain(i)
+        return reply
+
+    def deliver(self, now: float, src: int | None = None, dst: int | None = None,
+                where: object = None) -> None:
+        """Deliver (and drop from flight) the messages matching src/dst/`where(message)`."""
+        keep, go = [], []
+        for item in self.in_flight:
+            s, d, m = item
+            match = (src is None or s == src) and (dst is None or d == dst) and (
+                where is None or where(m))  # type: ignore[operator]
+            (go if match else keep).append(item)
+        self.in_flight = keep
+        for s, d, m in go:
+            self.nodes[d].on_message(s, m, now)  # type: ignore[arg-type]
+            self._drain(d)
+
+    def drop(self) -> None:
+        self.in_flight.clear()
+
+    def anti_entropy(self, i: int, now: float) -> None:
+        """Node i's anti-entropy round, carried to the end (request, then reply)."""
+        self.nodes[i].on_timer("anti_entropy", now)
+        self._drain(i)
+        for _ in range(2):
+            self.deliver(now)
+
+    def crash_and_restart(self, i: int) -> None:
+        self.nodes[i] = self._boot(i)
+
+    def value(self, i: int, key: str) -> object:
+        return self.request(i, "read", key, None, 0.0).value  # type: ignore[attr-defined]
+
+    def version(self, i: int, key: str) -> int:
+        return self.nodes[i].registers[key][0]
+
+    def version_of(self, value: object) -> int:
+        """The version the trace gave `value` when it was written."""
+        return min(int(r["version"]) for r in self.trace  # type: ignore[call-overload]
+                   if r["kind"] == "apply" and r["value"] == value)
+
+
+def causality_case(bug: str | None = None) -> Cluster:
+    """Issue 20 §1: A (node 0) reads v1 from B (node 1), then writes v2.
+
+    B's clock is 50 ms ahead. B writes keys a, b, c, d and then x = v1 within one µs,
+    so v1's logical counter is 4; A hears only of a and of v1 (the rest are lost), so
+    A's own counter is behind v1's on the same physical time: exactly the tie the old
+    receive rule ignored (it adopted a remote time only when strictly ahead)."""
+    c = Cluster(2, anti_entropy_interval_ms=500.0, **({"bug": bug} if bug else {}))
+    for key in "abcd":
+        c.request(1, "write", key, f"b-{key}", now=100.0)
+    c.deliver(50.0, where=lambda m: getattr(m, "key", None) == "a")
+    c.drop()
+    c.request(1, "write", "x", "v1", now=100.0)
+    c.deliver(50.0)
+    assert c.value(0, "x") == "v1"  # A has read v1
+    assert c.request(0, "write", "x", "v2", now=50.0).type == "ok"  # type: ignore[attr-defined]
+    c.deliver(51.0)
+    c.anti_entropy(1, 101.0)
+    c.anti_entropy(0, 52.0)
+    return c
+
+
+def test_causality_case_a_write_after_reading_v1_beats_v1_and_survives_anti_entropy() -> None:
+    c = causality_case()
+    assert c.value(0, "x") == c.value(1, "x") == "v2"  # the acknowledged write survived
+    assert c.version_of("v2") > c.version_of("v1")
+
+
+def test_saturation_case_thousands_of_writes_in_one_tick_keep_distinct_versions() -> None:
+    """Issue 20 §2: node 0's clock reads -20 s, node 1's is 10 s ahead of it. After node
+    0 hears of node 1's write, its own writes all fall in one physical tick (its clock is
+    behind), 1,500 of them: each must get its own version, and the replicas converge."""
+    c = Cluster(2)
+    c.request(1, "write", "k", "from-1", now=-10_000.0)
+    c.deliver(-20_000.0)
+    for i in range(1500):
+        c.request(0, "write", "k", i, now=-20_000.0)
+    mine = [int(r["version"]) for r in c.trace if r["kind"] == "apply" and r["node"] == 0
+            and isinstance(r["value"], int)]  # type: ignore[call-overload]
+    assert len(mine) == 1500 and len(set(mine)) == 1500 and mine == sorted(mine)
+    assert min(mine) > c.version_of("from-1")
+    c.deliver(-19_999.0)
+    c.anti_entropy(0, -19_998.0)
+    c.anti_entropy(1, -9_998.0)
+    assert c.value(0, "k") == c.value(1, "k") == 1499
+    assert c.nodes[0].state_digest() == c.nodes[1].state_digest()
+
+
+class CopyingStorage(Storage):
+    """Storage that keeps a deep copy of what is put and hands out copies (as a disk
+    would): a store that relied on mutating stored objects in place loses writes."""
+
+    def put(self, name: str, value: object) -> None:
+        super().put(name, copy.deepcopy(value))
+
+    def get(self, name: str, default: object = None) -> object:
+        return copy.deepcopy(super().get(name, default))
+
+
+def test_every_acknowledged_write_and_add_survives_a_restart_on_copying_storage() -> None:
+    c = Cluster(2)
+    c.storages[0] = CopyingStorage()
+    c.nodes[0] = c._boot(0)
+    for i in range(5):
+        c.request(0, "write", f"k{i % 2}", i, now=10.0 + i)
+        c.request(0, "add", "s", i, now=20.0 + i)
+    c.request(1, "write", "k9", "merged", now=30.0)
+    c.deliver(31.0)
+    before = (dict(c.nodes[0].registers), {k: set(v) for k, v in c.nodes[0].sets.items()})
+    last = c.version(0, "k0")
+    c.crash_and_restart(0)
+    assert (c.nodes[0].registers, c.nodes[0].sets) == before
+    # The clock is restored: a write at an earlier reading still lands above.
+    c.request(0, "write", "k0", "after", now=1.0)
+    assert c.version(0, "k0") > last
+
+
+def test_after_a_restart_a_write_compares_with_merged_versions() -> None:
+    """Node 0 merges a newer version after its last acknowledged op, then restarts: its
+    restored clock is behind that version, and its next write must still beat it."""
+    for bug in (None, "write_without_version_compare"):
+        c = Cluster(2, **({"bug": bug} if bug else {}))
+        c.request(0, "write", "k", "first", now=10.0)
+        c.request(1, "write", "k", "ahead", now=5_000.0)
+        c.deliver(11.0)
+        c.crash_and_restart(0)
+        c.request(0, "write", "k", "after-restart", now=12.0)
+        c.deliver(13.0)
+        c.anti_entropy(1, 5_001.0)
+        survived = c.value(0, "k") == c.value(1, "k") == "after-restart"
+        assert survived == (bug is None), bug
+
+
+def test_anti_entropy_never_replaces_a_version_by_an_older_one() -> None:
+    for bug in (None, "anti_entropy_accepts_older"):
+        c = Cluster(2, replication=False, **({"bug": bug} if bug else {}))
+        c.request(0, "write", "k", "old", now=10.0)
+        c.anti_entropy(0, 11.0)
+        c.request(0, "write", "k", "new", now=12.0)
+        c.anti_entropy(1, 13.0)  # node 1 pushes its older state to node 0
+        assert (c.value(0, "k") == "new") == (bug is None), bug

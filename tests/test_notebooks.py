@@ -32,7 +32,7 @@ def kernel_manager_factory(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_notebooks_are_committed_clean_with_a_parameters_cell() -> None:
-    assert NAMES == ["01_quickstart", "02_cap_tradeoff", "03_raft_election", "04_read_modes"]
+    assert NAMES == ["01_quickstart", "02_cap_tradeoff", "03_raft_election", "04_read_modes", "05_pbs"]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         nbformat.validate(nb)

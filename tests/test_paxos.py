@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from workbench.config import validate_config
-from workbench.core.effects import Observe, Reply, Send, SetTimer
+from workbench.core.effects import Observe, Reply, Send
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.errors import ConfigError
@@ -38,99 +38,95 @@ from workbench.protocols.paxos import (
     Result,
     SlotPrepare,
 )
+from workbench.runtime.driver import NodeDriver
 from workbench.runtime.sim import Simulation, simulate
+from workbench.runtime.stepped import SteppedTransport
 
 
 # ---------------------------------------------------------------- a hand-driven cluster
-class Cluster:
-    """n nodes, one message queue, timers fired only when a test asks."""
+class Cluster(SteppedTransport):
+    """n nodes, one message queue, timers fired only when a test asks: a transport under
+    `NodeDriver`s, which hold the nodes, their timers and crash semantics."""
 
     def __init__(self, n: int = 3, **options: Any) -> None:
+        super().__init__()
         self.n = n
         self.options = PaxosOptions(**options)
         self.storages = [Storage() for _ in range(n)]
-        self.nodes: list[PaxosNode | None] = [None] * n
+        self.trace: list[dict[str, Any]] = []  # every node's observations, in order
+        self.drivers = [NodeDriver(i, members=range(n), factory=PaxosNode, options=self.options, transport=self,
+                                   rng_for=lambda incarnation, i=i: random.Random(i), trace=self.trace)
+                        for i in range(n)]
         self.queue: list[tuple[int, int, Any]] = []  # (src, dst, message)
         self.replies: list[tuple[int, Reply]] = []
-        self.observed: list[tuple[int, Observe]] = []
         self.sent: Counter[str] = Counter()
         self.log: list[tuple[int, int, Any]] = []  # every message sent: (src, dst, message)
-        self.timers: list[dict[str, float]] = [{} for _ in range(n)]
         self.cut: set[int] = set()  # nodes whose messages are dropped both ways
         self.checker = PaxosInvariants()
-        self.now = 0.0
         for i in range(n):
             self.boot(i)
 
+    # ---------------------------------------------------------------- the transport
+    def send(self, src: int, dst: int, message: Any) -> None:
+        self.sent[type(message).__name__] += 1
+        self.log.append((src, dst, message))
+        self.queue.append((src, dst, message))
+
+    def reply(self, src: int, effect: Reply) -> None:
+        self.replies.append((src, effect))
+
+    # ---------------------------------------------------------------- plumbing
     def boot(self, i: int) -> PaxosNode:
-        node = PaxosNode(i, list(range(self.n)), self.options, random.Random(i), self.storages[i])
-        self.nodes[i] = node
-        node.start(self.now)
-        self.drain(i)
-        return node
+        driver = self.drivers[i]
+        driver.storage = self.storages[i]
+        node = driver.boot(self.now)
+        self._check()
+        return node  # type: ignore[return-value]
 
     def crash(self, i: int) -> None:
-        self.nodes[i] = None
-        self.timers[i].clear()
+        self.drivers[i].crash()
         self.queue = [q for q in self.queue if q[1] != i]
 
     def node(self, i: int) -> PaxosNode:
-        node = self.nodes[i]
-        assert node is not None
-        return node
+        return self.live(i)  # type: ignore[return-value]
 
-    def drain(self, i: int) -> None:
-        node = self.node(i)
-        for effect in node.take_effects():
-            if isinstance(effect, Send):
-                self.sent[type(effect.message).__name__] += 1
-                self.log.append((i, effect.to, effect.message))
-                self.queue.append((i, effect.to, effect.message))
-            elif isinstance(effect, Reply):
-                self.replies.append((i, effect))
-            elif isinstance(effect, SetTimer):
-                self.timers[i][effect.name] = self.now + effect.delay_ms
-            elif isinstance(effect, Observe):
-                self.observed.append((i, effect))
-            else:  # CancelTimer
-                self.timers[i].pop(effect.name, None)
+    def _check(self) -> None:
         problem = self.checker.check(list(self.nodes), self.now)
         assert problem is None, problem
+
+    def drain(self, i: int) -> None:
+        self.node(i)
+        self.drivers[i].drain(self.now)
+        self._check()
 
     def deliver_all(self, limit: int = 100_000) -> None:
         for _ in range(limit):
             if not self.queue:
                 return
             src, dst, message = self.queue.pop(0)
-            node = self.nodes[dst]
-            if node is None or src in self.cut or dst in self.cut:
+            if self.nodes[dst] is None or src in self.cut or dst in self.cut:
                 continue
-            node.on_message(src, message, self.now)
-            self.drain(dst)
+            self.drivers[dst].deliver(src, message, self.now)
+            self._check()
         raise AssertionError("message storm")
 
     def fire(self, i: int, name: str) -> None:
-        self.timers[i].pop(name, None)
-        self.node(i).on_timer(name, self.now)
-        self.drain(i)
+        self.drivers[i].fire_now(name, self.now)
+        self._check()
 
     def advance(self, ms: float) -> None:
         """Move time on, firing due timers in time order and delivering between them."""
         end = self.now + ms
-        while True:
+        self.deliver_all()
+        while self.fire_next(end):
+            self._check()
             self.deliver_all()
-            due = [(t, i, name) for i in range(self.n) if self.nodes[i] is not None
-                   for name, t in self.timers[i].items() if t <= end]
-            if not due:
-                break
-            t, i, name = min(due)
-            self.now = max(self.now, t)
-            self.fire(i, name)
         self.now = end
 
     def request(self, i: int, process: int, seq: int, f: str, key: str = "k", value: Any = None) -> None:
-        self.node(i).on_client_request(ClientRequest(process, seq, f, key, value), self.now)  # type: ignore[arg-type]
-        self.drain(i)
+        self.node(i)
+        self.drivers[i].request(ClientRequest(process, seq, f, key, value), self.now)  # type: ignore[arg-type]
+        self._check()
 
     def elect(self, i: int) -> None:
         """Make node i leader: its election timer fires first."""
@@ -144,7 +140,9 @@ class Cluster:
         return [i for i, node in enumerate(self.nodes) if node is not None and node.is_leader()]
 
     def kinds(self, kind: str) -> list[tuple[int, Observe]]:
-        return [(i, o) for i, o in self.observed if o.kind == kind]
+        """(node, observation) of each observation of `kind`, in the order they were made."""
+        return [(r["node"], Observe(kind, {k: v for k, v in r.items() if k not in ("time", "kind", "node")}))
+                for r in self.trace if r["kind"] == kind]
 
 
 def ops(replies: list[tuple[int, Reply]]) -> list[tuple[int, int, str, Any]]:

@@ -51,15 +51,18 @@ def test_cap_plane_one_point_per_protocol_at_the_seed_mean_with_ci() -> None:
                          "stale_read_fraction": rng.uniform(0, 0.5, 9)})
     ax = plots.cap_plane(runs)
     points = [c for c in ax.collections if isinstance(c, PathCollection)]
-    assert len(points) == 1
-    offsets = points[0].get_offsets()
+    assert len(points) == 3  # one per protocol, each in the protocol's fixed colour
+    for collection in points:
+        protocol = collection.get_gid().split(":")[1]
+        assert matplotlib.colors.to_hex(collection.get_facecolor()[0]) == plots.PROTOCOL_COLORS[protocol].lower()
+    offsets = np.concatenate([c.get_offsets() for c in points])
     means = runs.groupby("protocol")[["availability_partitioned", "stale_read_fraction"]].mean()
     assert sorted(map(tuple, np.round(offsets, 9))) == sorted(map(tuple, np.round(means.to_numpy(), 9)))
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 3
     assert ax.get_xlabel() == "availability during partition"
     assert ax.get_ylabel() == "stale-read fraction"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["eventual", "paxos", "raft"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["raft", "paxos", "eventual"]
 
 
 def test_cap_plane_single_runs_have_no_error_bars_and_labels_settings() -> None:
@@ -67,11 +70,12 @@ def test_cap_plane_single_runs_have_no_error_bars_and_labels_settings() -> None:
                          "availability_partitioned": [0.6, 0.6, 0.62, 0.9],
                          "non_linearizable": [0.0, 0.0, 0.0, 1.0]})
     ax = plots.cap_plane(runs, y="non_linearizable", label="raft.read_mode")
-    offsets = np.asarray(ax.collections[0].get_offsets())
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
     assert len(offsets) == 4
     assert sorted(offsets[:, 1].tolist()) == [0.0, 0.0, 0.0, 1.0]
     assert not [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
-    assert sorted(t.get_text() for t in ax.texts if t.get_text() not in ("CP", "AP")) == sorted(
+    assert sorted(t.get_text() for t in ax.texts
+                  if t.get_text()[:3] not in ("CP:", "AP:") and not t.get_text().startswith("point labels")) == sorted(
         runs["raft.read_mode"])
     assert ax.get_ylabel() == "non-linearizable runs (fraction)"
 
@@ -90,7 +94,8 @@ def test_metric_vs_parameter_one_line_per_protocol_through_the_means() -> None:
         np.testing.assert_allclose(np.asarray(line.get_xdata(), float), means.index)
         np.testing.assert_allclose(np.asarray(line.get_ydata(), float), means.to_numpy())
         assert len(container.lines[2][0].get_segments()) == 3  # one CI bar per parameter value
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("network.latency.ms", "median latency (ms)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("one-way link latency (ms)",
+                                                  "median latency (ms)\ntimeouts counted at the timeout")
 
 
 # ---------------------------------------------------------------- timeline
@@ -143,7 +148,7 @@ def test_latency_over_time_one_line_per_protocol_with_the_binned_values() -> Non
                   for _, g in binned.groupby("protocol"))
     assert drawn == want
     assert len(partition_patches(ax)) == 2
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time (s)", "median latency (ms)")
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time (s)", "median latency (ms)\ntimeouts counted at the timeout")
 
 
 @pytest.mark.parametrize("hue", ["protocol", "phase"])
@@ -248,3 +253,36 @@ def test_read_fig16_reference_of_the_paper_csv() -> None:
 def test_png_export_is_a_png() -> None:
     png = plots.to_png(plots.timeline(ops_frame(20)))
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- labels, palette, intervals (issue 18 item 6, 19 item 5)
+def test_axis_labels_carry_units_and_legends_sort_numerically() -> None:
+    assert plots._label("faults.partitions.0.duration") == "partition duration (s)"
+    assert plots._label("raft.election_timeout_max_ms") == "election timeout max (ms)"
+    assert plots.level_order(pd.Series(["10", "20", "5"])) == ["5", "10", "20"]
+    assert plots.level_order(pd.Series(["eventual", "raft", "paxos"])) == ["raft", "paxos", "eventual"]
+
+
+def test_settings_of_one_protocol_share_its_hue() -> None:
+    colors = plots.palette_for(["raft, 5", "raft, 10", "eventual, 5"])
+    assert matplotlib.colors.to_hex(colors["raft, 5"]) == plots.PROTOCOL_COLORS["raft"].lower()
+    assert matplotlib.colors.to_hex(colors["eventual, 5"]) == plots.PROTOCOL_COLORS["eventual"].lower()
+    assert colors["raft, 10"] != colors["raft, 5"]
+
+
+def test_single_seed_points_get_no_error_bar() -> None:
+    runs = pd.DataFrame({"protocol": ["raft"] * 3, "network.latency.ms": [1, 5, 5], "seed": [1, 1, 2],
+                         "latency_p50_ms": [1.0, 2.0, 4.0]})
+    ax = plots.metric_vs_parameter(runs, x="network.latency.ms")
+    container = next(c for c in ax.containers if isinstance(c, ErrorbarContainer))
+    segments = container.lines[2][0].get_segments()
+    assert len(segments[0]) == 0 or np.isnan(np.asarray(segments[0], float)).all()  # n = 1: nothing drawn
+    assert np.isfinite(np.asarray(segments[1], float)).all()  # n = 2: a real bar
+
+
+def test_cap_plane_keeps_every_grid_parameter_apart() -> None:
+    runs = pd.DataFrame({"protocol": ["raft"] * 4, "seed": [1, 2, 1, 2], "d": [5, 5, 20, 20],
+                         "availability_partitioned": [0.9, 0.9, 0.5, 0.5], "stale_read_fraction": [0.0] * 4})
+    ax = plots.cap_plane(runs, by=["d"])
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    assert sorted(offsets[:, 0].tolist()) == [0.5, 0.9]  # not one point at 0.7

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
+from workbench.core.effects import Reply, Send
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
@@ -31,69 +31,62 @@ from workbench.protocols.raft import (
     RequestVote,
 )
 from workbench.protocols.raft_invariants import RaftInvariants
+from workbench.runtime.driver import NodeDriver
+from workbench.runtime.stepped import SteppedTransport
 
 
-class Harness:
-    """A tiny synchronous network: messages are delivered FIFO with no delay, timers
-    fire in time order as the test advances the clock, links can be cut, nodes can be
-    crashed (keeping only their Storage) and rebooted."""
+class Harness(SteppedTransport):
+    """A tiny synchronous network, as a transport under `NodeDriver`s: messages are
+    delivered FIFO with no delay, timers fire in time order as the test advances the
+    clock, links can be cut, nodes can be crashed (keeping only their Storage) and
+    rebooted. The drivers hold the nodes, their timers and crash semantics."""
 
     def __init__(self, n: int = 3, seed: int = 0, node_class: type[RaftNode] = RaftNode,
                  **options: Any) -> None:
+        super().__init__()
         self.n = n
         self.options = RaftOptions(**options)
         self.node_class = node_class
         self.seed = seed
         self.storages = [Storage() for _ in range(n)]
-        self.incarnation = [0] * n
-        self.nodes: list[RaftNode | None] = [None] * n
-        self.now = 0.0
-        self.timers: list[dict[str, float]] = [{} for _ in range(n)]
+        self.trace: list[dict[str, Any]] = []  # every node's observations, in order
+        self.drivers = [
+            NodeDriver(i, members=range(n), factory=node_class, options=self.options, transport=self,
+                       rng_for=lambda incarnation, i=i: random.Random(f"{self.seed}/{i}/{incarnation}"),
+                       trace=self.trace)
+            for i in range(n)
+        ]
         self.queue: deque[tuple[int, int, Message]] = deque()
         self.cut: set[tuple[int, int]] = set()
         self.replies: list[Reply] = []
-        self.observed: list[tuple[int, Observe]] = []
         self.sent: list[tuple[int, int, Message]] = []
         self.drop: Any = None  # optional predicate (src, dst, message) -> bool
         self.rewrite: Any = None  # optional (src, dst, message) -> message to deliver instead
         for i in range(n):
             self.boot(i)
 
+    # ------------------------------------------------------------ the transport
+    def send(self, src: int, dst: int, message: Message) -> None:
+        self.sent.append((src, dst, message))
+        self.queue.append((src, dst, message))
+
+    def reply(self, src: int, effect: Reply) -> None:
+        self.replies.append(effect)
+
     # ------------------------------------------------------------ plumbing
     def boot(self, i: int) -> RaftNode:
-        rng = random.Random(f"{self.seed}/{i}/{self.incarnation[i]}")
-        node = self.node_class(i, list(range(self.n)), self.options, rng, self.storages[i])
-        self.nodes[i] = node
-        node.start(self.now)
-        self._collect(i)
-        return node
+        driver = self.drivers[i]
+        driver.storage = self.storages[i]
+        return driver.boot(self.now)  # type: ignore[return-value]
 
     def crash(self, i: int) -> None:
-        self.nodes[i] = None
-        self.timers[i].clear()
-        self.incarnation[i] += 1
+        self.drivers[i].crash()
 
     def node(self, i: int) -> RaftNode:
-        node = self.nodes[i]
-        assert node is not None, f"node {i} is down"
-        return node
+        return self.live(i)  # type: ignore[return-value]
 
     def _collect(self, i: int) -> None:
-        node = self.nodes[i]
-        if node is None:
-            return
-        for effect in node.take_effects():
-            if isinstance(effect, Send):
-                self.sent.append((i, effect.to, effect.message))
-                self.queue.append((i, effect.to, effect.message))
-            elif isinstance(effect, SetTimer):
-                self.timers[i][effect.name] = self.now + effect.delay_ms
-            elif isinstance(effect, CancelTimer):
-                self.timers[i].pop(effect.name, None)
-            elif isinstance(effect, Reply):
-                self.replies.append(effect)
-            elif isinstance(effect, Observe):
-                self.observed.append((i, effect))
+        self.drivers[i].drain(self.now)
 
     def isolate(self, i: int) -> None:
         for j in range(self.n):
@@ -110,38 +103,25 @@ class Harness:
             steps += 1
             assert steps < limit, "message storm"
             src, dst, message = self.queue.popleft()
-            node = self.nodes[dst]
-            if node is None or (src, dst) in self.cut:
+            if self.drivers[dst].node is None or (src, dst) in self.cut:
                 continue
             if self.drop is not None and self.drop(src, dst, message):
                 continue
             if self.rewrite is not None:
                 message = self.rewrite(src, dst, message)
-            node.on_message(src, message, self.now)
-            self._collect(dst)
+            self.drivers[dst].deliver(src, message, self.now)
 
     def advance(self, ms: float) -> None:
         """Let `ms` pass: fire due timers in time order, delivering messages after each."""
         end = self.now + ms
         self.deliver()
-        while True:
-            due = [(at, i, name) for i, timers in enumerate(self.timers) for name, at in timers.items()
-                   if at <= end]
-            if not due:
-                break
-            at, i, name = min(due)
-            self.now = max(self.now, at)
-            del self.timers[i][name]
-            node = self.nodes[i]
-            if node is not None:
-                node.on_timer(name, self.now)
-                self._collect(i)
+        while self.fire_next(end):
             self.deliver()
         self.now = end
 
     def request(self, i: int, request: ClientRequest) -> None:
-        self.node(i).on_client_request(request, self.now)
-        self._collect(i)
+        self.node(i)  # asserts it is up
+        self.drivers[i].request(request, self.now)
         self.deliver()
 
     # ------------------------------------------------------------ queries
@@ -164,7 +144,9 @@ class Harness:
         return found[0] if found else None
 
     def kinds(self, kind: str) -> list[tuple[int, dict[str, Any]]]:
-        return [(i, o.fields) for i, o in self.observed if o.kind == kind]
+        """(node, fields) of each observation of `kind`, in the order they were made."""
+        return [(r["node"], {k: v for k, v in r.items() if k not in ("time", "kind", "node")})
+                for r in self.trace if r["kind"] == kind]
 
 
 def write(process: int, seq: int, value: Any, key: str = "k") -> ClientRequest:

@@ -24,10 +24,10 @@ import pytest
 from workbench.config import ExperimentConfig, config_from
 from workbench.faults import Partition
 from workbench.protocols import node_class
-from workbench.runtime.ray_batching import Outbox
-from workbench.runtime.ray_clock import RunClock
 from workbench.runtime.ray_cluster import client_slots
-from workbench.runtime.ray_host import HostActor
+from workbench.runtime.realtime_batching import Outbox
+from workbench.runtime.realtime_clock import RunClock
+from workbench.runtime.realtime_host import HostActor
 
 CAP = Path(__file__).resolve().parent.parent / "experiments" / "cap_partition.yaml"
 
@@ -381,7 +381,7 @@ def test_interrupt_kills_every_actor(ray_session: None, monkeypatch: pytest.Monk
 
 
 def test_reply_routing_matches_client_placement() -> None:
-    from workbench.runtime.ray_host import client_host_of
+    from workbench.runtime.realtime_host import client_host_of
 
     config = local_config(nodes=5, workload={"clients": 7})
     slots = client_slots(config)

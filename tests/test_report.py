@@ -100,12 +100,16 @@ def sweep_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_report_has_summary_table_plots_and_verdicts(run_folder: Path) -> None:
     path = write_report(run_folder)
     assert path == run_folder / "report.html"
-    assert not [p for p in run_folder.iterdir() if p.name.startswith(".")], "temp file left behind"
+    assert not [p for p in run_folder.iterdir() if p.name.startswith(".") and p.name != ".workbench-output"], \
+        "temp file left behind"
     page = Page(path.read_text(encoding="utf-8"))
     summary = json.loads((run_folder / "summary.json").read_text())
 
     table = page.table("metric", "value")
-    values = dict(table["rows"])
+    values = {row[0]: row[1] for row in table["rows"]}
+    meaning = {row[0]: row[3] for row in table["rows"]}
+    assert table["header"] == ["metric", "value", "unit", "meaning"]
+    assert meaning["availability_minority"].startswith("ok / invoked")  # from docs/metrics.md
     assert values["protocol"] == "eventual"
     assert values["ops"] == str(summary["ops"])
     assert float(values["availability"]) == pytest.approx(summary["availability"], rel=1e-3)
@@ -150,7 +154,7 @@ def test_sweep_report_has_runs_aggregates_cap_plane_and_verdicts(sweep_folder: P
 
     aggregated = page.table("protocol", "availability")
     assert [r[0] for r in aggregated["rows"]] == ["eventual", "raft"]
-    assert all("(2)" in cell for cell in aggregated["rows"][0][1:3])  # 2 seeds each
+    assert all("(n=2" in cell for cell in aggregated["rows"][0][1:3])  # 2 seeds each
 
     verdicts = page.table("check", "result")
     rows = dict(zip([r[0] for r in verdicts["rows"]], zip([r[1] for r in verdicts["rows"]],
@@ -216,3 +220,27 @@ def test_sweep_report_where_every_run_failed(tmp_path: Path) -> None:
     assert failed["rows"] == [["raft-s1", "RuntimeError: boom"], ["paxos-s1", "RuntimeError: bang"]]
     assert page.table("check", "result")["rows"] == [["runs error", "2"]]
     assert page.images == []
+
+
+def test_run_report_links_the_metrics_page_and_explains_each_table(run_folder: Path) -> None:
+    html = render_report(run_folder)
+    assert "docs/metrics.md" in html and 'id="glossary"' in html
+    page = Page(html)
+    assert "What the figures mean" in page.headings
+    assert html.count('<p class="caption">') >= len(page.tables)  # one caption per table
+    assert all(i["alt"] for i in page.images)  # and per plot
+    assert 'id="explorer"' not in html  # the explorer hook shows only when explorer.html exists
+
+
+def test_run_report_links_the_explorer_when_present(run_folder: Path, tmp_path: Path) -> None:
+    copy = Path(shutil.copytree(run_folder, tmp_path / "run"))
+    (copy / "explorer.html").write_text("<html></html>")
+    assert 'href="explorer.html"' in render_report(copy)
+
+
+def test_single_seed_sweep_cells_say_n_1_without_interval(tmp_path: Path) -> None:
+    folder = make_sweep_folder(tmp_path / "one", {"protocol": ["eventual"]}, seeds=1)
+    page = Page(render_report(folder))
+    aggregated = page.table("protocol", "availability")
+    cells = aggregated["rows"][0][1:]
+    assert all("n=1" in c and "[" not in c for c in cells if not c.startswith("–"))

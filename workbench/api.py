@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ import yaml
 
 from workbench.analysis.trace import read_trace_records
 from workbench.config import ExperimentConfig, apply_overrides, read_yaml, validate_config
-from workbench.errors import ConfigError, UserInputError
+from workbench.errors import ConfigError, RunWarning, UserInputError
+from workbench.outputs import guard_output_dir
 from workbench.store import BULK_TRACE_KINDS, ERROR_FILE, OK, SUMMARY_FILE, SweepStore
 
 ConfigSource = ExperimentConfig | dict[str, Any] | str | Path
@@ -141,31 +143,44 @@ def _yaml_value(value: Any) -> str:
 
 
 def run(config_or_path: ConfigSource, *, out: str | Path | None = None, report: bool = False,
-        **overrides: Any) -> Run:
-    """Run one experiment in this process; with `out`, also write its result folder."""
+        force: bool = False, **overrides: Any) -> Run:
+    """Run one experiment in this process; with `out`, also write its result folder.
+
+    `out` must be new or empty; `force=True` replaces a result folder the workbench wrote
+    (never a folder of yours). The path is checked before the run starts.
+    """
     from workbench.runner import run_experiment, write_run
 
     raw, name = _raw_config(config_or_path, overrides)
     raw.pop("sweep", None)  # a sweep file runs its base experiment
-    output = run_experiment(validate_config(raw, name))
-    path = write_run(output, out, report=report) if out is not None else None
+    config = validate_config(raw, name)
+    if out is not None:
+        guard_output_dir(out, force=force, option="out")
+    output = run_experiment(config)
+    path = write_run(output, out, report=report, force=force) if out is not None else None
+    for message in output.summary.get("warnings", []):
+        warnings.warn(message, RunWarning, stacklevel=2)  # shown once per message in Jupyter
     return Run(output.config, output.ops, output.summary, output.result.history,
                output.result.trace, path)
 
 
 def sweep(config_or_path: ConfigSource, out: str | Path | None = None, workers: int | None = None,
           *, address: str | None = None, history: bool = False, retry_errors: bool = True,
-          progress: bool = True, report: bool = False, **overrides: Any) -> pd.DataFrame:
+          progress: bool = True, report: bool = False, force: bool = False, yes: bool = False,
+          **overrides: Any) -> pd.DataFrame:
     """Run a sweep (resuming one already in `out`) and return its summary frame.
 
     Ray is started if needed and left running for the next sweep of the session;
     Ctrl-C stops the sweep, keeps finished runs and re-raises KeyboardInterrupt.
+    `force=True` replaces a sweep folder of another experiment that the workbench wrote;
+    a grid of more than 10,000 runs is refused unless `yes=True`.
     """
-    from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
+    from workbench.sweep import MAX_RUNS, plan_sweep, run_sweep, write_sweep_report
 
     raw, name = _raw_config(config_or_path, overrides)
-    plan = plan_sweep(raw, name)
-    result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True)
+    plan = plan_sweep(raw, name, max_runs=None if yes else MAX_RUNS)
+    result = run_sweep(plan, out, workers, address, history, retry_errors, progress, keep_ray=True,
+                       force=force)
     if result.interrupted:
         raise KeyboardInterrupt(f"sweep interrupted; finished runs are kept in {result.path}")
     if report and (note := write_sweep_report(result.path)):
@@ -219,5 +234,5 @@ def _load_sweep(store: SweepStore) -> SweepResults:
         summary = pd.read_parquet(store.summary_path)
         if set(summary["run_id"]) >= store.finished_ids() or not store.finished_ids():
             return SweepResults(store.root, config, summary)
-    plan = plan_sweep(config, str(store.config_path))
+    plan = plan_sweep(config, str(store.config_path), max_runs=None)
     return SweepResults(store.root, config, summary_rows(plan, store))

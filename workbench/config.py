@@ -14,10 +14,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from workbench import dotted
 from workbench.errors import ConfigError
 from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
+from workbench.protocols.quorum import QuorumOptions
 from workbench.protocols.raft import RaftOptions
 from workbench.workload.spec import WorkloadConfig
 
@@ -41,33 +43,40 @@ class RayConfig(BaseModel):
     num_cpus: int | None = Field(None, ge=1, description="local cluster size; default all cores")
     flush_interval_ms: float = Field(2.0, gt=0, description="batch messages to one peer this long")
     time_scale: float = Field(1.0, gt=0, description="protocol ms per wall ms (2 = twice as fast)")
-    placement: Literal["pack", "spread"] = "pack"
+    placement: Literal["pack", "spread"] = Field(
+        "pack", description="pack: actors on as few machines as possible; spread: across machines")
     client_actors: bool = Field(
         False, description="clients in actors of their own beside their node (else inside the node's actor)"
     )
 
 
 class CheckConfig(BaseModel):
+    """The checkers run on the history after the run."""
+
     model_config = ConfigDict(extra="forbid")
-    linearizability: bool = True
+    linearizability: bool = Field(True, description="check the history for linearizability (Porcupine-style search)")
     max_seconds: float = Field(30.0, gt=0, description="checker budget; past it the verdict is unknown")
 
 
 class ExperimentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = "experiment"
-    protocol: Literal["eventual", "raft", "paxos"]
-    runtime: Literal["sim", "ray"] = "sim"
-    seed: int = 0
-    nodes: int = Field(5, ge=1, le=31)
-    duration_s: float = Field(40.0, gt=0)
-    workload: WorkloadConfig = WorkloadConfig()
+    name: str = Field("experiment", description="names the result folder and the report")
+    protocol: Literal["eventual", "raft", "paxos", "quorum"] = Field(
+        description="the system under test: eventual (AP store), raft or paxos (CP), "
+                    "quorum (Dynamo-style N/R/W store)")
+    runtime: Literal["sim", "ray"] = Field(
+        "sim", description="sim: deterministic simulator, virtual time; ray: a Ray actor per node, real time")
+    seed: int = Field(0, description="derives every random choice; same file and seed, same sim history")
+    nodes: int = Field(5, ge=1, le=31, description="cluster size; node ids are 0..nodes-1")
+    duration_s: float = Field(40.0, gt=0, description="length of the run")
+    workload: WorkloadConfig = Field(WorkloadConfig(), description="what the clients do")
     network: LinkSpec = LinkSpec()
     faults: FaultsConfig = FaultsConfig()
     eventual: EventualOptions = EventualOptions()
     raft: RaftOptions = RaftOptions()
     paxos: PaxosOptions = PaxosOptions()
+    quorum: QuorumOptions = QuorumOptions()
     sim: SimConfig = SimConfig()
     ray: RayConfig = RayConfig()
     check: CheckConfig = CheckConfig()
@@ -78,6 +87,8 @@ class ExperimentConfig(BaseModel):
     @model_validator(mode="after")
     def _nodes_exist(self) -> ExperimentConfig:
         self.faults.check_nodes(self.nodes)
+        if self.protocol == "quorum" and self.quorum.n > self.nodes:
+            raise ConfigError(f"quorum.n: {self.quorum.n} replicas per key need at least that many nodes (have {self.nodes})")
         return self
 
     @property
@@ -101,10 +112,28 @@ def _describe(error: ValidationError, source: str) -> str:
         message = "unknown field"
     elif first["type"] == "missing":
         message = "required field is missing"
+    elif first["type"] == "union_tag_not_found":
+        key = first["ctx"]["discriminator"].strip("'")
+        message = f"missing key {key!r}, which chooses the kind ({_tag_choices(key)})"
+    elif first["type"] == "union_tag_invalid":
+        key = first["ctx"]["discriminator"].strip("'")
+        message = (f"{key}: {first['ctx']['tag']!r} is not allowed "
+                   f"(one of: {first['ctx']['expected_tags'].replace(chr(39), '')})")
     elif first["type"] == "literal_error":
         message = f"{first['input']!r} is not allowed ({first['msg'][len('Input should be '):]})"
     prefix = f"{source}: " if source else ""
     return f"{prefix}{path}: {message}" if path else f"{prefix}{message}"
+
+
+def _tag_choices(key: str) -> str:
+    """The values a tagged union's key takes, read from the reference rows (`schema`)."""
+    from workbench.schema import walk
+
+    prefix = f"one of {key}: "
+    for row in walk():
+        if row.type.startswith(prefix):
+            return "one of: " + row.type.removeprefix(prefix)
+    return "see `workbench config --schema`"
 
 
 def validate_config(raw: Any, source: str = "") -> ExperimentConfig:
@@ -120,19 +149,71 @@ def validate_config(raw: Any, source: str = "") -> ExperimentConfig:
         raise ConfigError(f"{source}: {exc}" if source else str(exc)) from None
 
 
+MAX_YAML_DEPTH = 50
+"""An experiment file nests five or six levels; deeper is a mistake or an attack."""
+MAX_YAML_NODES = 200_000
+"""Values after expanding aliases: a few hundred in a real file; caps "billion laughs"."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader whose (recursive) composer refuses deep nesting with a clean error
+    instead of a RecursionError."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth = getattr(self, "_depth", 0) + 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_YAML_DEPTH} levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_many_nodes(value: Any) -> bool:
+    """Count values as a reader of the expanded tree would see them (an alias counts each
+    time it is used), stopping at the cap; iterative, so a shared subtree is cheap."""
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read experiment file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (byte {exc.start} is not UTF-8); "
+                          "expected an experiment file in YAML") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """An experiment mapping from YAML text, or ConfigError naming the line."""
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())[:200]
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply to read") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the experiment file must be a YAML mapping")
+        raise ConfigError(f"{source}: the experiment file must be a YAML mapping")
+    if _too_many_nodes(raw):
+        raise ConfigError(f"{source}: more than {MAX_YAML_NODES:,} values once aliases are "
+                          "expanded; an experiment file holds a few hundred")
     return raw
 
 
@@ -144,8 +225,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not path.strip():
         raise ConfigError(f"--set {text}: empty key path")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+        parsed = yaml.load(value, Loader=_BoundedLoader) if value.strip() else None  # noqa: S506
+    except (yaml.YAMLError, RecursionError):
         parsed = value
     return path.strip().split("."), parsed
 
@@ -162,18 +243,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str = "")
     result = validate_config(raw, source).model_dump(by_alias=True)
     for text in overrides:
         path, value = parse_override(text)
-        container: Any = result
-        for depth, part in enumerate(path):
-            key: Any = part
-            if isinstance(container, list) and part.isdigit() and int(part) < len(container):
-                key = int(part)
-            elif not isinstance(container, dict) or part not in container:
-                where = ".".join(path[: depth + 1])
-                raise ConfigError(f"--set {text}: no field {where!r} in the experiment config")
-            if depth == len(path) - 1:
-                container[key] = value
-            else:
-                container = container[key]
+        if (missing := dotted.problem(result, path)) is not None:
+            raise ConfigError(f"--set {text}: {missing}")
+        dotted.set_resolved(result, path, value)
     return result
 
 

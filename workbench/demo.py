@@ -4,7 +4,9 @@ cap_partition (5 nodes, a majority-minority partition from 10 s to 30 s of a 40 
 run) runs once per protocol — Raft, Multi-Paxos, the eventual store — each node a
 Ray actor, one run after another so each gets the machine's cores. The result is a
 sweep folder (summary.parquet, per-run ops, report.html), so `workbench report`,
-`workbench.load` and the notebooks read it like any other sweep.
+`workbench.load` and the notebooks read it like any other sweep. Every run also gets
+its own report (runs/<id>/report.html: timeline, phases, replication lag), linked from
+the summary page.
 
     make demo                         # ~2.5 min: 3 runs x 40 s of real time
     .venv/bin/python -m workbench.demo --runtime sim   # the same in the simulator, seconds
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workbench.analysis.report import write_report
 from workbench.cli import _print_summary
 from workbench.config import read_yaml
 from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
@@ -42,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
             _print_summary(row)
         else:
             print(f"  error: {row.get('error')}")
+    for run_folder in sorted((result.path / "runs").glob("*")):
+        if (run_folder / "summary.json").is_file():
+            write_report(run_folder)  # before the summary page, which links the ones it finds
     note = write_sweep_report(result.path)
     print(note or f"report: {result.path / 'report.html'}")
     if result.failed:

@@ -17,11 +17,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from workbench.analysis.metrics import availability_summary, jsonable
+from workbench.analysis.metrics import availability_summary, jsonable, message_summary
 from workbench.analysis.phases import annotate_ops, partition_intervals
 from workbench.config import ExperimentConfig
 from workbench.history.events import dumps_event
 from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
+from workbench.outputs import guard_output_dir, write_marker
+from workbench.run_warnings import EMPTY, config_warnings, result_warnings
 from workbench.runtime.result import RunResult
 from workbench.store import staged_dir
 
@@ -57,11 +59,10 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
 
     frame = history_to_frame(result.history)
     intervals = partition_intervals(result.trace, config.duration_ms)
-    ops = annotate_ops(frame, intervals, config.nodes)
+    ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
-    summary["messages_per_op"] = (result.stats["messages_sent"] / len(ops)) if len(ops) else None
-    summary["messages_sent"] = result.stats["messages_sent"]
+    summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
     summary.update(consistency_summary(
@@ -69,8 +70,22 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
         model=CHECK_MODELS[config.workload.kind] if config.check.linearizability else None,
         nodes=config.nodes, duration_ms=config.duration_ms, max_seconds=config.check.max_seconds,
     ))
+    summary["verdict"] = _verdict(summary, config)
+    if summary["verdict"] == EMPTY:
+        summary["linearizable"] = None  # nothing was checked: not "linearizable"
     summary["wall_s"] = result.stats.get("wall_s")
+    summary["warnings"] = config_warnings(config) + result_warnings(config, result.trace, summary)
     return ops, jsonable(summary)
+
+
+def _verdict(summary: dict[str, Any], config: ExperimentConfig) -> str | None:
+    """linearizable / not linearizable / unknown, or "empty" for a history without ops."""
+    if not summary.get("ops"):
+        return EMPTY
+    if not config.check.linearizability:
+        return None
+    linearizable = summary.get("linearizable")
+    return "unknown" if linearizable is None else "linearizable" if linearizable else "not linearizable"
 
 
 def run_experiment(config: ExperimentConfig) -> RunOutput:
@@ -79,11 +94,18 @@ def run_experiment(config: ExperimentConfig) -> RunOutput:
     return RunOutput(config, result, add_run_columns(ops, run_params(config)), summary)
 
 
-def write_run(output: RunOutput, out_dir: str | Path, report: bool = False) -> Path:
-    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`)."""
+def write_run(output: RunOutput, out_dir: str | Path, report: bool = False,
+              force: bool = False) -> Path:
+    """Write atomically: stage beside the target, then swap it in (`store.staged_dir`).
+
+    The target is checked again here (callers check it before the run too, so a bad path
+    costs no run time): a user's folder or file is never replaced (`outputs`).
+    """
     out_dir = Path(out_dir)
+    guard_output_dir(out_dir, force=force)
     with staged_dir(out_dir) as stage:
         _write_files(output, stage, report)
+        write_marker(stage, "run")
     return out_dir
 
 
@@ -96,7 +118,8 @@ def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
         out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
     to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
     (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
-    if report:
+    # A run without ops has nothing to plot (its summary's warnings say so): no report.
+    if report and output.summary.get("ops"):
         from workbench.analysis.report import write_report
 
         write_report(folder, folder / "report.html")

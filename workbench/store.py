@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, OutputPathError
+from workbench.outputs import MARKER_FILE, check_writable, guard_output_dir, write_marker
 
 if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
     import pandas as pd
@@ -90,24 +91,75 @@ def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
 def staged_dir(target: Path) -> Iterator[Path]:
     """Yield an empty staging folder; on success it replaces `target` in one rename.
 
-    An existing target (a failed run being retried) is first moved aside: a kill between
-    the two renames loses only that old record, which is then simply run again.
+    An existing target (a failed run being retried, or a result replaced with `--force`
+    after `outputs.guard_output_dir` allowed it) is first moved aside: a kill between the
+    two renames loses only that old record, which is then simply run again. On any error
+    nothing is left behind: not the stage, not the moved-aside folder (it is moved back),
+    not the parent folders this call created.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stage-"))
+    created = _make_parents(target.parent)
+    stage: Path | None = None
     try:
+        stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.stage-"))
         os.chmod(stage, DIR_MODE)
         yield stage
         if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-            os.replace(target, old / target.name)
-            os.replace(stage, target)
-            shutil.rmtree(old, ignore_errors=True)
+            _swap_in(stage, target)
         else:
             os.replace(stage, target)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        for folder in created:  # deepest first; only if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p, returning the folders it made, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    made: list[Path] = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            made.append(folder)
+    except BaseException:
+        for folder in reversed(made):
+            folder.rmdir()
+        raise
+    return missing
+
+
+def _swap_in(stage: Path, target: Path) -> None:
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+    try:
+        os.replace(target, old / target.name)
+    except BaseException:
+        old.rmdir()
+        raise
+    try:
+        os.replace(stage, target)
+    except BaseException:
+        os.replace(old / target.name, target)  # put the old result back
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _discard(folder: Path) -> None:
+    """Rename a replaced result aside in one step, then delete it: a kill leaves only
+    dot-prefixed debris, never half of the old folder under its own name."""
+    old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
+    os.replace(folder, old / folder.name)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
@@ -151,38 +203,60 @@ class SweepStore:
     def stored_config(self) -> dict[str, Any]:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
 
-    def check(self, config: dict[str, Any], grid_paths: list[str]) -> None:
+    def check(self, config: dict[str, Any], grid_paths: list[str], force: bool = False) -> bool:
         """Refuse a folder that holds something else; reads only, so bad input leaves no trace.
 
         The base config must match exactly and the grid must sweep the same paths:
         otherwise run ids would name different experiments. Grid values and seeds may
-        change, so a sweep can be extended with more seeds or values.
+        change, so a sweep can be extended with more seeds or values. With `force`, a
+        sweep folder of another experiment is replaced instead (True is returned), but
+        only one the workbench made (`outputs.guard_output_dir`). The folder must be writable.
         """
+        where = f"--out {self.root}"
+        if self.root.is_symlink() or (self.root.exists() and not self.root.is_dir()):
+            raise OutputPathError(f"{where}: is a file, not a folder; choose a new folder path")
         if self.root.exists() and not self.is_sweep() and self._foreign():
+            if force:
+                return guard_output_dir(self.root, force=True, kind="sweep")
             raise ConfigError(f"{self.root}: exists and is not a sweep folder; "
                               "choose another --out")
         if self.is_sweep():
             stored = self.stored_config()
             base_old = {k: v for k, v in stored.items() if k != "sweep"}
             base_new = {k: v for k, v in config.items() if k != "sweep"}
-            where = first_difference(base_old, base_new)
-            if where is not None:
-                raise ConfigError(f"{self.root}: holds a sweep of a different experiment "
-                                  f"({where or 'config'} differs); use --out or remove the folder")
-            old_paths = list((stored.get("sweep") or {}).get("grid") or {})
-            if sorted(old_paths) != sorted(grid_paths):
-                raise ConfigError(f"{self.root}: holds a sweep over other grid paths "
-                                  f"({', '.join(old_paths) or 'none'}); use --out or remove the folder")
+            where_diff = first_difference(base_old, base_new)
+            old_sweep = stored.get("sweep") or {}
+            old_grid = old_sweep.get("grid") or {}
+            # Paths the stored `cases` set count as swept paths too (see sweep.plan_sweep).
+            old_paths = [*dict.fromkeys(p for case in old_sweep.get("cases") or [] for p in case
+                                        if p not in old_grid), *old_grid]
+            problem = (f"holds a sweep of a different experiment ({where_diff or 'config'} differs)"
+                       if where_diff is not None else
+                       f"holds a sweep over other grid paths ({', '.join(old_paths) or 'none'})"
+                       if sorted(old_paths) != sorted(grid_paths) else None)
+            if problem is not None:
+                if force:
+                    return guard_output_dir(self.root, force=True, kind="sweep")
+                raise ConfigError(f"{self.root}: {problem}; use --out, or --force to replace it")
+        if self.root.is_dir():
+            check_writable(self.root, where)
+            if self.runs_dir.is_dir():
+                check_writable(self.runs_dir, where)
+        check_writable(self.root.parent, where)
+        return False
 
-    def open(self, config: dict[str, Any], grid_paths: list[str]) -> None:
+    def open(self, config: dict[str, Any], grid_paths: list[str], force: bool = False) -> None:
         """Create the folder, or reopen one that holds the same experiment."""
-        self.check(config, grid_paths)
+        if self.check(config, grid_paths, force):
+            _discard(self.root)
         # runs/ then config.yaml: the pair marks a sweep (is_sweep), the rest is debris.
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         _remove_leftovers(self.root)
         _remove_leftovers(self.runs_dir)
         atomic_write_bytes(self.config_path,
                            yaml.safe_dump(config, sort_keys=False).encode("utf-8"))
+        if not (self.root / MARKER_FILE).is_file():
+            write_marker(self.root, "sweep")
 
     # -- runs
     def run_dir(self, run_id: str) -> Path:
@@ -253,6 +327,9 @@ def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataF
         return pd.DataFrame(columns=leading)
     for path in grid_paths:
         frame[path] = grid_column(frame[path].tolist())
+    if "warnings" in frame.columns:
+        # One text cell per run (a list column would not group, dedupe or compare in pandas).
+        frame["warnings"] = [("; ".join(w) if isinstance(w, list) else w) for w in frame["warnings"]]
     rest = [c for c in frame.columns if c not in leading]
     return frame[leading + rest]
 

@@ -8,9 +8,12 @@ sweep:
     protocol: [raft, paxos, eventual]
     faults.partitions.0.duration: [5, 10, 20]   # list indices allowed in paths
   seeds: 3        # replicates seed, seed+1, seed+2 (or an explicit list [1, 7, 9])
+  cases:          # optional: points that are not a product, each crossed with the grid
+    - {protocol: raft}
+    - {protocol: quorum, quorum.r: 1, quorum.w: 1}
 ```
 
-becomes the cartesian product of the grid times the seeds. Every path and value is
+becomes the cartesian product of the cases, the grid and the seeds. Every path and value is
 validated before anything runs or any folder is made (DESIGN.md house rule 7). Runs go
 out as Ray tasks (`workers=1` runs them serially in-process, without Ray); the driver
 alone writes the store (`workbench.store`), so workers on a remote cluster need no
@@ -24,20 +27,22 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workbench import dotted
 from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError, UserInputError
 from workbench.store import BULK_TRACE_KINDS, OK, SweepStore, error_files, summary_frame
@@ -53,6 +58,10 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grid: dict[str, list[Any]] = Field(default_factory=dict)
     seeds: int | list[int] = Field(1, description="replicates: a count, or explicit seeds")
+    cases: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="points given whole (path -> value), each crossed with the grid; "
+        "for spectra a product would duplicate (raft x quorum sizes)")
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,8 @@ class SweepPlan:
     config: dict[str, Any]
     """resolved base config + normalized sweep section: what `config.yaml` holds"""
     grid_paths: list[str]
-    runs: list[RunSpec]
+    runs: Sequence[RunSpec]
+    """A list, or for a grid above MAX_RUNS a `PlannedRuns` that builds each run on demand."""
 
 
 def _sweep_error(source: str, message: str) -> ConfigError:
@@ -100,52 +110,6 @@ def parse_spec(section: Any, source: str) -> SweepSpec:
 
 
 # ---------------------------------------------------------------- config paths
-def _index(part: str) -> int | None:
-    return int(part) if part.isdigit() else None
-
-
-def check_path(resolved: Any, parts: list[str]) -> str | None:
-    """Why `parts` names no field of the resolved config, or None if it does."""
-    node = resolved
-    for depth, part in enumerate(parts):
-        where = ".".join(parts[: depth + 1])
-        if isinstance(node, list):
-            index = _index(part)
-            if index is None or index >= len(node):
-                return f"no item {where!r} (the list has {len(node)} items)"
-            node = node[index]
-        elif isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return f"no field {where!r} in the experiment config"
-    return None
-
-
-def set_path(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], value: Any) -> None:
-    """Set a checked path in a raw config dict, in place.
-
-    The raw dict (as written) is edited rather than the resolved one so that defaults and
-    tagged unions (`network.latency.dist`) resolve as usual; a section missing from the
-    raw dict starts empty, and a missing list is copied from the resolved config, since
-    an index into it needs its items.
-    """
-    node_raw: Any = raw
-    node_res: Any = resolved
-    for part in parts[:-1]:
-        key: Any = _index(part) if isinstance(node_res, list) else part
-        child_res = node_res[key]
-        if isinstance(node_raw, dict):
-            child_raw = node_raw.get(key)
-        else:
-            child_raw = node_raw[key] if key < len(node_raw) else None
-        if not isinstance(child_raw, dict | list) or type(child_raw) is not type(child_res):
-            child_raw = copy.deepcopy(child_res) if isinstance(child_res, list) else {}
-            node_raw[key] = child_raw
-        node_raw, node_res = child_raw, child_res
-    last: Any = _index(parts[-1]) if isinstance(node_res, list) else parts[-1]
-    node_raw[last] = value
-
-
 # ---------------------------------------------------------------- run ids
 def _slug(value: Any) -> str:
     if isinstance(value, bool | int | float | str):
@@ -168,8 +132,14 @@ def _value_error(source: str, path: str, value: Any, exc: ConfigError) -> Config
     return _sweep_error(source, f"sweep.grid.{path}: value {value!r}: {message}")
 
 
-def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
-    """Validate the sweep section, every grid path and value, and every run's config."""
+MAX_RUNS = 10_000
+"""A sweep with more runs is refused unless asked for (`--yes`, `max_runs=None`)."""
+
+
+def plan_sweep(raw: dict[str, Any], source: str = "", *, max_runs: int | None = MAX_RUNS) -> SweepPlan:
+    """Validate the sweep section, every grid path and value, and (up to `MAX_RUNS` runs)
+    every run's config. The runs are counted before any is built: a grid above `max_runs`
+    is refused at once, whatever its size."""
     spec = parse_spec(raw.get("sweep"), source)
     base_raw = {k: v for k, v in raw.items() if k != "sweep"}
     base = validate_config(base_raw, source)
@@ -177,11 +147,18 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
     seeds = spec.seeds if isinstance(spec.seeds, list) else [base.seed + i for i in range(spec.seeds)]
 
     paths = list(spec.grid)
+    case_paths = [p for case in spec.cases for p in case if p not in spec.grid]
+    for path in dict.fromkeys(case_paths):
+        parts = path.split(".")
+        if parts[0] in RESERVED_PATHS:
+            raise _sweep_error(source, f"sweep.cases: {path}: {RESERVED_PATHS[parts[0]]}")
+        if problem := dotted.problem(resolved, parts):
+            raise _sweep_error(source, f"sweep.cases: {path}: {problem}")
     for path in paths:
         parts = path.split(".")
         if parts[0] in RESERVED_PATHS:
             raise _sweep_error(source, f"sweep.grid.{path}: {RESERVED_PATHS[parts[0]]}")
-        if problem := check_path(resolved, parts):
+        if problem := dotted.problem(resolved, parts):
             raise _sweep_error(source, f"sweep.grid.{path}: {problem}")
         values = spec.grid[path]
         if not values:
@@ -193,31 +170,95 @@ def plan_sweep(raw: dict[str, Any], source: str = "") -> SweepPlan:
                 raise _sweep_error(source, f"sweep.grid.{path}: value {value!r} is listed twice")
             seen.add(key)
             candidate = copy.deepcopy(base_raw)
-            set_path(candidate, resolved, parts, value)
+            dotted.set_raw(candidate, resolved, parts, value)
             try:
                 validate_config(candidate)
             except ConfigError as exc:
                 raise _value_error(source, path, value, exc) from None
 
-    runs: list[RunSpec] = []
-    for combo in itertools.product(*(spec.grid[p] for p in paths)):
-        point = dict(zip(paths, combo, strict=True))
-        run_raw = copy.deepcopy(base_raw)
-        for path, value in point.items():
-            set_path(run_raw, resolved, path.split("."), value)
-        for seed in seeds:
-            run_raw["seed"] = seed
-            rid = run_id(point, seed)
-            try:
-                config = validate_config(run_raw)
-            except ConfigError as exc:
-                raise _sweep_error(source, f"sweep: run {rid} ({point}): {exc}") from None
-            runs.append(RunSpec(rid, point, seed, config))
+    n_cases = len(spec.cases) or 1
+    total = n_cases * math.prod(len(spec.grid[p]) for p in paths) * len(seeds)
+    if max_runs is not None and total > max_runs:
+        shape = " x ".join([*([f"{n_cases} cases"] if spec.cases else []),
+                            *(str(len(spec.grid[p])) for p in paths), f"{len(seeds)} seeds"])
+        raise _sweep_error(source, f"sweep: {total:,} runs ({shape}) is more than {max_runs:,}; "
+                           "narrow sweep.grid, or pass --yes to run them all")
+    runs: Sequence[RunSpec] = PlannedRuns(base_raw, resolved, paths, [spec.grid[p] for p in paths],
+                                          seeds, source, cases=spec.cases)
+    if total <= MAX_RUNS:
+        runs = list(runs)  # small enough: validate every run's config before anything runs
 
-    sweep_section = {"grid": spec.grid, "seeds": spec.seeds}
+    sweep_section: dict[str, Any] = {"grid": spec.grid, "seeds": spec.seeds}
+    if spec.cases:
+        sweep_section["cases"] = spec.cases
     stored = base.model_dump(mode="json", by_alias=True, exclude_none=True)
     stored.pop("sweep", None)
-    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, paths, runs)
+    return SweepPlan(base.name, {**stored, "sweep": sweep_section}, [*dict.fromkeys(case_paths), *paths], runs)
+
+
+class PlannedRuns(Sequence[RunSpec]):
+    """The cases times the grid times the seeds, built one run at a time (run i by its
+    mixed-radix digits): a grid of a billion runs costs nothing until runs are taken from it."""
+
+    def __init__(self, base_raw: dict[str, Any], resolved: dict[str, Any], paths: list[str],
+                 values: list[list[Any]], seeds: list[int], source: str, *,
+                 cases: list[dict[str, Any]] | None = None) -> None:
+        self._base_raw, self._resolved, self._paths = base_raw, resolved, paths
+        self._values, self._seeds, self._source = values, seeds, source
+        self._cases = cases or [{}]
+        self._total = len(self._cases) * math.prod(len(v) for v in values) * len(seeds)
+
+    def __len__(self) -> int:
+        return self._total
+
+    @overload
+    def __getitem__(self, index: int) -> RunSpec: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RunSpec]: ...
+
+    def __getitem__(self, index: int | slice) -> RunSpec | list[RunSpec]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._total))]
+        if index < 0:
+            index += self._total
+        if not 0 <= index < self._total:
+            raise IndexError(index)
+        # Seeds vary fastest, then the last grid path: itertools.product order.
+        index, seed_index = divmod(index, len(self._seeds))
+        combo = []
+        for values in reversed(self._values):
+            index, digit = divmod(index, len(values))
+            combo.append(values[digit])
+        point = {**self._cases[index], **dict(zip(self._paths, reversed(combo), strict=True))}
+        return self._build(point, self._seeds[seed_index])
+
+    def __iter__(self) -> Iterator[RunSpec]:
+        for case, combo in itertools.product(self._cases, itertools.product(*self._values)):
+            point = {**case, **dict(zip(self._paths, combo, strict=True))}
+            for seed in self._seeds:
+                yield self._build(point, seed)
+
+    def _build(self, point: dict[str, Any], seed: int) -> RunSpec:
+        run_raw = copy.deepcopy(self._base_raw)
+        for path, value in point.items():
+            dotted.set_raw(run_raw, self._resolved, path.split("."), value)
+        run_raw["seed"] = seed
+        rid = run_id(point, seed)
+        try:
+            config = validate_config(run_raw)
+        except ConfigError as exc:
+            raise _sweep_error(self._source, f"sweep: run {rid} ({point}): {exc}") from None
+        return RunSpec(rid, point, seed, config)
+
+
+def uses_ray_runtime(plan: SweepPlan) -> bool:
+    """Whether some run is on the `ray` runtime, read from the base config and the grid
+    (not by building every run)."""
+    sweep = plan.config.get("sweep") or {}
+    grid = sweep.get("grid") or {}
+    return (plan.config.get("runtime") == "ray" or "ray" in grid.get("runtime", [])
+            or any(case.get("runtime") == "ray" for case in sweep.get("cases") or []))
 
 
 # ---------------------------------------------------------------- one run
@@ -394,6 +435,7 @@ def run_sweep(
     retry_errors: bool = True,
     progress: bool = True,
     keep_ray: bool = False,
+    force: bool = False,
 ) -> SweepResult:
     """Run every run of the plan that has no result yet; Ctrl-C keeps what finished.
 
@@ -406,12 +448,12 @@ def run_sweep(
     from tqdm import tqdm
 
     store = SweepStore(out or default_sweep_dir(plan.name))
-    serial = workers == 1 or any(r.config.runtime == "ray" for r in plan.runs)
+    serial = workers == 1 or uses_ray_runtime(plan)
     # Check the folder and join Ray before creating anything: bad input leaves no trace.
-    store.check(plan.config, plan.grid_paths)
+    store.check(plan.config, plan.grid_paths, force)
     started_ray = False if serial else ensure_ray(address, workers)
     try:
-        store.open(plan.config, plan.grid_paths)
+        store.open(plan.config, plan.grid_paths, force)
         rows = stored_rows(plan, store)
         store.write_summary(_frame(plan, rows))
         done = {rid for rid, row in rows.items() if row["status"] == OK or not retry_errors}
@@ -468,8 +510,13 @@ def _row(spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "run_id": spec.run_id, **spec.point}
 
 
+def _all_paths(row: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """A case sets only its own paths (raft has no `quorum.r`): the others are None."""
+    return {**dict.fromkeys(paths), **row}
+
+
 def _frame(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    ordered = [rows[r.run_id] for r in plan.runs if r.run_id in rows]
+    ordered = [_all_paths(rows[r.run_id], plan.grid_paths) for r in plan.runs if r.run_id in rows]
     return summary_frame(ordered, plan.grid_paths)
 
 
@@ -486,7 +533,8 @@ def write_sweep_report(path: Path) -> str | None:
 # ---------------------------------------------------------------- the command
 def sweep_command(experiment: Path, overrides: list[str], out: Path | None, workers: int | None,
                   address: str | None, report: bool, keep_history: bool,
-                  retry_errors: bool) -> int:
+                  retry_errors: bool, force: bool = False, dry_run: bool = False,
+                  yes: bool = False) -> int:
     """`workbench sweep`: exit 0 all runs ok, 1 some runs failed, 130 interrupted.
 
     Bad input raises UserInputError before any folder exists (the CLI prints it, exit 2).
@@ -496,11 +544,23 @@ def sweep_command(experiment: Path, overrides: list[str], out: Path | None, work
     if workers is not None and workers < 1:
         raise UserInputError(f"--workers {workers}: expected 1 or more")
     source = str(experiment)
-    plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source)
+    plan = plan_sweep(apply_overrides(read_yaml(experiment), overrides, source), source,
+                      max_runs=None if (yes or dry_run) else MAX_RUNS)
+    if dry_run:
+        from workbench.dry_run import describe_sweep
+
+        seeds = plan.config["sweep"]["seeds"]
+        print(describe_sweep(plan.config, plan.runs, plan.grid_paths,
+                             seeds if isinstance(seeds, int) else len(seeds), workers,
+                             workers == 1 or uses_ray_runtime(plan),
+                             str(out or default_sweep_dir(plan.name))))
+        return 0
+    # The output folder is judged before anything is printed: a refusal is one line.
+    SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths, force)
     mode = ("serial, in-process" if workers == 1
             else f"Ray at {address}" if address else f"Ray, {workers or 'all'} workers")
     print(f"sweep {plan.name}: {len(plan.runs)} runs ({mode})", file=sys.stderr)
-    result = run_sweep(plan, out, workers, address, keep_history, retry_errors)
+    result = run_sweep(plan, out, workers, address, keep_history, retry_errors, force=force)
     ok = int((result.frame["status"] == OK).sum()) if len(result.frame) else 0
     failed = len(result.frame) - ok
     print(f"{result.path}: {ok} ok, {failed} failed, {result.total - ok - failed} not run "

@@ -16,13 +16,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.analysis.aggregate import aggregate_seeds
+from workbench.analysis.metrics import censored_latencies, censored_quantile
 from workbench.history.frame import FRAME_COLUMNS
 
-ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side"]
+ANNOTATION_COLUMNS = ["node", "partitioned", "minority", "phase", "side", "window", "period"]
 """Per-op columns added by the analysis; everything else that is not an op column is a run parameter."""
 
-PHASE_ORDER = ["before", "during", "after", "none"]
-SIDE_ORDER = ["majority", "minority"]
+PHASE_ORDER = ["before", "during", "between", "after", "none"]
+SIDE_ORDER = ["majority", "minority", "ambiguous"]
 
 
 RUN_PARAMETERS = ["name", "protocol", "runtime", "seed", "nodes", "duration_s"]
@@ -47,11 +49,15 @@ def run_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def with_side(ops: pd.DataFrame) -> pd.DataFrame:
-    """Add `side`: minority when the op's node was cut off from a majority, else majority.
+    """Make sure `side` is there: `phases.annotate_ops` adds it (majority / minority /
+    ambiguous, from the combined network state); frames written before it existed
+    derive it from the `minority` flag.
 
-    Outside partitions every node reaches a majority, so those ops are "majority" too;
+    Outside faults every node reaches a majority, so those ops are "majority" too;
     combine with `phase` to tell "majority during the partition" from "before".
     """
+    if "side" in ops.columns:
+        return ops
     return ops.assign(side=np.where(ops["minority"].to_numpy(dtype=bool), "minority", "majority"))
 
 
@@ -72,6 +78,7 @@ def _ordered(frame: pd.DataFrame, column: str, order: Sequence[str]) -> pd.DataF
 def _stats(group: pd.DataFrame) -> pd.Series:
     ok = group["type"].eq("ok")
     latency = group.loc[ok, "latency_ms"].dropna()
+    exact, bounds = censored_latencies(group)
     n = len(group)
     return pd.Series({
         "ops": n,
@@ -79,19 +86,24 @@ def _stats(group: pd.DataFrame) -> pd.Series:
         "fail": int(group["type"].eq("fail").sum()),
         "info": int(group["type"].eq("info").sum()),
         "availability": ok.sum() / n if n else np.nan,
+        "timeout_fraction": group["type"].eq("info").sum() / n if n else np.nan,
         "latency_mean_ms": latency.mean() if len(latency) else np.nan,
-        "latency_p50_ms": latency.quantile(0.5) if len(latency) else np.nan,
-        "latency_p99_ms": latency.quantile(0.99) if len(latency) else np.nan,
+        "latency_ok_p50_ms": latency.quantile(0.5) if len(latency) else np.nan,
+        "latency_ok_p99_ms": latency.quantile(0.99) if len(latency) else np.nan,
+        # Timeouts counted as ">= timeout" (metrics.censored_quantile): the tail a fault causes.
+        "latency_p50_ms": censored_quantile(exact, bounds, 0.5)[0],
+        "latency_p99_ms": censored_quantile(exact, bounds, 0.99)[0],
     })
 
 
 def op_stats(ops: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Counts, availability and ok-latency (mean, p50, p99) per group of `by` columns."""
+    """Counts, availability, timeout share, ok-latency (mean, p50, p99) and censored
+    latency (p50, p99 with timeouts as ">= timeout") per group of `by` columns."""
     by = list(by)
     if not by:
         return _stats(ops).to_frame().T.astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
     return (
-        ops.groupby(by, observed=True, sort=True, dropna=False)[["type", "latency_ms"]]
+        ops.groupby(by, observed=True, sort=True, dropna=False)[["type", "latency_ms", "invoke_time", "complete_time"]]
         .apply(_stats)
         .reset_index()
         .astype({"ops": "int64", "ok": "int64", "fail": "int64", "info": "int64"})
@@ -106,10 +118,44 @@ def by_phase(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = 
     """
     keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
     return (
-        ops.pipe(lambda f: f if "side" in f.columns else with_side(f))
+        ops.pipe(with_side)
         .pipe(order_phases)
         .pipe(op_stats, keys)
     )
+
+
+def by_phase_over_runs(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = True,
+                       confidence: float = 0.95) -> pd.DataFrame:
+    """Availability per (by, phase, side), computed per run first, then over the runs.
+
+    Pooling the ops of all seeds (what `by_phase` does on a sweep's frame) weights each
+    run by its op count and gives no interval; here each run counts once, and the
+    interval is `aggregate.metric_interval`'s (t, clipped to [0, 1]; none for one run).
+    Columns: by..., phase, side, availability (the mean over runs), n, unknown, std,
+    ci_low, ci_high, interval.
+    """
+    keys = [c for c in by if c in ops.columns] + ["phase"] + (["side"] if side else [])
+    runs = [c for c in run_columns(ops) if c not in keys]
+    per_run = by_phase(ops, by=[*[c for c in by if c in ops.columns], *runs], side=side)
+    return (
+        aggregate_seeds(per_run, ["availability"], keys, confidence)
+        .drop(columns="metric")
+        .rename(columns={"mean": "availability"})
+        .pipe(order_phases)
+        .sort_values(keys, kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def by_node(ops: pd.DataFrame, by: Sequence[str] = ("protocol",)) -> pd.DataFrame:
+    """Availability and latency per phase and node: which nodes actually served.
+
+    Beside the per-side figures, because a side is a label of the network state while
+    this is what each node's clients saw (in a bridge, some "ambiguous" nodes serve and
+    others do not).
+    """
+    keys = [c for c in by if c in ops.columns] + ["phase", "node"]
+    return ops.pipe(order_phases).pipe(op_stats, keys)
 
 
 def latency_over_time(ops: pd.DataFrame, bin_ms: float = 1000.0,

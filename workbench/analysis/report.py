@@ -26,7 +26,14 @@ from workbench.analysis import plots
 from workbench.analysis.aggregate import aggregate_seeds
 from workbench.analysis.convergence import convergence_times
 from workbench.analysis.leadership import leadership_summary
-from workbench.analysis.pipelines import by_phase, latency_over_time, with_side
+from workbench.analysis.metric_docs import METRICS_DOC, metric_docs
+from workbench.analysis.pipelines import (
+    by_node,
+    by_phase,
+    by_phase_over_runs,
+    latency_over_time,
+    with_side,
+)
 from workbench.analysis.results import RunResults, SweepResults, load_results
 from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
 from workbench.checkers.visibility import visibility_lags
@@ -40,8 +47,12 @@ VERDICT_PATTERN = re.compile(
 BAD_WHEN_POSITIVE = re.compile(r"stale_read|violation|lost|anomal")
 """Counts and rates of anomalies: zero is the good answer."""
 SWEEP_METRICS = ["availability", "availability_partitioned", "availability_minority",
-                 "latency_p50_ms", "latency_p99_ms", "messages_per_op", "stale_read_fraction",
-                 "linearizable", "convergence_ms", "visibility_p50_ms", "leader_changes"]
+                 "availability_majority", "latency_p50_ms", "latency_p99_ms", "timeout_fraction",
+                 "messages_per_s", "stale_read_fraction", "linearizable", "convergence_ms",
+                 "visibility_p50_ms", "leader_changes"]
+EXPLORER = "explorer.html"
+"""Hook for the interactive run explorer (issue 18 item 7, a separate page): when a run
+folder holds this file, the run report links to it at the top."""
 
 
 # ---------------------------------------------------------------- helpers
@@ -53,6 +64,11 @@ def _table(frame: pd.DataFrame, index: bool = False) -> Markup:
 
 def _number(value: float) -> str:
     return f"{value:.4g}"
+
+
+def _short(value: float) -> str:
+    """Three significant digits, but whole numbers from 1000 up (4244, not 4.24e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _image(draw: Callable[[], Any], caption: str) -> dict[str, str] | None:
@@ -134,27 +150,44 @@ def run_context(run: RunResults) -> dict[str, Any]:
     if "stale_read_fraction" not in summary and len(reads):
         summary["stale_read_fraction"] = float(reads["stale"].mean())
     sections = [
-        ("Availability and latency by phase and side", _table(by_phase(ops, by=[]))),
+        ("Availability and latency by phase and side",
+         "One row per phase (before / during / between / after the faults) and side (majority, minority, "
+         "or ambiguous where the cut leaves no clean minority), for the ops invoked then. availability = "
+         "ok / invoked; latency_ok_* over ok ops; latency_p50/p99_ms count timed-out ops as at least "
+         "their timeout.", _table(by_phase(ops, by=[]))),
+        ("Availability per node during the faults",
+         "What each node's clients saw while a fault was active: which nodes actually served "
+         "(beside the per-side figures, which label the network state).",
+         _table(_during(by_node(ops, by=[])))),
     ]
     if len(reads):
         sections.append(("Staleness by phase and side (analysis)",
+                         "Reads that missed a write acknowledged before the read began (real-time "
+                         "definition), per phase and side.",
                          _table(staleness_summary(reads, by=["phase", "side"]))))
     if run.trace is not None:
         if run.trace_complete:  # convergence needs the replicas' digest samples
             healed = convergence_times(run.trace, intervals)
             if len(healed):
-                sections.append(("Convergence after each heal", _table(healed)))
+                sections.append(("Convergence after each heal",
+                                 "Time from each heal until every replica's state digest agreed.",
+                                 _table(healed)))
         if run.trace["kind"].eq("leader").any():
-            sections.append(("Leadership", _table(leadership_summary(run.trace, run.duration_ms))))
+            sections.append(("Leadership", "Leader changes and the time without an effective leader, "
+                             "from the trace's leader records.",
+                             _table(leadership_summary(run.trace, run.duration_ms))))
     images = [
         _image(lambda: plots.timeline(ops, intervals), "Timeline: each op on its client's row "
                "(green ok, red fail, orange info); partitions shaded"),
         _image(lambda: plots.availability_by_phase(by_phase(ops, by=[]), hue=None),
-               "Availability before / during / after the partition, per side"),
+               "Availability (ok / invoked) per phase and side, over the ops invoked then; one run, "
+               "so no interval"),
         _image(lambda: plots.latency_over_time(latency_over_time(ops, _bin_ms(run.duration_ms), by=[]),
                                                hue=None, intervals=intervals),
-               "Median latency of ok ops per time bin"),
-        _image(lambda: plots.latency_cdf(ops, hue="phase"), "Latency CDF of ok ops per phase"),
+               "Median latency per time bin of invoke time, timed-out ops counted at their timeout; "
+               "partitions shaded"),
+        _image(lambda: plots.latency_cdf(ops, hue="phase"),
+               "Latency CDF of ok ops per phase (timed-out ops are not in it: see timeout_fraction)"),
     ]
     if len(reads):
         images.append(_image(lambda: plots.staleness_distribution(reads, hue="side"),
@@ -167,10 +200,44 @@ def run_context(run: RunResults) -> dict[str, Any]:
                              "Replication lag of each write: until every replica held it "
                              "(or a newer version); partitions shaded"))
     title = f"{summary.get('name', run.folder.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
-    summary_frame = pd.DataFrame({"metric": list(summary), "value": [_cell(v) for v in summary.values()]})
-    return {"kind": "run", "title": title, "folder": _display_folder(run.folder), "config": _config_text(run.config),
+    docs = metric_docs()
+    shown = {k: v for k, v in summary.items() if not k.endswith("_censored")}
+    summary_frame = pd.DataFrame({"metric": list(shown),
+                                  "value": [_summary_cell(k, v, summary) for k, v in shown.items()],
+                                  "unit": [docs.get(k, {}).get("unit", "") for k in shown],
+                                  "meaning": [docs.get(k, {}).get("short", "") for k in shown]})
+    explorer = run.folder / EXPLORER
+    sections, captions = _split_captions(sections)
+    return {"kind": "run", "title": title, "captions": captions, "folder": _display_folder(run.folder), "config": _config_text(run.config),
             "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
-            "images": [i for i in images if i]}
+            "images": [i for i in images if i], "glossary": _glossary(docs, summary),
+            "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
+            "explorer": EXPLORER if explorer.is_file() else None}
+
+
+def _split_captions(sections: list[tuple[str, str, Markup]]) -> tuple[list[tuple[str, Markup]], dict[str, str]]:
+    """(heading, table) pairs, as callers of the context read them, and heading -> caption."""
+    return [(heading, table) for heading, _, table in sections], {h: c for h, c, _ in sections}
+
+
+def _during(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["phase"].astype(str).eq("during")].reset_index(drop=True) if "phase" in frame else frame
+
+
+def _summary_cell(key: str, value: Any, summary: dict[str, Any]) -> str:
+    """A summary value as text; a censored latency percentile reads ">= value"."""
+    text = _cell(value)
+    return f">= {text}" if summary.get(key.removesuffix("_ms") + "_censored") else text
+
+
+def _glossary(docs: dict[str, dict[str, str]], fields: Any) -> list[dict[str, str]]:
+    """Definitions of the fields on this page, from docs/metrics.md; fields that share an
+    entry (availability_majority / _minority / _ambiguous) are listed once, together."""
+    entries: dict[int, dict[str, Any]] = {}
+    for key in dict.fromkeys(fields):
+        if key in docs:
+            entries.setdefault(id(docs[key]), {**docs[key], "fields": []})["fields"].append(key)
+    return [{**entry, "field": ", ".join(entry["fields"])} for entry in entries.values()]
 
 
 def _cell(value: Any) -> str:
@@ -218,13 +285,19 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]
     sections = []
     if len(aggregated):
-        sections.append((f"Mean ± 95% CI half-width over seeds (n), by {', '.join(by)}",
+        sections.append((f"Mean and 95% interval over seeds, by {', '.join(by)}",
+                         "Each cell: the mean over seeds, its 95% interval in brackets (Wilson for yes/no "
+                         "metrics such as linearizable, Student's t clipped to [0, 1] for fractions, t "
+                         "otherwise), and n, the runs with a value; 'unknown' counts runs whose value is "
+                         "missing (a check that gave up). One seed gives no interval ('n=1').",
                          _table(_compact(aggregated, by))))
     if verdict_columns:
-        sections.append(("Checker verdicts per run", _table(summary[["run_id", *verdict_columns]])))
+        sections.append(("Checker verdicts per run", "The consistency checkers' figures of every run.",
+                         _table(summary[["run_id", *verdict_columns]])))
     failed = summary[summary["status"].ne("ok")] if "status" in summary.columns else summary.iloc[0:0]
     if len(failed):
-        sections.append(("Failed runs", _table(failed[["run_id", "error"]])))
+        sections.append(("Failed runs", "Runs that raised; the sweep went on without them.",
+                         _table(failed[["run_id", "error"]])))
     ops = with_side(sweep.ops) if len(sweep.ops) else sweep.ops
     if len(ops):
         columns = [c for c in by if c in ops.columns and c in summary.columns]
@@ -234,25 +307,37 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     if y is None and "linearizable" in ok.columns:
         ok = ok.assign(non_linearizable=1.0 - pd.to_numeric(ok["linearizable"], errors="coerce"))
         y = "non_linearizable"
+    seeds = int(ok.groupby(by, dropna=False).size().min()) if len(ok) and by else len(ok)
+    spread = "mean over seeds with 95% interval" if seeds >= 2 else "n=1: one seed per setting, no interval"
     if y and "availability_partitioned" in ok.columns and ok["availability_partitioned"].notna().any():
-        images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label),
-                             "The CAP plane: one point per setting, mean over seeds with 95% CI"))
+        images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label, by=by),
+                             f"The CAP plane: availability of ops invoked during a partition against "
+                             f"{plots._label(y)}; one point per setting (every grid parameter), {spread}"))
     for parameter in _numeric_parameters(ok, by):
         images.append(_image(lambda p=parameter: plots.metric_vs_parameter(
             ok, x=p, y="latency_p50_ms", hue=hue if hue != p else label),
-            f"Median latency against {parameter}, mean over seeds with 95% CI"))
+            f"Median latency (timeouts counted at the timeout) against {plots._label(parameter)}, {spread}"))
     if len(ops):
-        images.append(_image(lambda: plots.availability_by_phase(by_phase(ops, by=["setting"]), hue="setting"),
-                             "Availability by phase and side, per setting"))
-        images.append(_image(lambda: plots.latency_cdf(ops, hue="setting"), "Latency CDF of ok ops, per setting"))
+        images.append(_image(lambda: plots.availability_by_phase(by_phase_over_runs(ops, by=["setting"]),
+                                                                 hue="setting"),
+                             f"Availability by phase and side per setting: computed per run, then "
+                             f"averaged over runs ({spread})"))
+        images.append(_image(lambda: plots.latency_cdf(ops, hue="setting"),
+                             "Latency CDF of ok ops, per setting, all seeds pooled"))
         reads = stale_reads(ops)
         if len(reads):
             images.append(_image(lambda: plots.staleness_distribution(reads, hue="setting"),
-                                 "How far behind the stale reads were, per setting"))
+                                 "How far behind the stale reads were, per setting, all seeds pooled"))
     counts = summary["status"].value_counts().to_dict() if "status" in summary.columns else {}
     title = f"sweep {sweep.config.get('name', sweep.folder.name)}: {len(summary)} runs"
-    return {"kind": "sweep", "title": title, "folder": _display_folder(sweep.folder),
+    docs = metric_docs()
+    run_reports = [{"run_id": run_id, "href": f"runs/{run_id}/report.html"}
+                   for run_id, path in sweep.runs.items() if (path / "report.html").is_file()]
+    sections, captions = _split_captions(sections)
+    return {"kind": "sweep", "title": title, "captions": captions, "folder": _display_folder(sweep.folder),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
+            "glossary": _glossary(docs, [*metrics, *verdict_columns]), "run_reports": run_reports,
+            "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
             "verdicts": [{"check": f"runs {status}", "value": str(n),
                           "state": "good" if status == "ok" else "bad"} for status, n in counts.items()]
             + sweep_verdicts(ok, by),
@@ -260,13 +345,18 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
 
 
 def _compact(aggregated: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """One row per setting, one column per metric, cells "mean ± half-width (n)": readable at a glance."""
+    """One row per setting, one column per metric, cells "mean [low, high] n=3": readable at a glance.
+
+    With one seed the cell says "n=1" and gives no interval; missing values are counted
+    ("2 unknown") beside n, so a rate never hides the verdicts it lacks.
+    """
     def cell(row: pd.Series) -> str:
+        unknown = f", {row['unknown']} unknown" if row.get("unknown", 0) else ""
         if pd.isna(row["mean"]):
-            return "–"
-        half = (row["ci_high"] - row["ci_low"]) / 2
-        text = f"{row['mean']:.4g}" + ("" if pd.isna(half) else f" ± {half:.2g}")
-        return f"{text} ({row['n']})"
+            return f"– (n=0{unknown})"
+        if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):
+            return f"{_short(row['mean'])} (n={row['n']}{unknown})"
+        return f"{_short(row['mean'])} [{_short(row['ci_low'])}, {_short(row['ci_high'])}] (n={row['n']}{unknown})"
 
     return (aggregated.assign(cell=aggregated.apply(cell, axis=1))
             .pivot(index=by, columns="metric", values="cell")

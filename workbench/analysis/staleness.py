@@ -44,6 +44,8 @@ def stale_reads(ops: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = N
     # keeps the run's row order and drops everything that is not an ok register read.
     judged = [run.merge(checker.stale_reads(run, trace)[["op", *READ_COLUMNS]], on="op",
                         how="inner", validate="one_to_one") for _, run in groups]
+    if not judged:  # a run without ops (its report must still render)
+        judged = [ops.iloc[:0].assign(stale=False, versions_behind=0.0, ms_behind=0.0)]
     return (pd.concat(judged, ignore_index=True)
             .astype({"stale": bool, "versions_behind": float, "ms_behind": float}))
 

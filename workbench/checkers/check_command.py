@@ -5,7 +5,8 @@ printed and the exit code:
 - 0 every file is linearizable;
 - 1 some file is not linearizable (even if another one is unknown: a violation is the
   stronger finding);
-- 3 some file is unknown (the budget ran out) and none is not linearizable;
+- 3 some file is unknown (the budget ran out) or empty (no operations: nothing was
+  checked), and none is not linearizable;
 - 2 bad input: one line on stderr naming the file (and line), nothing on stdout. Every
   file is read and checked against its model before anything is printed.
 """
@@ -27,8 +28,10 @@ from workbench.checkers.models import get_model
 from workbench.checkers.pairing import Op, pair_ops
 from workbench.errors import HistoryFormatError, UserInputError
 from workbench.history.importers import load_history
+from workbench.history.limits import short_repr
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_UNKNOWN = 0, 1, 2, 3
+EMPTY = "empty"
 _PREFIX_TAIL = 5  # prefix ops shown before the point where the search got stuck
 
 
@@ -40,23 +43,27 @@ def check_files(files: list[str], model: str | None, fmt: str | None, as_json: b
     try:
         loaded = [_load(path, model, fmt) for path in files]
     except UserInputError as exc:
-        print(str(exc), file=err)
+        print(f"workbench: error: {exc}", file=err)
         return EXIT_BAD_INPUT
 
     verdicts = []
     for path, events, chosen in loaded:
         result = check_linearizability(events, chosen, max_seconds=max_seconds)
-        verdicts.append(result.verdict)
+        # No operations: nothing was checked, so not "linearizable" (issue 18).
+        verdict = EMPTY if result.ops == 0 else result.verdict
+        verdicts.append(verdict)
         if as_json:
-            record = {"file": path, "verdict": result.verdict, "ops": result.ops,
+            record = {"file": path, "verdict": verdict, "ops": result.ops,
                       "ms": round(result.elapsed_ms, 3)}
             print(json.dumps(record), file=out)
+        elif verdict == EMPTY:
+            print(f"{path}: empty (no operations to check)", file=out)
         else:
             print(describe(path, events, result), file=out)
     if NOT_LINEARIZABLE in verdicts:
         return EXIT_VIOLATION
-    if UNKNOWN in verdicts:
-        return EXIT_UNKNOWN
+    if UNKNOWN in verdicts or EMPTY in verdicts:
+        return EXIT_UNKNOWN  # undecided: the budget ran out, or there was nothing to decide
     return EXIT_OK
 
 
@@ -71,7 +78,7 @@ def _load(path: str, model: str | None, fmt: str | None) -> tuple[str, list[dict
         problem = spec.problem(op.f, op.value)
         if problem is not None:
             raise HistoryFormatError(
-                path, None, f"op {op.id} (process {op.process}, {op.f} {op.value!r}): {problem}")
+                path, None, f"op {op.id} (process {op.process}, {op.f} {short_repr(op.value)}): {problem}")
     return path, events, chosen
 
 

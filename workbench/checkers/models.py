@@ -24,14 +24,21 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from workbench.history.limits import short_repr
+
 Encoded = tuple[int, int, Callable[[int], int] | None, Hashable]
 _SMALL_SET = 64
 
 
 def freeze(value: Any) -> Hashable:
-    """JSON/EDN values as hashable ones: lists become tuples."""
+    """JSON/EDN values as hashable ones: lists become tuples, maps and sets frozensets
+    (a map's marked, so `{}` and `#{}` stay different values)."""
     if isinstance(value, list | tuple):
         return tuple(freeze(v) for v in value)
+    if isinstance(value, dict):
+        return ("map", frozenset((freeze(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, set | frozenset):
+        return frozenset(freeze(v) for v in value)
     return value
 
 
@@ -98,7 +105,7 @@ class RegisterModel(Model):
 
     def problem(self, f: str, value: Any) -> str | None:
         if f == "cas" and self.cas and not (isinstance(value, list | tuple) and len(value) == 2):
-            return f"cas value {value!r} is not [expected, new]"
+            return f"cas value {short_repr(value)} is not [expected, new]"
         return super().problem(f, value)
 
     def step(self, state: Any, f: str, value: Any, result: Any, definite: bool) -> tuple[bool, Any]:
@@ -138,7 +145,7 @@ class KVModel(Model):
 
     def problem(self, f: str, value: Any) -> str | None:
         if f == "append" and not isinstance(value, str):
-            return f"append value {value!r} is not a string"
+            return f"append value {short_repr(value)} is not a string"
         return super().problem(f, value)
 
     def grows_to(self, state: Any, target: Any) -> bool:

@@ -10,6 +10,15 @@ version subsumes an older one. The lag of (key, v) is the latest of those times 
 all `nodes` replicas, minus t0; a version some replica never reached has no lag and
 counts as `incomplete`.
 
+For last-writer-wins (a trace whose local-write records carry `writer` and `seen`, as
+the eventual store's do), "any version >= v" is wrong: the other side's own later
+writes are >= v without ever having carried v, so the lag would measure how often the
+other side writes, not how fast writes travel (issue 19 §6). There a replica reaches v
+only when it applies v or a causal successor of v: a write whose writer had already
+seen v, directly (its `seen` is v) or through a chain of such writes. `seen` names one
+version per write, so the successor relation is a forest per key; a replica's reach
+of v is the earliest of its applies over v's subtree (`causal_forest`).
+
 Why besides `convergence_ms`: that one asks when sampled state digests of all
 replicas agree at one instant, which under continuous writes happens only when writes
 pause (on Ray, where each actor samples on its own clock, that is the end of the
@@ -41,10 +50,14 @@ def visibility_lags(trace: Iterable[Mapping[str, Any]], nodes: int) -> pd.DataFr
     """
     records = list(trace)
     applies = pd.DataFrame([(r["time"], r["node"], r["key"], r["version"]) for r in records
-                            if r.get("kind") == "apply"], columns=["time", "node", "key", "version"])
+                            if r.get("kind") == "apply" and not r.get("set")],
+                           columns=["time", "node", "key", "version"])
     if applies.empty:
         return pd.DataFrame(columns=COLUMNS)
     applies["time"] = applies["time"].astype(float)
+    forest = causal_forest(records)
+    if forest is not None:
+        return _causal_lags(applies, forest, nodes)
     installs = _earliest_covering([(r["node"], r["version"], float(r["time"])) for r in records
                                    if r.get("kind") == "install"])
     rows = []
@@ -69,6 +82,94 @@ def visibility_lags(trace: Iterable[Mapping[str, Any]], nodes: int) -> pd.DataFr
             "lag_ms": np.where(complete, everywhere - first.to_numpy(), np.nan),
             "replicas": np.isfinite(reached).sum(axis=0),
         }))
+    return pd.concat(rows, ignore_index=True)[COLUMNS]
+
+
+class CausalForest:
+    """Per key, which version each local write had seen (its parent), with a DFS
+    numbering so "u is v or a causal successor of v" is two comparisons."""
+
+    def __init__(self, parents: dict[tuple[Any, int], int | None]) -> None:
+        self.parents = parents
+        children: dict[tuple[Any, int], list[int]] = {}
+        for (key, version), seen in parents.items():
+            if seen is not None and (key, seen) in parents:
+                children.setdefault((key, seen), []).append(version)
+        self.children = children
+        # Euler-tour intervals: u in subtree(v) iff enter[v] <= enter[u] < leave[v].
+        self.enter: dict[tuple[Any, int], int] = {}
+        self.leave: dict[tuple[Any, int], int] = {}
+        clock = 0
+        # Any visiting order gives correct intervals; dict order keeps it deterministic.
+        for root in [kv for kv, seen in parents.items() if seen is None or (kv[0], seen) not in parents]:
+            stack: list[tuple[tuple[Any, int], bool]] = [(root, False)]
+            while stack:
+                node, done = stack.pop()
+                if done:
+                    self.leave[node] = clock
+                    continue
+                self.enter[node] = clock
+                clock += 1
+                stack.append((node, True))
+                stack.extend(((node[0], c), False) for c in self.children.get(node, ()))
+
+    def post_order(self, key: Any) -> list[int]:
+        """The key's versions, every write after all its causal successors."""
+        if not hasattr(self, "_by_key"):
+            by_key: dict[Any, list[tuple[Any, int]]] = {}
+            for kv in self.enter:
+                by_key.setdefault(kv[0], []).append(kv)
+            self._by_key = by_key
+        return [kv[1] for kv in sorted(self._by_key.get(key, ()), key=lambda kv: -self.enter[kv])]
+
+    def is_successor(self, key: Any, v: int, u: int) -> bool:
+        """u is v or a causal successor of v (both writes of `key`)."""
+        ev, eu = self.enter.get((key, v)), self.enter.get((key, u))
+        return ev is not None and eu is not None and ev <= eu < self.leave[(key, v)]
+
+
+def causal_forest(records: Iterable[Mapping[str, Any]]) -> CausalForest | None:
+    """The seen-forest of a trace's local writes (records with `writer`); None if the
+    trace has none (a log-based store: every later version is a successor)."""
+    parents: dict[tuple[Any, int], int | None] = {}
+    for r in records:
+        if r.get("kind") == "apply" and "writer" in r and not r.get("set"):
+            seen = r.get("seen")
+            parents.setdefault((r["key"], int(r["version"])), None if seen is None else int(seen))
+    return CausalForest(parents) if parents else None
+
+
+def _causal_lags(applies: pd.DataFrame, forest: CausalForest, nodes: int) -> pd.DataFrame:
+    rows = []
+    for key, of_key in applies.groupby("key", sort=True):
+        first = of_key.groupby("version")["time"].min()
+        order = [v for v in forest.post_order(key) if v in first.index]
+        if not order:
+            continue
+        position = pd.Index(order)
+        # reach[i, n]: when replica n first applied version order[i] itself, then (below)
+        # the earliest over order[i]'s subtree.
+        reach = np.full((len(order), nodes), np.inf)
+        known = of_key[of_key["node"].between(0, nodes - 1)]
+        at = position.get_indexer(known["version"])
+        has = at >= 0
+        np.minimum.at(reach, (at[has], known["node"].to_numpy(dtype=np.int64)[has]),
+                      known["time"].to_numpy(dtype=float)[has])
+        parents = position.get_indexer([forest.parents.get((key, v), -1) for v in order])
+        for i, parent in enumerate(parents):  # successors first: fold each subtree into its root
+            if parent >= 0:
+                np.minimum(reach[parent], reach[i], out=reach[parent])
+        everywhere = reach.max(axis=1)
+        complete = np.isfinite(everywhere)
+        first_ms = first.reindex(order).to_numpy()
+        rows.append(pd.DataFrame({
+            "key": key, "version": order, "first_ms": first_ms,
+            "everywhere_ms": np.where(complete, everywhere, np.nan),
+            "lag_ms": np.where(complete, everywhere - first_ms, np.nan),
+            "replicas": np.isfinite(reach).sum(axis=1),
+        }).sort_values("version"))
+    if not rows:
+        return pd.DataFrame(columns=COLUMNS)
     return pd.concat(rows, ignore_index=True)[COLUMNS]
 
 

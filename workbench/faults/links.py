@@ -27,6 +27,7 @@ from workbench.faults.spec import (
     ParetoLatency,
     UniformLatency,
 )
+from workbench.faults.wars import resolve_wars
 
 Sampler = Callable[[random.Random], float]
 
@@ -72,7 +73,8 @@ def sample_latency(spec: LatencySpec, rng: random.Random) -> float:
 class LinkModel:
     """What the network does to one message on a link that no partition cuts."""
 
-    __slots__ = ("spec", "sample", "plain", "_loss", "_duplicate", "_reorder", "_reorder_delay")
+    __slots__ = ("spec", "sample", "plain", "_loss", "_duplicate", "_reorder", "_reorder_delay",
+                 "_wars", "_remote_ms", "_by_class")
 
     def __init__(self, spec: LinkSpec) -> None:
         self.spec = spec
@@ -82,23 +84,43 @@ class LinkModel:
         self._duplicate = float(spec.duplicate)
         self._reorder = float(spec.reorder)
         self._reorder_delay = float(spec.reorder_delay_ms)
-        self.plain = not (self._loss or self._duplicate or self._reorder)
-        """No loss, duplication or reordering: every send is one copy after `sample(rng)`
+        # WARS mode (PBS §4.2): a sampler per message kind, chosen by the message's class.
+        self._wars: dict[str, Sampler] | None = None
+        self._remote_ms = 0.0
+        self._by_class: dict[type, Sampler] = {}
+        if spec.wars is not None:
+            kinds, self._remote_ms = resolve_wars(spec.wars, spec.latency)
+            self._wars = {kind: make_sampler(latency) for kind, latency in kinds.items()}
+        self.plain = self._wars is None and not (self._loss or self._duplicate or self._reorder)
+        """No loss, duplication, reordering or WARS: every send is one copy after `sample(rng)`
         ms, exactly what `delays` would return, so a hot loop may call `sample` itself."""
 
-    def delays(self, rng: random.Random) -> list[float]:
+    def _sampler_for(self, message: object) -> Sampler:
+        cls = type(message)
+        sampler = self._by_class.get(cls)
+        if sampler is None:
+            kind = getattr(cls, "wars_kind", None)
+            sampler = self._wars.get(kind, self.sample) if self._wars is not None and kind else self.sample
+            self._by_class[cls] = sampler
+        return sampler
+
+    def delays(self, rng: random.Random, message: object = None, remote: bool = True) -> list[float]:
         """Delivery delays in ms for one send: [] if lost, two entries if duplicated.
 
         A reordered copy is held back `reorder_delay_ms` extra, so messages sent after
         it overtake it. A duplicate gets its own latency and its own reorder draw.
+        In WARS mode `message` picks the distribution and `remote` (sender is not the
+        receiver) adds `remote_ms`; otherwise both are ignored and the draws are the same.
         """
+        sample = self.sample if self._wars is None or message is None else self._sampler_for(message)
+        extra = self._remote_ms if remote else 0.0
         if self._loss and rng.random() < self._loss:
             return []
-        delay = self.sample(rng)
+        delay = sample(rng) + extra
         if self._reorder and rng.random() < self._reorder:
             delay += self._reorder_delay
         if self._duplicate and rng.random() < self._duplicate:
-            copy = self.sample(rng)
+            copy = sample(rng) + extra
             if self._reorder and rng.random() < self._reorder:
                 copy += self._reorder_delay
             return [delay, copy]

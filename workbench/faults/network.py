@@ -62,15 +62,16 @@ class Network:
     def allows(self, src: int, dst: int) -> bool:
         return (src, dst) not in self._blocked
 
-    def deliveries(self, src: int, dst: int, rng: random.Random) -> list[float]:
+    def deliveries(self, src: int, dst: int, rng: random.Random, message: object = None) -> list[float]:
         """Delays in ms at which copies of one message from src reach dst ([] = none).
 
         A cut message draws nothing from `rng`; the same schedule and seed still give
-        the same draws, which is all reproducibility needs.
+        the same draws, which is all reproducibility needs. `message` picks the WARS
+        distribution when the link has one (`LinkModel.delays`).
         """
         if (src, dst) in self._blocked:
             return []
-        return self.link.delays(rng)
+        return self.link.delays(rng, message, src != dst)
 
     @property
     def partitioned(self) -> bool:

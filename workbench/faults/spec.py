@@ -40,7 +40,7 @@ class _Latency(BaseModel):
 
 class ConstantLatency(_Latency):
     dist: Literal["constant"] = "constant"
-    ms: float = Field(ge=0.0)
+    ms: float = Field(ge=0.0, description="one-way delay of every message")
 
     def mean_ms(self) -> float:
         return self.ms
@@ -48,8 +48,8 @@ class ConstantLatency(_Latency):
 
 class UniformLatency(_Latency):
     dist: Literal["uniform"] = "uniform"
-    low_ms: float = Field(ge=0.0)
-    high_ms: float = Field(ge=0.0)
+    low_ms: float = Field(ge=0.0, description="shortest one-way delay")
+    high_ms: float = Field(ge=0.0, description="longest one-way delay")
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformLatency:
@@ -63,7 +63,7 @@ class UniformLatency(_Latency):
 
 class ExponentialLatency(_Latency):
     dist: Literal["exponential"] = "exponential"
-    mean: float = Field(gt=0.0, alias="mean_ms")
+    mean: float = Field(gt=0.0, alias="mean_ms", description="mean one-way delay")
 
     def mean_ms(self) -> float:
         return self.mean
@@ -73,8 +73,8 @@ class LognormalLatency(_Latency):
     """Latency = median * exp(sigma * N(0,1)); a common fit for datacenter RTTs."""
 
     dist: Literal["lognormal"] = "lognormal"
-    median_ms: float = Field(gt=0.0)
-    sigma: float = Field(ge=0.0)
+    median_ms: float = Field(gt=0.0, description="median one-way delay")
+    sigma: float = Field(ge=0.0, description="spread: standard deviation of the log of the delay")
 
     def mean_ms(self) -> float:
         return self.median_ms * math.exp(self.sigma**2 / 2.0)
@@ -84,9 +84,9 @@ class ParetoLatency(_Latency):
     """Heavy tail: P(X > x) = (scale/x)^shape for x >= scale."""
 
     dist: Literal["pareto"] = "pareto"
-    scale_ms: float = Field(gt=0.0)
+    scale_ms: float = Field(gt=0.0, description="shortest delay (the scale of the Pareto tail)")
     # shape <= 1 has an infinite mean: runs would not be comparable by their averages.
-    shape: float = Field(gt=1.0)
+    shape: float = Field(gt=1.0, description="tail index, > 1; smaller is a heavier tail")
 
     def mean_ms(self) -> float:
         return self.shape * self.scale_ms / (self.shape - 1.0)
@@ -95,7 +95,7 @@ class ParetoLatency(_Latency):
 class MixtureComponent(BaseModel):
     model_config = _STRICT
 
-    weight: float = Field(gt=0.0)
+    weight: float = Field(gt=0.0, description="relative probability of this component")
     latency: LatencySpec
 
 
@@ -106,7 +106,7 @@ class MixtureLatency(_Latency):
     """
 
     dist: Literal["mixture"] = "mixture"
-    components: list[MixtureComponent] = Field(min_length=1)
+    components: list[MixtureComponent] = Field(min_length=1, description="the distributions mixed, with their weights")
 
     def mean_ms(self) -> float:
         total = sum(c.weight for c in self.components)
@@ -135,17 +135,47 @@ def _default_latency() -> UniformLatency:
     return UniformLatency(low_ms=1.0, high_ms=3.0)
 
 
+WarsPreset: TypeAlias = Literal["LNKD-SSD", "LNKD-DISK", "YMMR", "WAN"]
+"""The production fits of Bailis et al. 2012 (PBS, §5), built in `workbench.faults.wars`."""
+
+
+class WarsSpec(BaseModel):
+    """The WARS latency model (Bailis et al. 2012, "PBS", §4.2): one distribution per
+    message kind — write request (W), write ack (A), read request (R), read response (S).
+
+    A protocol tags a message class with `wars_kind` (one of the four names below);
+    untagged messages (anti-entropy, hints) keep the link's `latency`. A kind left
+    unset takes the preset's distribution, else the link's `latency`. `remote_ms` is
+    added to every message between two different nodes (the paper's WAN scenario:
+    75 ms between datacenters, none for the coordinator's own replica).
+    """
+
+    model_config = _STRICT
+
+    preset: WarsPreset | None = Field(None, description="the paper's fitted production latencies "
+                                                       "(Table 3): LNKD-SSD, LNKD-DISK, YMMR, WAN")
+    write_request: LatencySpec | None = Field(None, description="W: coordinator to replica, a write")
+    ack: LatencySpec | None = Field(None, description="A: replica to coordinator, a write's ack")
+    read_request: LatencySpec | None = Field(None, description="R: coordinator to replica, a read")
+    response: LatencySpec | None = Field(None, description="S: replica to coordinator, a read's reply")
+    remote_ms: float | None = Field(default=None, ge=0.0,
+                                    description="added to every message between two different nodes")
+
+
 class LinkSpec(BaseModel):
     """How every link between two nodes behaves when no partition cuts it."""
 
     model_config = _STRICT
 
     latency: LatencySpec = Field(default_factory=_default_latency)
-    loss: Probability = 0.0
-    duplicate: Probability = 0.0
-    reorder: Probability = 0.0
+    loss: Probability = Field(0.0, description="probability that a message is dropped")
+    duplicate: Probability = Field(0.0, description="probability that a message is delivered twice")
+    reorder: Probability = Field(0.0, description="probability that a message is held back reorder_delay_ms so later ones overtake it")
     # The extra delay must exceed the latency spread for later messages to overtake.
-    reorder_delay_ms: float = Field(default=20.0, ge=0.0)
+    reorder_delay_ms: float = Field(default=20.0, ge=0.0, description="extra delay of a reordered message")
+    # Per-message-kind latencies (PBS's WARS); None keeps one distribution for all.
+    wars: WarsSpec | None = Field(None, description="per-message-kind latencies (PBS's WARS model: "
+                                                    "write, ack, read, response), or a named preset")
 
 
 # --------------------------------------------------------------------------- timing
@@ -159,10 +189,10 @@ class _Timed(BaseModel):
 
     model_config = _STRICT
 
-    at: float = Field(ge=0.0)
-    duration: float | None = Field(default=None, gt=0.0)
-    repeat: int = Field(default=1, ge=1)
-    every: float | None = Field(default=None, gt=0.0)
+    at: float = Field(ge=0.0, description="start, in seconds after the run starts")
+    duration: float | None = Field(default=None, gt=0.0, description="how long it lasts (a node fault: until restart or resume); null: to the end of the run")
+    repeat: int = Field(default=1, ge=1, description="how many times it happens (flapping)")
+    every: float | None = Field(default=None, gt=0.0, description="seconds between the starts of repetitions (repeat > 1)")
 
     @model_validator(mode="after")
     def _flapping(self) -> _Timed:
@@ -219,20 +249,24 @@ AIMABLE_SHAPES: tuple[PartitionShape, ...] = (
 class PartitionSpec(_Timed):
     """One scheduled partition. See `workbench.faults.partitions` for what each shape cuts."""
 
-    shape: PartitionShape
+    shape: PartitionShape = Field(description="which nodes are cut apart (workbench/faults/partitions.py)")
     # For `isolate`: the node cut off; None there means "random" (normalised below).
     # For `halves`/`majority-minority`/`random-halves`: a node put on the minority
     # side; for `bridge`: a node at one end (cut from the other half). Lets a nemesis
     # aim any of these shapes at the current leader (issue 11).
-    node: NodeTarget | None = None
+    node: NodeTarget | None = Field(
+        None, description="the node aimed at (a node id, random, or the leader at that moment): "
+                          "isolate cuts it off; halves/majority-minority/random-halves put it on the "
+                          "minority side; bridge puts it at one end")
     # Hold, as TCP would: messages the cut would drop are kept and delivered when this
     # partition heals (sim only), so old-term messages arrive long after they were sent.
-    hold: bool = False
+    hold: bool = Field(False, description="keep the messages the cut would drop and deliver them "
+                                          "at the heal, as TCP would (simulator only)")
     # For `groups` only: nodes not listed form one more group.
-    groups: list[list[int]] | None = None
+    groups: list[list[int]] | None = Field(None, description="groups only: lists of node ids; unlisted nodes form one more group")
     # For `one-way` only: messages from `from` nodes to `to` nodes are dropped.
-    from_: list[int] = Field(default_factory=list, alias="from")
-    to: list[int] = Field(default_factory=list)
+    from_: list[int] = Field(default_factory=list, alias="from", description="one-way only: messages from these nodes ...")
+    to: list[int] = Field(default_factory=list, description="one-way only: ... to these nodes are dropped")
 
     @model_validator(mode="after")
     def _fields_match_shape(self) -> PartitionSpec:
@@ -270,14 +304,15 @@ class NemesisSpec(BaseModel):
 
     model_config = _STRICT
 
-    mean_interval: float = Field(gt=0.0)
-    mean_duration: float = Field(gt=0.0)
-    start: float = Field(default=0.0, ge=0.0)
+    mean_interval: float = Field(gt=0.0, description="mean gap between faults (exponentially distributed)")
+    mean_duration: float = Field(gt=0.0, description="mean length of a fault (exponentially distributed)")
+    start: float = Field(default=0.0, ge=0.0, description="no faults before this")
     # None: QUIET_TAIL_S before the run ends.
-    stop: float | None = Field(default=None, gt=0.0)
-    shapes: list[NemesisShape] = Field(default_factory=lambda: list(DEFAULT_NEMESIS_SHAPES))
-    crash: bool = False
-    pause: bool = False
+    stop: float | None = Field(default=None, gt=0.0, description="no faults after this; null: 5 s before the run ends")
+    shapes: list[NemesisShape] = Field(default_factory=lambda: list(DEFAULT_NEMESIS_SHAPES),
+                                       description="partition shapes to draw from")
+    crash: bool = Field(False, description="also crash and restart random nodes")
+    pause: bool = Field(False, description="also pause and resume random nodes")
 
     @model_validator(mode="after")
     def _sane(self) -> NemesisSpec:
@@ -301,8 +336,8 @@ class NodeFaultSpec(_Timed):
     `duration` is the time until restart / resume; None means the node stays down.
     """
 
-    kind: Literal["crash", "pause"]
-    node: NodeTarget
+    kind: Literal["crash", "pause"] = Field(description="crash: volatile state lost, durable kept; pause: frozen")
+    node: NodeTarget = Field(description="a node id, random, or the leader at that moment")
 
 
 class ClockSpec(BaseModel):
@@ -310,10 +345,10 @@ class ClockSpec(BaseModel):
 
     model_config = _STRICT
 
-    node: int = Field(ge=0)
-    offset_ms: float = 0.0
+    node: int = Field(ge=0, description="the node whose clock this is")
+    offset_ms: float = Field(0.0, description="constant offset of the node's clock from true time")
     # drift <= -1 would stop the clock or run it backwards.
-    drift: float = Field(default=0.0, gt=-1.0)
+    drift: float = Field(default=0.0, gt=-1.0, description="rate error: 0.01 runs 1% fast, -0.01 1% slow")
 
 
 class ClockChangeSpec(BaseModel):
@@ -323,10 +358,11 @@ class ClockChangeSpec(BaseModel):
 
     model_config = _STRICT
 
-    at: float = Field(ge=0.0)
-    node: int = Field(ge=0)
-    jump_ms: float = 0.0
-    drift: float | None = Field(default=None, gt=-1.0)
+    at: float = Field(ge=0.0, description="when the clock changes, in s from the run's start")
+    node: int = Field(ge=0, description="the node whose clock changes")
+    jump_ms: float = Field(0.0, description="step the clock by this much, forwards (+) or back (-)")
+    drift: float | None = Field(default=None, gt=-1.0,
+                                description="new rate error from then on (0.01 = 1% fast); null keeps it")
 
 
 class LinkFaultSpec(_Timed):
@@ -335,11 +371,12 @@ class LinkFaultSpec(_Timed):
     `delay_high_ms`) with probability `delay_p` (the rest are not, so late copies are
     overtaken: reordering), and duplicated with probability `duplicate`."""
 
-    nodes: list[int] = Field(default_factory=list)
-    delay_low_ms: float = Field(default=0.0, ge=0.0)
-    delay_high_ms: float = Field(default=0.0, ge=0.0)
-    delay_p: Probability = 1.0
-    duplicate: Probability = 0.0
+    nodes: list[int] = Field(default_factory=list,
+                             description="links to or from these nodes go bad (every link if empty)")
+    delay_low_ms: float = Field(default=0.0, ge=0.0, description="least extra delay of a held-back message")
+    delay_high_ms: float = Field(default=0.0, ge=0.0, description="most extra delay of a held-back message")
+    delay_p: Probability = Field(1.0, description="share of messages held back (the rest overtake them)")
+    duplicate: Probability = Field(0.0, description="chance that a message is also sent a second time")
 
     @model_validator(mode="after")
     def _ordered(self) -> LinkFaultSpec:

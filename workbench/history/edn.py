@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workbench.history.limits import MAX_DEPTH
+
 
 class Keyword(str):
     __slots__ = ()
@@ -88,7 +90,7 @@ def _atom(token: str, offset: int) -> Any:
             return int(token.rstrip("N"))
         if _FLOAT.fullmatch(token):
             return float(token.rstrip("M"))
-        raise EdnError(f"bad number {token!r}", offset)
+        raise EdnError(f"bad number {token[:40]!r}", offset)
     return Symbol(token)
 
 
@@ -126,6 +128,9 @@ def read_forms(text: str, depth: int = 0) -> list[tuple[int, Any]]:
                     discard_top += 1
                 continue
             if token in _CLOSE:
+                # The reader is iterative, but what reads its values (and repr) is not.
+                if len(stack) >= MAX_DEPTH:
+                    raise EdnError(f"nested deeper than {MAX_DEPTH} levels", offset)
                 stack.append([token, [], offset, 0])
                 continue
             if not stack:

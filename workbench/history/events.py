@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import HistoryFormatError
+from workbench.history.limits import MAX_DEPTH, short_repr, too_deep
 
 EVENT_KEYS = ("process", "type", "f", "key", "value", "time")
 EVENT_TYPES = frozenset({"invoke", "ok", "fail", "info"})
@@ -60,17 +61,23 @@ def validate_event(raw: Any, path: str, line: int) -> dict[str, Any]:
     missing = [k for k in ("process", "type", "f") if k not in raw]
     if missing:
         raise HistoryFormatError(path, line, f"missing field {missing[0]!r}")
-    if raw["type"] not in EVENT_TYPES:
+    if not isinstance(raw["type"], str) or raw["type"] not in EVENT_TYPES:
         raise HistoryFormatError(
-            path, line, f"field 'type' is {raw['type']!r}, expected one of invoke/ok/fail/info"
+            path, line, f"field 'type' is {short_repr(raw['type'])}, expected one of invoke/ok/fail/info"
         )
     if not isinstance(raw["process"], int) or isinstance(raw["process"], bool):
-        raise HistoryFormatError(path, line, f"field 'process' is {raw['process']!r}, expected an integer")
-    if raw["f"] not in OP_NAMES:
-        raise HistoryFormatError(path, line, f"field 'f' is {raw['f']!r}, not a known operation")
+        raise HistoryFormatError(path, line, f"field 'process' is {short_repr(raw['process'])}, expected an integer")
+    if not isinstance(raw["f"], str) or raw["f"] not in OP_NAMES:
+        raise HistoryFormatError(path, line, f"field 'f' is {short_repr(raw['f'])}, not a known operation")
     time = raw.get("time", float(line))
     if not isinstance(time, int | float) or isinstance(time, bool):
-        raise HistoryFormatError(path, line, f"field 'time' is {time!r}, expected a number")
+        raise HistoryFormatError(path, line, f"field 'time' is {short_repr(time)}, expected a number")
+    key = raw.get("key")
+    if key is not None and not isinstance(key, str | int | float):
+        raise HistoryFormatError(path, line, f"field 'key' is {short_repr(key)}, expected a string or number")
+    for field in ("key", "value"):
+        if too_deep(raw.get(field)):
+            raise HistoryFormatError(path, line, f"field {field!r} is nested deeper than {MAX_DEPTH} levels")
     return {"process": raw["process"], "type": raw["type"], "f": raw["f"],
             "key": raw.get("key"), "value": raw.get("value"), "time": float(time)}
 
@@ -90,5 +97,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
             raise HistoryFormatError(name, number, f"not valid JSON ({exc.msg})") from exc
+        except RecursionError:  # the C decoder recurses once per bracket
+            raise HistoryFormatError(name, number, f"nested deeper than {MAX_DEPTH} levels") from None
         events.append(validate_event(raw, name, number))
     return events

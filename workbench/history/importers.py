@@ -23,6 +23,7 @@ from typing import Any
 from workbench.errors import HistoryFormatError
 from workbench.history import edn
 from workbench.history.events import read_jsonl, validate_event
+from workbench.history.limits import short_repr
 
 FORMATS = ("jsonl", "jepsen-log", "edn")
 # What follows "jepsen.util": " - " in porcupine's copies, ": " in raw Jepsen logs.
@@ -115,11 +116,11 @@ def parse_jepsen_log(text: str, name: str = "<text>") -> list[dict[str, Any]]:
         if process == ":nemesis":
             continue
         if not process.isdigit():
-            raise HistoryFormatError(name, number, f"process {process!r} is not a number")
+            raise HistoryFormatError(name, number, f"process {short_repr(process)} is not a number")
         try:
             value = edn.loads(fields[3]) if len(fields) > 3 else None
         except edn.EdnError as exc:
-            raise HistoryFormatError(name, number, f"bad value {fields[3]!r} ({exc})") from None
+            raise HistoryFormatError(name, number, f"bad value {short_repr(fields[3])} ({exc})") from None
         kind = fields[1].lstrip(":")
         if isinstance(value, edn.Keyword) and kind != "invoke":
             value = None  # `:timed-out` and similar: an error, not a result
@@ -147,7 +148,7 @@ def parse_edn_history(text: str, name: str = "<text>") -> list[dict[str, Any]]:
     for offset, form in forms:
         number = line_of(offset)
         if not isinstance(form, dict):
-            raise HistoryFormatError(name, number, f"expected an op map, found {form!r}")
+            raise HistoryFormatError(name, number, f"expected an op map, found {short_repr(form)}")
         process = form.get("process")
         if isinstance(process, edn.Keyword):
             continue  # :nemesis and other non-client processes
@@ -158,7 +159,7 @@ def parse_edn_history(text: str, name: str = "<text>") -> list[dict[str, Any]]:
                 raise HistoryFormatError(name, number, f"missing field :{field}")
         stamp = form.get("time")
         if stamp is not None and (not isinstance(stamp, int | float) or isinstance(stamp, bool)):
-            raise HistoryFormatError(name, number, f"field :time is {stamp!r}, expected a number")
+            raise HistoryFormatError(name, number, f"field :time is {short_repr(stamp)}, expected a number")
         raw["time"] = stamp
         parsed.append((number, raw))
     # Jepsen's :time is ns since the test started; without it on every op, fall back to

@@ -11,6 +11,7 @@ _REGISTRY: dict[str, tuple[str, str, str]] = {
     "eventual": ("workbench.protocols.eventual", "EventualNode", "EventualOptions"),
     "raft": ("workbench.protocols.raft", "RaftNode", "RaftOptions"),
     "paxos": ("workbench.protocols.paxos", "PaxosNode", "PaxosOptions"),
+    "quorum": ("workbench.protocols.quorum", "QuorumNode", "QuorumOptions"),
 }
 
 PROTOCOL_NAMES = tuple(_REGISTRY)

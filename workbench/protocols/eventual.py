@@ -6,34 +6,61 @@ asynchronously: a push to every peer when the write happens, plus periodic push-
 anti-entropy with a random peer (Demers et al. 1987, "Epidemic algorithms", §1.3),
 which is what makes replicas converge after a partition heals.
 
-Conflicts resolve last-writer-wins by hybrid logical clock timestamp (Kulkarni et al.
-2014, "Logical Physical Clocks", Fig. 5), node id as tie-break, so every replica picks
-the same winner. The set workload uses a grow-only set merged by union: an add-wins
-set without removes, in which no acknowledged add is ever lost (Shapiro et al. 2011,
-"CRDTs", §3.3.1 G-Set).
+Conflicts resolve last-writer-wins by hybrid logical clock timestamp
+(`protocols.common.hlc`, Kulkarni et al. 2014, Fig. 5), node id as the last component,
+so every replica picks the same winner and no two distinct writes share a version.
+Every message that carries versions is a receive event for the clock (a Push carries
+its write's timestamp, a Sync the sender's clock), so a write made after reading v is
+stamped above v: a causally later write wins. Two rules keep an acknowledged write:
+- a local write is stamped above every version the replica has seen, including the
+  key's stored version (compared explicitly: after a restart the clock may be behind
+  versions merged since the last acknowledged op, see below);
+- a stored version is only ever replaced by a newer one (push and anti-entropy alike).
 
-Register data and sets are durable (written to storage as they change); the HLC is
-volatile and restarts from the node's clock, which HLC tolerates.
+The set workload uses a grow-only set merged by union: an add-wins set without removes,
+in which no acknowledged add is ever lost (Shapiro et al. 2011, "CRDTs", §3.3.1 G-Set).
+
+Durability: what changes is written to storage explicitly as a fresh immutable value
+before any reply (a register as its (version, value) tuple, a set as one entry per
+element), so the store stays correct if storage copies values. The clock is persisted
+on the ack path (writes and adds), not on every merge (that would price a disk write
+per message); a restart restores it, and versions merged after the last ack are
+witnessed lazily, per key, by the compare on the next write to that key. So after a
+restart a write stays above its own key's versions (what last-writer-wins needs), but
+not necessarily above versions of other keys merged before the crash: a known limit,
+observable by no client of a per-key register.
+
+Trace: a local write's `apply` record carries `writer` (this node) and `seen`: the
+version of the key this replica held when the write was made (None if none). A write
+with seen = v was made by a writer that had seen v, so it is a causal successor of v;
+`checkers.visibility` uses this for a causal replication lag (issue 19 §5), and
+`checkers.lww` checks the rules above from it. Set-element records carry `set=True`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.protocols.base import Node
+from workbench.protocols.common.hlc import HybridClock, Timestamp
 
 Version = int
-"""An HLC timestamp packed into one int: ((physical µs * 1000 + logical) * 1000 + node).
-One int orders versions exactly as the (physical, logical, node) triple would, and is
-what the trace reports as a register version for the staleness checker."""
+"""An HLC timestamp (l µs, c, node) packed into one int (`Timestamp.packed`): one int
+orders versions exactly as the triple does, and is what the trace reports as a
+register version for the staleness and visibility checkers."""
 
 _ANTI_ENTROPY = "anti_entropy"
+_REGISTER_KEYS, _SET_KEYS, _CLOCK = "register_keys", "set_keys", "hlc"
+
+EventualBug = Literal["hlc_ignore_remote_counter", "hlc_counter_capped",
+                      "write_without_version_compare", "anti_entropy_accepts_older"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +71,18 @@ class EventualOptions:
     """Push every write to all peers at once. Off: only anti-entropy spreads writes."""
     anti_entropy_interval_ms: float = 500.0
     """Push-pull exchange with one random peer this often (0 disables anti-entropy)."""
+    bug: EventualBug | None = None
+    """Deliberate bugs for the mutant catalogue (issue 20): the clock's receive rule
+    dropping the remote counter, the counter capped at 999 (distinct writes share a
+    version), a local write that overwrites without comparing with the stored version,
+    and anti-entropy accepting an older version."""
 
 
 # Register entries are (version, value); sets are frozensets of elements.
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Push(Message):
-    """A write replicated eagerly to peers."""
+    """A write replicated eagerly to peers; `version` is also the sender's clock."""
 
     key: str
     version: Version
@@ -69,10 +101,11 @@ class PushSet(Message):
 @fast_init
 @dataclass(frozen=True, slots=True)
 class SyncRequest(Message):
-    """Anti-entropy, push half: the sender's whole state."""
+    """Anti-entropy, push half: the sender's whole state and its clock (a send event)."""
 
     registers: tuple[tuple[str, Version, Any], ...]
     sets: tuple[tuple[str, tuple[Any, ...]], ...]
+    clock: Version
 
 
 @fast_init
@@ -82,6 +115,13 @@ class SyncReply(Message):
 
     registers: tuple[tuple[str, Version, Any], ...]
     sets: tuple[tuple[str, tuple[Any, ...]], ...]
+    clock: Version
+
+
+def physical_ticks(now_ms: float) -> int:
+    """The HLC's physical reading: the node's clock in whole µs (floor keeps it monotone
+    for negative readings too)."""
+    return math.floor(now_ms * 1000)
 
 
 class EventualNode(Node):
@@ -90,13 +130,18 @@ class EventualNode(Node):
 
     def __init__(self, node_id, peers, options, rng, storage) -> None:  # type: ignore[no-untyped-def]
         super().__init__(node_id, peers, options, rng, storage)
-        if "registers" not in storage:
-            storage.put("registers", {})
-            storage.put("sets", {})
-        self.registers: dict[str, tuple[Version, Any]] = storage.get("registers")
-        self.sets: dict[str, set[Any]] = storage.get("sets")
-        self._hlc_us = 0
-        self._hlc_logical = 0
+        bug = options.bug
+        self._bug = bug
+        clock_bug = bug if bug in ("hlc_ignore_remote_counter", "hlc_counter_capped") else None
+        self.clock = HybridClock(node_id, bug=clock_bug)  # type: ignore[arg-type]
+        # Rebuild from storage (empty on first boot): registers, sets, then the clock.
+        self.registers: dict[str, tuple[Version, Any]] = {
+            key: storage.get(f"register/{key}") for key in storage.get(_REGISTER_KEYS, ())}
+        self.sets: dict[str, set[Any]] = {
+            key: {storage.get(f"set/{key}/{i}") for i in range(storage.get(f"set/{key}#"))}
+            for key in storage.get(_SET_KEYS, ())}
+        if _CLOCK in storage:
+            self.clock.restore(Timestamp.unpack(storage.get(_CLOCK)))
 
     # ------------------------------------------------------------ inputs
     def start(self, now: float) -> None:
@@ -111,21 +156,21 @@ class EventualNode(Node):
 
     def on_message(self, src: NodeId, message: Message, now: float) -> None:
         if isinstance(message, Push):
-            self._observe_remote(message.version, now)
-            self._merge_register(message.key, message.version, message.value)
+            self.clock.receive(Timestamp.unpack(message.version), physical_ticks(now))
+            self._merge_register(message.key, message.version, message.value, from_sync=False)
         elif isinstance(message, PushSet):
             self._merge_set(message.key, message.elements)
         elif isinstance(message, SyncRequest):
-            self._merge_state(message.registers, message.sets, now)
-            self.send(src, SyncReply(*self._state_payload()))
+            self._merge_state(message.registers, message.sets, message.clock, now)
+            self.send(src, SyncReply(*self._state_payload(now)))
         elif isinstance(message, SyncReply):
-            self._merge_state(message.registers, message.sets, now)
+            self._merge_state(message.registers, message.sets, message.clock, now)
 
     def on_timer(self, name: str, now: float) -> None:
         if name == _ANTI_ENTROPY:
             if self.peers:
                 peer = self.peers[self.rng.randrange(len(self.peers))]
-                self.send(peer, SyncRequest(*self._state_payload()))
+                self.send(peer, SyncRequest(*self._state_payload(now)))
             self._arm_anti_entropy()
 
     def state_digest(self) -> int:
@@ -157,9 +202,10 @@ class EventualNode(Node):
         self.reply(request.process, request.seq, True, request.value)
 
     def _client_add(self, request: ClientRequest, now: float) -> None:
-        elements = self.sets.setdefault(request.key, set())
-        elements.add(request.value)
-        self.observe("apply", key=request.key, value=request.value, version=self._tick(now))
+        stamp = self.clock.tick(physical_ticks(now)).packed()
+        self._store_element(request.key, request.value)
+        self.storage.put(_CLOCK, stamp)  # acknowledged: durable before the reply
+        self.observe("apply", key=request.key, value=request.value, version=stamp, set=True)
         if self.options.replication:
             self.broadcast(PushSet(request.key, (request.value,)))
         self.reply(request.process, request.seq, True, request.value)
@@ -173,51 +219,70 @@ class EventualNode(Node):
 
     # ------------------------------------------------------------ internals
     def _local_write(self, key: str, value: Any, now: float) -> None:
-        version = self._tick(now)
-        self.registers[key] = (version, value)
-        self.observe("apply", key=key, value=value, version=version)
+        pt = physical_ticks(now)
+        stamp = self.clock.tick(pt)
+        current = self.registers.get(key)
+        seen = None if current is None else current[0]
+        if (seen is not None and stamp.packed() <= seen
+                and self._bug != "write_without_version_compare"):
+            # The clock has not witnessed this key's stored version (merged after the
+            # last persisted clock, then a restart): witness it now, as a receive.
+            stamp = self.clock.receive(Timestamp.unpack(seen), pt)
+        version = stamp.packed()
+        self._store_register(key, version, value)
+        self.storage.put(_CLOCK, version)  # acknowledged: durable before the reply
+        self.observe("apply", key=key, value=value, version=version, writer=self.id, seen=seen)
         if self.options.replication:
             self.broadcast(Push(key, version, value))
 
-    def _tick(self, now: float) -> Version:
-        """HLC send/local event (Kulkarni et al. Fig. 5): l = max(l, pt); c bumps on a tie."""
-        physical = int(now * 1000)
-        if physical > self._hlc_us:
-            self._hlc_us, self._hlc_logical = physical, 0
-        else:
-            self._hlc_logical += 1
-        return (self._hlc_us * 1000 + min(self._hlc_logical, 999)) * 1000 + self.id
-
-    def _observe_remote(self, version: Version, now: float) -> None:
-        """HLC receive event: never issue a timestamp below one already seen."""
-        remote_us = version // 1_000_000
-        if remote_us > self._hlc_us and remote_us > int(now * 1000):
-            self._hlc_us, self._hlc_logical = remote_us, (version // 1000) % 1000 + 1
-
-    def _merge_register(self, key: str, version: Version, value: Any) -> None:
+    def _merge_register(self, key: str, version: Version, value: Any, from_sync: bool) -> None:
         current = self.registers.get(key)
-        if current is None or version > current[0]:
-            self.registers[key] = (version, value)
+        if current is None or version > current[0] or (
+                from_sync and self._bug == "anti_entropy_accepts_older" and version != current[0]):
+            self._store_register(key, version, value)
             self.observe("apply", key=key, value=value, version=version)
 
     def _merge_set(self, key: str, elements: tuple[Any, ...]) -> None:
-        mine = self.sets.setdefault(key, set())
+        mine = self.sets.get(key)
         for element in elements:
-            if element not in mine:
-                mine.add(element)
-                self.observe("apply", key=key, value=element, version=0)
+            if mine is None or element not in mine:
+                self._store_element(key, element)
+                mine = self.sets[key]
+                self.observe("apply", key=key, value=element, version=0, set=True)
 
-    def _merge_state(self, registers, sets, now: float) -> None:  # type: ignore[no-untyped-def]
+    def _merge_state(self, registers, sets, clock: Version, now: float) -> None:  # type: ignore[no-untyped-def]
+        # One receive event for the message (Fig. 5), stamped with the larger of the
+        # sender's clock and its newest version (a sender restarted since merging may
+        # hold versions above its restored clock), so the clock ends above all of them.
+        top = max((version for _, version, _ in registers), default=clock)
+        self.clock.receive(Timestamp.unpack(max(clock, top)), physical_ticks(now))
         for key, version, value in registers:
-            self._observe_remote(version, now)
-            self._merge_register(key, version, value)
+            self._merge_register(key, version, value, from_sync=True)
         for key, elements in sets:
             self._merge_set(key, elements)
 
-    def _state_payload(self) -> tuple[tuple[tuple[str, Version, Any], ...], tuple[tuple[str, tuple[Any, ...]], ...]]:
+    def _store_register(self, key: str, version: Version, value: Any) -> None:
+        if key not in self.registers:
+            self.storage.put(_REGISTER_KEYS, (*self.registers, key))
+        entry = (version, value)
+        self.registers[key] = entry
+        self.storage.put(f"register/{key}", entry)
+
+    def _store_element(self, key: str, element: Any) -> None:
+        """A G-Set persisted as one entry per element: O(1) per add, immutable values."""
+        mine = self.sets.get(key)
+        if mine is None:
+            self.storage.put(_SET_KEYS, (*self.sets, key))
+            mine = self.sets[key] = set()
+        self.storage.put(f"set/{key}/{len(mine)}", element)
+        mine.add(element)
+        self.storage.put(f"set/{key}#", len(mine))
+
+    def _state_payload(self, now: float) -> tuple[tuple[tuple[str, Version, Any], ...],
+                                                  tuple[tuple[str, tuple[Any, ...]], ...], Version]:
         registers = tuple((k, v[0], v[1]) for k, v in sorted(self.registers.items()))
         sets = tuple((k, tuple(sorted(v))) for k, v in sorted(self.sets.items()))
-        return registers, sets
+        return registers, sets, self.clock.tick(physical_ticks(now)).packed()
 
     def _arm_anti_entropy(self) -> None:
         interval = self.options.anti_entropy_interval_ms

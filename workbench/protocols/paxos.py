@@ -71,8 +71,11 @@ class PaxosOptions:
     __pydantic_config__ = {"extra": "forbid"}
 
     election_timeout_min_ms: float = 150.0
+    """A node that hears no leader for a random time in [min, max] runs phase 1 to lead."""
     election_timeout_max_ms: float = 300.0
+    """Upper end of the randomized leader timeout."""
     heartbeat_ms: float = 50.0
+    """The leader's heartbeat interval."""
     single_decree: bool = False
     """Basic Paxos per command: phase 1 and phase 2 for every slot (two round trips per op)."""
     leases: bool = False

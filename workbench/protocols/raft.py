@@ -73,11 +73,17 @@ class RaftOptions:
     __pydantic_config__ = {"extra": "forbid"}
 
     election_timeout_min_ms: float = 150.0
+    """A follower that hears no leader for a random time in [min, max] starts an election (§5.2)."""
     election_timeout_max_ms: float = 300.0
+    """Upper end of the randomized election timeout (§5.2)."""
     heartbeat_ms: float = 50.0
+    """An idle leader's AppendEntries interval (§5.2)."""
     pre_vote: bool = True
+    """Ask a majority before disrupting the term with an election (thesis §9.6)."""
     check_quorum: bool = True
+    """A leader that hears no majority for an election timeout steps down (thesis §6.2)."""
     read_mode: Literal["log", "read_index", "lease", "follower"] = "log"
+    """log: reads go through the log; read_index / lease: thesis §6.4; follower: local, may be stale."""
     max_clock_drift: float = 0.01
     """Assumed bound on any clock's rate error (0.01 = 1%); leases shrink by it."""
     max_batch: int = 64

@@ -5,12 +5,13 @@ as the simulator (history events, trace records, stats), so everything downstrea
 checkers, summaries, reports — cannot tell the runtimes apart.
 
 The pieces, each in its own module:
-- `ray_cluster`: start or join Ray, place the actors (pack/spread), kill them at the end;
-- `ray_host`:    the actor; batches all traffic per destination per flush interval;
-- `ray_node`:    one replica: the unchanged core, the fault model at its node, timers;
-- `ray_clients`: the client slots beside one node, driven by the shared `ClientPool`;
-- this module:   the conductor — starts the run, plays the fault schedule in real
-                 time, watches the actors' health, and gathers histories and traces.
+- `ray_cluster`:      start or join Ray, place the actors (pack/spread), kill them at the end;
+- `realtime_host`:    the actor; batches all traffic per destination per flush interval;
+- `realtime_node`:    one replica: a `driver.NodeDriver` over an asyncio transport, with
+                      the fault model at its node;
+- `realtime_clients`: the client slots beside one node, driven by the shared `ClientPool`;
+- this module:        the conductor — starts the run, plays the fault schedule in real
+                      time, watches the actors' health, and gathers histories and traces.
 
 Real time is not reproducible, but everything stochastic is seeded from the run seed
 as in the simulator: the fault schedule and its target choices (one "faults" stream,
@@ -34,7 +35,9 @@ import ray
 
 from workbench.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
+from workbench.faults.sides import node_sides
 from workbench.protocols.base import Node
+from workbench.runtime.driver import current_leader
 from workbench.runtime.ray_cluster import Cluster, connect
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
@@ -84,6 +87,7 @@ class Conductor:
         self.trace: list[dict[str, Any]] = []
         self.crashed_by_fault: dict[int, int] = {}
         self.paused_by_fault: dict[int, int] = {}
+        self.cut_by_fault: dict[int, frozenset[tuple[int, int]]] = {}  # for the trace's `sides`
         self.t0 = 0.0
         self._health: list[Any] = []
         self._next_health = 0.0
@@ -137,15 +141,7 @@ class Conductor:
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:
         """The leader most live nodes believe in, among nodes that think they lead (as sim)."""
-        status = ray.get([node.leader_status.remote() for node in self.cluster.nodes])
-        leaders = [i for i, (is_leader, _) in enumerate(status) if is_leader]
-        if not leaders:
-            return None
-        votes = dict.fromkeys(leaders, 0)
-        for _, believed in status:
-            if believed in votes:
-                votes[believed] += 1
-        return max(leaders, key=lambda i: (votes[i], -i))
+        return current_leader(ray.get([node.leader_status.remote() for node in self.cluster.nodes]))
 
     def _leader_if_needed(self, spec: Any) -> int | None:
         # Asking every node costs a round of calls; only `leader` targets need it.
@@ -159,11 +155,13 @@ class Conductor:
                                           self._leader_if_needed(event.spec), self.fault_rng)
             applied = ray.get([n.start_partition.remote(event.fault_id, partition) for n in nodes])
             at = max(applied)
+            self.cut_by_fault[event.fault_id] = partition.blocked
             record.update(shape=event.spec.shape,  # type: ignore[attr-defined]
                           groups=[sorted(g) for g in partition.groups],
                           minority=sorted(partition.minority_nodes()))
         elif event.kind == "partition_end":
             at = min(ray.get([n.end_partition.remote(event.fault_id) for n in nodes]))
+            self.cut_by_fault.pop(event.fault_id, None)
         elif event.kind in ("crash", "pause"):
             node = resolve_node(event.spec.node, self.members,  # type: ignore[attr-defined]
                                 self._leader_if_needed(event.spec), self.fault_rng)
@@ -176,6 +174,9 @@ class Conductor:
             record["node"] = node
         else:
             raise ValueError(f"unknown fault event {event.kind!r}")
+        # Sides under the combined cut, down nodes excluded (faults/sides.py), as the sim records them.
+        down = {*self.crashed_by_fault.values(), *self.paused_by_fault.values()}
+        record["sides"] = node_sides(self.members, frozenset().union(*self.cut_by_fault.values()), down)
         self.trace.append({"time": round(at, 3), **record})
 
     # ------------------------------------------------------------ results

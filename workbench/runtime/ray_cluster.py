@@ -34,7 +34,7 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 import workbench
 from workbench.config import ExperimentConfig, RayConfig
 from workbench.errors import UserInputError
-from workbench.runtime.ray_host import HostActor
+from workbench.runtime.realtime_host import HostActor
 
 BUNDLE_CPU = 0.01
 ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle

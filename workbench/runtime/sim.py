@@ -9,7 +9,9 @@ Faults follow DESIGN.md: a partition is checked when a message is sent and again
 it arrives (a message in flight when the cut starts is lost, as with iptables); a
 crashed node loses everything but its `Storage` and is rebuilt from it on restart;
 a paused node's inputs (messages, requests, timers) wait and are delivered on resume;
-each node sees its own clock (offset + drift) as `now`.
+each node sees its own clock (offset + drift) as `now`. Those node rules live in
+`driver.NodeDriver`, one per node; this module is its transport (`send`, `reply`,
+`schedule`, `now` over one event heap) plus the clients and the fault schedule.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.config import ExperimentConfig
-from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
+from workbench.core.effects import Reply
+from workbench.core.messages import Message
 from workbench.core.storage import Storage
 from workbench.faults import (
     FaultEvent,
@@ -32,14 +35,17 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
+from workbench.faults.sides import node_sides
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
+from workbench.runtime.driver import NodeDriver, current_leader, seeded_rngs
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
 from workbench.workload.clients import ClientPool
 
-# Event kinds; small ints keep heap tuples cheap to compare.
-DELIVER, TIMER, REQUEST, REPLY, CLIENT_NEXT, TIMEOUT, FAULT, SAMPLE = range(8)
+# Event kinds; small ints keep heap tuples cheap to compare. HELD replays an input a
+# paused node held (it takes the place the input's own kind had before the driver).
+DELIVER, TIMER, REQUEST, REPLY, CLIENT_NEXT, TIMEOUT, FAULT, SAMPLE, HELD = range(9)
 
 
 class InvariantViolation(AssertionError):
@@ -63,27 +69,35 @@ class Simulation:
         self._link = self.network.link
         # The link model's own sampler when a send is always one copy (`LinkModel.plain`).
         self._plain_sample = self._link.sample if self._link.plain else None
-        clocks = clocks_for(config.faults, self.n)
-        self.clock_offset = [c.offset_ms for c in clocks]
-        self.clock_rate = [1.0 + c.drift for c in clocks]
 
-        self.storages = [Storage() for _ in self.members]
-        self.nodes: list[Node | None] = [None] * self.n
-        self.incarnation = [0] * self.n
-        self.paused = [False] * self.n
-        self.pending: list[list[tuple[Any, ...]]] = [[] for _ in self.members]
-        # Per node: timer name -> [token, deadline, time of its pending heap event].
-        self.timers: list[dict[str, list[Any]]] = [{} for _ in self.members]
-        self.crashed_by_fault: dict[int, int] = {}
-        self.paused_by_fault: dict[int, int] = {}
-        # Issue 11's composed nemesis (sim only; all empty, so untouched, otherwise):
-        # bad-link windows by fault id, the merged view the send path reads, and
-        # partitions that hold cut messages until they heal.
+        self._heap: list[tuple[Any, ...]] = []
+        self._seq = 0
+        self.now = 0.0
+        self.dropped = 0  # at the sender; the drivers count drops on arrival
+        # Issue 11's composed nemesis (all empty, so untouched, otherwise): bad-link
+        # windows by fault id, the merged view the send path reads, and partitions
+        # that hold cut messages until they heal (TCP-like).
         self._link_faults: dict[int, tuple[Any, frozenset[tuple[int, int]]]] = {}
         self._slow_links: dict[tuple[int, int], list[Any]] = {}
         self._holding: dict[int, frozenset[tuple[int, int]]] = {}
         self._held: dict[int, list[tuple[int, int, Any]]] = {}
         self._link_fault_rng = derive_rng(self.seed, "link_faults")
+        self.send = self._sender()
+
+        self.trace: list[dict[str, Any]] = []
+        self.invariant_checker = (
+            getattr(self.node_factory, "invariant_checker", lambda: None)()
+            if config.sim.invariants else None
+        )
+        check = self._check_invariants if self.invariant_checker is not None else None
+        self.drivers = [
+            NodeDriver(i, members=self.members, factory=self.node_factory, options=self.options,
+                       transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
+                       clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check)
+            for i, clock in enumerate(clocks_for(config.faults, self.n))
+        ]
+        self.crashed_by_fault: dict[int, int] = {}
+        self.paused_by_fault: dict[int, int] = {}
 
         workload = config.workload
         self.client_latency = config.sim.client_latency_ms
@@ -94,32 +108,82 @@ class Simulation:
         self.closed_loop = workload.arrival == "closed"
         self._timeout_armed = [False] * config.clients  # a TIMEOUT event of the slot is queued
 
-        self.trace: list[dict[str, Any]] = []
-        self.sent = [0] * self.n
-        self.delivered = [0] * self.n
-        self.dropped = 0
-        self._last_digest: list[int | None] = [None] * self.n
-        self._heap: list[tuple[Any, ...]] = []
-        self._seq = 0
-        self.now = 0.0
-        self.invariant_checker = (
-            getattr(self.node_factory, "invariant_checker", lambda: None)()
-            if config.sim.invariants else None
-        )
+    # ------------------------------------------------------------ views of the nodes
+    @property
+    def nodes(self) -> list[Node | None]:
+        return [d.node for d in self.drivers]
+
+    @property
+    def storages(self) -> list[Storage]:
+        return [d.storage for d in self.drivers]
+
+    @property
+    def delivered(self) -> list[int]:
+        return [d.delivered for d in self.drivers]
+
+    @property
+    def sent(self) -> list[int]:
+        return [d.sent for d in self.drivers]
+
+    def local_time(self, node: int, at: float) -> float:
+        return self.drivers[node].local(at)
+
+    # ------------------------------------------------------------ the transport
+    def now_ms(self) -> float:
+        return self.now
+
+    def _sender(self) -> Callable[[int, int, Message], None]:
+        """`send`, as a closure over the heap and the network: the hottest call in a run."""
+        heap, push, cut, link, rng = self._heap, heapq.heappush, self._cut, self._link, self.net_rng
+        sample = self._plain_sample
+        slow, holding = self._slow_links, self._holding
+
+        def send(src: int, dst: int, message: Message) -> None:
+            # The common case (link not cut, no loss/dup/reorder) first: one copy.
+            if (src, dst) in cut:
+                if not (holding and self._hold(src, dst, message)):
+                    self.dropped += 1
+                return
+            if slow and (src, dst) in slow:
+                self._send_slow(src, dst, message)
+                return
+            if sample is not None:
+                self._seq = seq = self._seq + 1
+                push(heap, (self.now + sample(rng), seq, DELIVER, dst, src, message))
+                return
+            delays = link.delays(rng, message, src != dst)
+            if not delays:
+                self.dropped += 1
+            now = self.now
+            for delay in delays:
+                self._seq = seq = self._seq + 1
+                push(heap, (now + delay, seq, DELIVER, dst, src, message))
+
+        return send
+
+    def reply(self, src: int, effect: Reply) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (self.now + self.client_latency, self._seq, REPLY, effect, None, None))
+
+    def schedule(self, at: float, node: int, name: str, token: int | None) -> int:
+        # A timer's token is the sequence number of its first heap event, and a lazy
+        # re-arm reuses it: ties in time break as they did when it was first armed.
+        if token is None:
+            self._seq += 1
+            token = self._seq
+        heapq.heappush(self._heap, (at, token, TIMER, node, name, token))
+        return token
 
     # ------------------------------------------------------------ scheduling
     def _push(self, at: float, kind: int, a: Any = None, b: Any = None, c: Any = None) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, kind, a, b, c))
 
-    def local_time(self, node: int, at: float) -> float:
-        return self.clock_offset[node] + at * self.clock_rate[node]
-
     # ------------------------------------------------------------ the run
     def run(self) -> RunResult:
         wall = time.perf_counter()
-        for node in self.members:
-            self._boot(node)
+        for driver in self.drivers:
+            driver.boot(self.now)
         for slot in range(self.clients.clients):
             if self.closed_loop:
                 self._push(self.clients.first_invoke_ms(slot), CLIENT_NEXT, slot)
@@ -143,25 +207,30 @@ class Simulation:
         self.now = self.end_ms
         self.clients.finish(self.end_ms)
         self._sample_digests()
+        drivers = self.drivers
         stats = {
-            "messages_sent": sum(self.sent),
-            "messages_delivered": sum(self.delivered),
-            "messages_dropped": self.dropped,
+            "messages_sent": sum(d.sent for d in drivers),
+            "messages_delivered": sum(d.delivered for d in drivers),
+            "messages_dropped": self.dropped + sum(d.dropped for d in drivers),
             "events_scheduled": self._seq,  # every heap push takes one sequence number
-            "sent_per_node": list(self.sent),
-            "delivered_per_node": list(self.delivered),
+            "sent_per_node": [d.sent for d in drivers],
+            "delivered_per_node": [d.delivered for d in drivers],
             "skipped_arrivals": self.clients.skipped_arrivals,
-            "storage_writes": sum(s.writes for s in self.storages),
+            "storage_writes": sum(d.storage.writes for d in drivers),
             "wall_s": time.perf_counter() - wall,
         }
         return RunResult(self.clients.history, self.trace, stats)
 
     def _loop(self) -> None:
         heap, end = self._heap, self.end_ms
-        nodes, paused, cut = self.nodes, self.paused, self._cut
-        delivered, offset, rate = self.delivered, self.clock_offset, self.clock_rate
+        drivers = self.drivers
+        # Bound methods per node, looked up once: one call per delivered message.
+        deliver = [d.deliver for d in drivers]
+        request = [d.request for d in drivers]
+        fire = [d.fire for d in drivers]
         think_ms, closed_loop, complete = self.clients.config.think_ms, self.closed_loop, self.clients.complete
         pop = heapq.heappop
+        cut, holding = self._cut, self._holding
         while heap:
             event = pop(heap)
             at = event[0]
@@ -170,31 +239,12 @@ class Simulation:
             self.now = at
             kind = event[2]
             if kind == DELIVER:
-                dst = event[3]
-                node = nodes[dst]
-                if node is None:
+                # A holding partition keeps what it cuts in flight for its heal.
+                if holding and (event[4], event[3]) in cut and self._hold(event[4], event[3], event[5]):
                     continue
-                if paused[dst]:
-                    self.pending[dst].append(event)
-                    continue
-                src = event[4]
-                if (src, dst) in cut:  # a cut that started while it was in flight
-                    if not (self._holding and self._hold(src, dst, event[5])):
-                        self.dropped += 1
-                    continue
-                delivered[dst] += 1
-                node.on_message(src, event[5], offset[dst] + at * rate[dst])
-                self._drain(dst, node)
-            elif kind == REQUEST:  # (inlined: one per op, like REPLY)
-                dst = event[3]
-                node = nodes[dst]
-                if node is None:
-                    continue  # the client's node is down: the op will time out as info
-                if paused[dst]:
-                    self.pending[dst].append(event)
-                    continue
-                node.on_client_request(event[4], offset[dst] + at * rate[dst])
-                self._drain(dst, node)
+                deliver[event[3]](event[4], event[5], at)
+            elif kind == REQUEST:
+                request[event[3]](event[4], at)
             elif kind == REPLY:
                 slot = complete(event[3], at)
                 if slot is not None and closed_loop:
@@ -203,106 +253,26 @@ class Simulation:
                     else:
                         self._client_next(slot)  # no think time: invoke now, no event needed
             elif kind == TIMER:
-                self._fire_timer(event)
+                fire[event[3]](event[4], event[5], at)
             elif kind == CLIENT_NEXT:
                 self._client_next(event[3])
             elif kind == TIMEOUT:
                 self._client_timeout(event[3])
             elif kind == FAULT:
                 self._fault(event[3])
+            elif kind == HELD:
+                drivers[event[3]].replay(event[4], at)
             elif kind == SAMPLE:
                 self._sample_digests()
                 gc.collect(1)  # young generations only: cheap, and never walks the history
                 self._push(at + self.config.sim.digest_interval_ms, SAMPLE)
 
-    # ------------------------------------------------------------ nodes
-    def _boot(self, node_id: int) -> None:
-        incarnation = self.incarnation[node_id]
-        node = self.node_factory(node_id, self.members, self.options,
-                                 derive_rng(self.seed, "node", node_id, incarnation),
-                                 self.storages[node_id])
-        self.nodes[node_id] = node
-        node.start(self.local_time(node_id, self.now))
-        self._drain(node_id, node)
+    def _check_invariants(self, now: float) -> None:
+        problem = self.invariant_checker.check(self.nodes, now)  # type: ignore[union-attr]
+        if problem:
+            raise InvariantViolation(f"seed {self.seed}: at {now:.3f} ms: {problem}")
 
-    def _drain(self, node_id: int, node: Node) -> None:
-        effects = node.take_effects()
-        if not effects:
-            return
-        now = self.now
-        heap, push = self._heap, heapq.heappush
-        cut, link, sample, rng = self._cut, self._link, self._plain_sample, self.net_rng
-        slow = self._slow_links
-        sent = 0
-        stamp: float | None = None
-        for effect in effects:
-            cls = type(effect)
-            if cls is Send:
-                sent += 1
-                dst = effect.to
-                # The common case (link not cut, no loss/dup/reorder) inlined: one copy.
-                if (node_id, dst) in cut:
-                    if not (self._holding and self._hold(node_id, dst, effect.message)):
-                        self.dropped += 1
-                    continue
-                if slow and (node_id, dst) in slow:
-                    self._send_slow(node_id, dst, effect.message)
-                    continue
-                if sample is not None:
-                    self._seq += 1
-                    push(heap, (now + sample(rng), self._seq, DELIVER, dst, node_id, effect.message))
-                    continue
-                delays = link.delays(rng)
-                if not delays:
-                    self.dropped += 1
-                for delay in delays:
-                    self._seq += 1
-                    push(heap, (now + delay, self._seq, DELIVER, dst, node_id, effect.message))
-            elif cls is Reply:
-                self._seq += 1
-                push(heap, (now + self.client_latency, self._seq, REPLY, effect, None, None))
-            elif cls is SetTimer:
-                deadline = now + effect.delay_ms / self.clock_rate[node_id]
-                timer = self.timers[node_id].get(effect.name)
-                if timer is not None and timer[2] <= deadline:
-                    # Re-armed later than its pending event (an election timer reset by
-                    # every heartbeat): move the deadline, let the event re-arm itself.
-                    timer[1] = deadline
-                else:
-                    self._seq += 1
-                    token = self._seq
-                    self.timers[node_id][effect.name] = [token, deadline, deadline]
-                    push(heap, (deadline, token, TIMER, node_id, effect.name, token))
-            elif cls is CancelTimer:
-                self.timers[node_id].pop(effect.name, None)
-            elif cls is Observe:
-                if stamp is None:
-                    stamp = round(now, 3)  # a follower applying a batch observes many at once
-                self.trace.append({"time": stamp, "kind": effect.kind, "node": node_id, **effect.fields})
-        if sent:
-            self.sent[node_id] += sent
-        if self.invariant_checker is not None:
-            problem = self.invariant_checker.check(self.nodes, now)
-            if problem:
-                raise InvariantViolation(f"seed {self.seed}: at {now:.3f} ms: {problem}")
-
-    def _fire_timer(self, event: tuple[Any, ...]) -> None:
-        node_id, name, token = event[3], event[4], event[5]
-        node = self.nodes[node_id]
-        timer = self.timers[node_id].get(name)
-        if node is None or timer is None or timer[0] != token:
-            return  # cancelled, replaced, or the node crashed since
-        if timer[1] > self.now:
-            timer[2] = timer[1]
-            heapq.heappush(self._heap, (timer[1], token, TIMER, node_id, name, token))
-            return
-        if self.paused[node_id]:
-            self.pending[node_id].append(event)
-            return
-        del self.timers[node_id][name]
-        node.on_timer(name, self.local_time(node_id, self.now))
-        self._drain(node_id, node)
-
+    # ------------------------------------------------------------ clients
     def _client_next(self, slot: int) -> None:
         now = self.now
         if not self.closed_loop:
@@ -335,58 +305,80 @@ class Simulation:
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:
         """The leader most live nodes believe in, among nodes that think they lead."""
-        leaders = [i for i, node in enumerate(self.nodes) if node is not None and node.is_leader()]
-        if not leaders:
-            return None
-        votes = {i: 0 for i in leaders}
-        for node in self.nodes:
-            if node is not None and node.leader() in votes:
-                votes[node.leader()] += 1  # type: ignore[index]
-        return max(leaders, key=lambda i: (votes[i], -i))
+        return current_leader([d.leader_status() for d in self.drivers])
 
     def _fault(self, event: FaultEvent) -> None:
+        """Apply one scheduled fault and trace it; one method per fault kind below."""
         record: dict[str, Any] = {"time": round(self.now, 3), "kind": event.kind, "fault_id": event.fault_id}
-        if event.kind == "partition_start":
-            partition = resolve_partition(event.spec, self.members, self.current_leader(), self.fault_rng)
-            self.network.start_partition(event.fault_id, partition)
-            record.update(shape=event.spec.shape, groups=[sorted(g) for g in partition.groups],
-                          minority=sorted(partition.minority_nodes()))
-            if event.spec.hold:
-                self._holding[event.fault_id] = partition.blocked
-                self._held[event.fault_id] = []
-        elif event.kind == "partition_end":
-            self.network.end_partition(event.fault_id)
-        elif event.kind == "crash":
-            node = resolve_node(event.spec.node, self.members, self.current_leader(), self.fault_rng)
-            self.crashed_by_fault[event.fault_id] = node
-            self._crash(node)
-            record["node"] = node
-        elif event.kind == "restart":
-            node = self.crashed_by_fault.pop(event.fault_id)
-            if self.nodes[node] is None:
-                self._boot(node)
-            record["node"] = node
-        elif event.kind == "pause":
-            node = resolve_node(event.spec.node, self.members, self.current_leader(), self.fault_rng)
-            self.paused_by_fault[event.fault_id] = node
-            self.paused[node] = True
-            record["node"] = node
-        elif event.kind == "resume":
-            node = self.paused_by_fault.pop(event.fault_id)
-            self._resume(node)
-            record["node"] = node
-        elif event.kind == "link_start":
-            self._start_link_fault(event.fault_id, event.spec)
-        elif event.kind == "link_end":
-            self._end_link_fault(event.fault_id)
-        elif event.kind == "clock":
-            self._change_clock(event.spec)
-            record["node"] = event.spec.node
-        if event.kind == "partition_end" and event.fault_id in self._holding:
-            record["released"] = self._release_held(event.fault_id)
+        apply: Callable[[FaultEvent, dict[str, Any]], None] = getattr(self, f"_fault_{event.kind}")
+        apply(event, record)
+        # Sides under the combined cut of every active partition, down nodes excluded
+        # (faults/sides.py): what the analysis labels ops by. Trace only; no rng drawn.
+        down = [d.id for d in self.drivers if d.node is None or d.paused]
+        record["sides"] = node_sides(self.members, self.network.cut_links, down)
         self.trace.append(record)
 
-    # ------------------------------------------------------------ composed-nemesis faults
+    def _fault_partition_start(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        partition = resolve_partition(event.spec, self.members, self.current_leader(),  # type: ignore[arg-type]
+                                      self.fault_rng)
+        self.network.start_partition(event.fault_id, partition)
+        record.update(shape=event.spec.shape, groups=[sorted(g) for g in partition.groups],  # type: ignore[attr-defined]
+                      minority=sorted(partition.minority_nodes()))
+        if event.spec.hold:  # type: ignore[attr-defined]
+            self._holding[event.fault_id] = partition.blocked
+            self._held[event.fault_id] = []
+
+    def _fault_partition_end(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self.network.end_partition(event.fault_id)
+        if event.fault_id in self._holding:
+            record["released"] = self._release_held(event.fault_id)
+
+    def _fault_target(self, event: FaultEvent, record: dict[str, Any], by_fault: dict[int, int]) -> int:
+        """The node a crash or pause hits (`leader` is resolved now), remembered for its end."""
+        node = resolve_node(event.spec.node, self.members, self.current_leader(),  # type: ignore[attr-defined]
+                            self.fault_rng)
+        by_fault[event.fault_id] = record["node"] = node
+        return node
+
+    def _fault_crash(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self.drivers[self._fault_target(event, record, self.crashed_by_fault)].crash()
+
+    def _fault_restart(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        node = record["node"] = self.crashed_by_fault.pop(event.fault_id)
+        self.drivers[node].restart(self.now)
+
+    def _fault_pause(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self.drivers[self._fault_target(event, record, self.paused_by_fault)].pause()
+
+    def _fault_resume(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        node = record["node"] = self.paused_by_fault.pop(event.fault_id)
+        for item in self.drivers[node].resume():  # in arrival order, behind what is due now
+            self._push(self.now, HELD, node, item)
+
+    def _fault_link_start(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        spec = event.spec
+        wanted = set(spec.nodes) if spec.nodes else set(self.members)  # type: ignore[attr-defined]
+        links = frozenset((a, b) for a in self.members for b in self.members
+                          if a != b and (a in wanted or b in wanted))
+        self._link_faults[event.fault_id] = (spec, links)
+        self._index_slow_links()
+
+    def _fault_link_end(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        self._link_faults.pop(event.fault_id, None)
+        self._index_slow_links()
+
+    def _fault_clock(self, event: FaultEvent, record: dict[str, Any]) -> None:
+        """Jump the node's clock and/or change its drift, continuous apart from the jump.
+        Timers already set keep their true-time deadlines."""
+        spec = event.spec
+        driver = self.drivers[spec.node]  # type: ignore[attr-defined]
+        local_now = driver.local(self.now)
+        if spec.drift is not None:  # type: ignore[attr-defined]
+            driver.rate = 1.0 + spec.drift  # type: ignore[attr-defined]
+        driver.offset = local_now + spec.jump_ms - self.now * driver.rate  # type: ignore[attr-defined]
+        record["node"] = spec.node  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ composed-nemesis links
     def _hold(self, src: int, dst: int, message: Any) -> bool:
         """Keep a message a holding partition cuts, for delivery at its heal (TCP-like)."""
         for fault_id, links in self._holding.items():
@@ -403,19 +395,8 @@ class Simulation:
             self._push(self.now + self._link.sample(self._link_fault_rng), DELIVER, dst, src, message)
         return len(held)
 
-    def _start_link_fault(self, fault_id: int, spec: Any) -> None:
-        wanted = set(spec.nodes) if spec.nodes else set(self.members)
-        links = frozenset((a, b) for a in self.members for b in self.members
-                          if a != b and (a in wanted or b in wanted))
-        self._link_faults[fault_id] = (spec, links)
-        self._index_slow_links()
-
-    def _end_link_fault(self, fault_id: int) -> None:
-        self._link_faults.pop(fault_id, None)
-        self._index_slow_links()
-
     def _index_slow_links(self) -> None:
-        self._slow_links.clear()  # in place: _drain holds a reference
+        self._slow_links.clear()  # in place: the send closure holds a reference
         for spec, links in self._link_faults.values():
             for link in links:
                 self._slow_links.setdefault(link, []).append(spec)
@@ -424,7 +405,7 @@ class Simulation:
         """A send on a link inside bad-link windows: the link's own delays, then each
         window's extra delay (some copies only, so later sends overtake) and duplicate."""
         rng = self._link_fault_rng
-        delays = self._link.delays(self.net_rng)
+        delays = self._link.delays(self.net_rng, message, src != dst)
         if not delays:
             self.dropped += 1
         for spec in self._slow_links[(src, dst)]:
@@ -436,39 +417,9 @@ class Simulation:
         for delay in delays:
             self._push(self.now + delay, DELIVER, dst, src, message)
 
-    def _change_clock(self, spec: Any) -> None:
-        """Jump the node's clock and/or change its drift, continuous apart from the jump.
-        Timers already set keep their true-time deadlines."""
-        node = spec.node
-        local_now = self.local_time(node, self.now)
-        if spec.drift is not None:
-            self.clock_rate[node] = 1.0 + spec.drift
-        self.clock_offset[node] = local_now + spec.jump_ms - self.now * self.clock_rate[node]
-
-    def _crash(self, node_id: int) -> None:
-        """Lose everything but storage: the node object, its timers and queued inputs."""
-        self.nodes[node_id] = None
-        self.incarnation[node_id] += 1
-        self.timers[node_id].clear()
-        self.pending[node_id].clear()
-        self.paused[node_id] = False
-        self._last_digest[node_id] = None
-
-    def _resume(self, node_id: int) -> None:
-        self.paused[node_id] = False
-        queued, self.pending[node_id] = self.pending[node_id], []
-        for event in queued:  # in arrival order, now
-            self._push(self.now, event[2], event[3], event[4], event[5])
-
     def _sample_digests(self) -> None:
-        for node_id, node in enumerate(self.nodes):
-            if node is None:
-                continue
-            digest = node.state_digest()
-            if digest != self._last_digest[node_id]:
-                self._last_digest[node_id] = digest
-                self.trace.append({"time": round(self.now, 3), "kind": "digest", "node": node_id,
-                                   "digest": digest})
+        for driver in self.drivers:
+            driver.sample_digest(self.now)
 
 
 def simulate(config: ExperimentConfig, node_factory: Callable[..., Node] | None = None) -> RunResult:

@@ -20,9 +20,17 @@ One trial is one short run of the ordinary simulator (`workbench.runtime.sim`):
   thesis measured it ("until the other servers received the new leader's first
   heartbeat", §9.4).
 
-Per-trial times go to Parquet (`data/fig16/trials.parquet`, columns `range`,
-`time_ms`, ...); `summary` compares each range with the paper's trials (median, p99,
-max and the two-sample Kolmogorov-Smirnov distance).
+Per-trial times go to an output folder (default `data/runs/fig16/`, git-ignored; the
+committed `data/fig16/` is never written): `trials.parquet` (columns `range`,
+`time_ms`, ...), `comparison.csv` and `cdf.png`, the CDFs beside the paper's. `summary`
+compares each range with the paper's trials (median, p99, max and the two-sample
+Kolmogorov-Smirnov distance).
+
+A trial that elects no leader within the run's cap (`duration_s`) is right-censored:
+its time is "more than the cap", not unknown. It stays in every statistic as +inf
+(dropping it, as before, reported a max of 572 s for 150-150 while one trial ran past
+600 s; issue 19 item 7): the KS distance compares the full samples (an infinite value
+sorts last, which is where it belongs), and any quantile it reaches prints "> cap".
 
 Whole-millisecond election timeouts (`TIMEOUT_GRAIN_MS`). The paper's numbers come
 from LogCabin (thesis §9.4), whose `setElectionTimer()` waits
@@ -74,7 +82,7 @@ from workbench.config import ExperimentConfig, load_config
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
-from workbench.errors import ConfigError
+from workbench.errors import ConfigError, UserInputError
 from workbench.faults.spec import FaultsConfig
 from workbench.protocols.base import Node
 from workbench.protocols.raft import AppendEntries, RaftNode
@@ -85,7 +93,9 @@ from workbench.store import atomic_write_bytes, atomic_write_parquet
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "raft_election_fig16.yaml"
 REFERENCE = ROOT / "data" / "reference" / "raft-fig16" / "ongaro_fig16.csv"
-OUTPUT = ROOT / "data" / "fig16" / "trials.parquet"
+OUTPUT = Path("data") / "runs" / "fig16"
+"""Default output folder (git-ignored). The committed `data/fig16/` is never written."""
+COMMITTED = ROOT / "data" / "fig16"
 
 PAPER_RANGES = ("150-150", "150-151", "150-155", "150-175", "150-200", "150-300",
                 "12-24", "25-50", "50-100", "100-200")
@@ -245,8 +255,9 @@ def run_trial(base: ExperimentConfig, low: float, high: float, trial: int,
         sim.run()
     except _Elected as done:
         record.update(time_ms=done.at - crash_ms, elected=True, leader=done.leader, term=done.term)
-    else:  # no leader within the run's cap (duration_s)
+    else:  # no leader within the run's cap (duration_s): censored, "more than cap_ms"
         record.update(time_ms=math.nan, elected=False, leader=-1, term=-1)
+    record["cap_ms"] = config.duration_ms - crash_ms
     record["messages"] = sum(sim.delivered)
     return record
 
@@ -286,16 +297,30 @@ def read_reference(path: str | Path = REFERENCE) -> pd.DataFrame:
                          "time_ms": raw["Time to elect Leader"].astype(float)})
 
 
+def censored_times(group: pd.DataFrame) -> pd.Series:
+    """Election times with never-elected trials as +inf (they took longer than the cap)."""
+    elected = group["elected"].astype(bool) if "elected" in group.columns else group["time_ms"].notna()
+    return group["time_ms"].where(elected, math.inf).astype(float)
+
+
 def summary(trials: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per range: median / p99 / max, ours beside the paper's, and the KS distance."""
+    """Per range: median / p99 / max, ours beside the paper's, and the KS distance.
+
+    Never-elected trials count as +inf (module docstring); `censored` counts them and
+    `cap_ms` is the shortest time one of them was watched for (a quantile of +inf means
+    "more than cap_ms").
+    """
     from scipy.stats import ks_2samp
 
     reference = read_reference() if reference is None else reference
     rows = []
     for name, group in trials.groupby("range", sort=False):
-        ours = group["time_ms"].dropna()
+        ours = censored_times(group)
+        censored = ~pd.Series(ours).apply(math.isfinite)
+        cap = _cap_ms(group[censored.to_numpy()])
         paper = reference.loc[reference["range"].eq(name), "time_ms"]
-        row: dict[str, Any] = {"range": name, "trials": len(group), "elected": int(group["elected"].sum()),
+        row: dict[str, Any] = {"range": name, "trials": len(group), "elected": int((~censored).sum()),
+                               "censored": int(censored.sum()), "cap_ms": cap,
                                "median_ms": ours.median(), "p99_ms": ours.quantile(0.99),
                                "max_ms": ours.max()}
         if len(paper) and len(ours):
@@ -307,17 +332,32 @@ def summary(trials: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.D
     return pd.DataFrame(rows)
 
 
+def _cap_ms(censored: pd.DataFrame) -> float:
+    """How long the shortest-watched censored trial ran after its crash (nan if none)."""
+    if censored.empty:
+        return math.nan
+    if "cap_ms" in censored.columns:
+        return float(censored["cap_ms"].min())
+    return math.nan
+
+
 def format_summary(table: pd.DataFrame) -> str:
-    lines = [f"{'range':>8} {'n':>5} | {'median':>8} {'p99':>8} {'max':>9} | "
+    lines = [f"{'range':>8} {'n':>5} {'>cap':>4} | {'median':>8} {'p99':>8} {'max':>9} | "
              f"{'paper med':>9} {'p99':>8} {'max':>9} | {'KS D':>5} {'p':>8}"]
 
-    def ms(value: Any) -> str:
-        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
+    def ms(value: Any, cap: Any = math.nan) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "-"
+        if math.isinf(value):
+            return "> cap" if cap is None or math.isnan(cap) else f"> {cap:.0f}"
+        return f"{value:.0f}"
 
     for row in table.to_dict("records"):
+        cap = row.get("cap_ms", math.nan)
         lines.append(
-            f"{row['range']:>8} {row['trials']:>5} | {ms(row['median_ms']):>8} {ms(row['p99_ms']):>8} "
-            f"{ms(row['max_ms']):>9} | {ms(row.get('paper_median_ms')):>9} {ms(row.get('paper_p99_ms')):>8} "
+            f"{row['range']:>8} {row['trials']:>5} {row.get('censored', 0):>4} | "
+            f"{ms(row['median_ms'], cap):>8} {ms(row['p99_ms'], cap):>8} "
+            f"{ms(row['max_ms'], cap):>9} | {ms(row.get('paper_median_ms')):>9} {ms(row.get('paper_p99_ms')):>8} "
             f"{ms(row.get('paper_max_ms')):>9} | {row.get('ks_distance', math.nan):>5.2f} "
             f"{row.get('ks_pvalue', math.nan):>8.2g}")
     return "\n".join(lines)
@@ -331,26 +371,57 @@ def write_parquet(frame: pd.DataFrame, path: str | Path = OUTPUT) -> Path:
     return path
 
 
+def write_figure(trials: pd.DataFrame, path: str | Path) -> Path:
+    """The CDFs of our trials beside the paper's (`plots.election_cdf`), as a PNG."""
+    from workbench.analysis.plots import election_cdf, to_png
+
+    path = Path(path)
+    atomic_write_bytes(path, to_png(election_cdf(trials, REFERENCE)))
+    return path
+
+
+def output_paths(out: str | Path, *, force: bool = False) -> tuple[Path, Path]:
+    """(folder, trials file) for `out`; refuses a file as the folder, and the committed
+    data unless `force` (refreshing the reference result is a deliberate act).
+
+    `out` is a folder; a path ending in .parquet (the older form) names the trials file
+    itself, and the table and figure go beside it.
+    """
+    out = Path(out)
+    folder, trials = (out.parent, out) if out.suffix == ".parquet" else (out, out / "trials.parquet")
+    if folder.is_file():
+        raise UserInputError(f"{folder}: --out must be a folder (trials.parquet, comparison.csv and "
+                             "cdf.png go inside it)")
+    if folder.resolve() == COMMITTED.resolve() and not force:
+        raise UserInputError(f"{folder}: that is the committed reference run; write elsewhere "
+                             f"(default {OUTPUT}), or pass --force to refresh it")
+    return folder, trials
+
+
 def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
-         out: str | Path = OUTPUT, workers: int | None = None, echo: Any = print) -> pd.DataFrame:
+         out: str | Path = OUTPUT, workers: int | None = None, echo: Any = print,
+         force: bool = False) -> pd.DataFrame:
     base = load_config(experiment)
     if base.protocol != "raft" or base.nodes != 5:
         raise ConfigError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
+    folder, trials_path = output_paths(out, force=force)
     started = time.perf_counter()
     frame = run_study(base, ranges, trials, workers)
     elapsed = time.perf_counter() - started
-    path = write_parquet(frame, out)
+    path = write_parquet(frame, trials_path)
     table = summary(frame)
-    # Beside the trials: the table the closing notes and data/fig16/README.md quote.
-    comparison = path.with_name("comparison.csv")
+    # Beside the trials: the table the closing notes and data/fig16/README.md quote, and the figure.
+    comparison = folder / "comparison.csv"
     atomic_write_bytes(comparison, table.to_csv(index=False).encode())
+    figure = write_figure(frame, folder / "cdf.png")
     echo(f"Raft Figure 16: {trials} trials per range, 5 servers, one-way latency "
          f"{base.network.latency.model_dump(exclude_none=True)}, pre_vote={base.raft.pre_vote}, "
          f"check_quorum={base.raft.check_quorum} (the paper's Raft had neither), election timeouts "
          f"in steps of {TIMEOUT_GRAIN_MS:g} ms (LogCabin)")
     echo("time from the leader's crash until all survivors follow the new leader (ms); "
+         "a trial with no leader within the cap counts as +inf ('> cap'); "
          "KS = two-sample Kolmogorov-Smirnov vs the paper's trials")
     echo(format_summary(table))
     echo(f"trials: {path}  ({len(frame)} trials, {frame['messages'].sum():,} messages, "
-         f"{elapsed:.1f} s wall); table: {comparison}")
+         f"{elapsed:.1f} s wall); table: {comparison}; figure: {figure}")
     return table

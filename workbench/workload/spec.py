@@ -11,9 +11,9 @@ class OpMix(BaseModel):
     """Relative weights of register operations (normalised; need not sum to 1)."""
 
     model_config = ConfigDict(extra="forbid")
-    read: float = Field(0.5, ge=0)
-    write: float = Field(0.4, ge=0)
-    cas: float = Field(0.1, ge=0)
+    read: float = Field(0.5, ge=0, description="weight of reads")
+    write: float = Field(0.4, ge=0, description="weight of writes")
+    cas: float = Field(0.1, ge=0, description="weight of compare-and-set")
 
     @model_validator(mode="after")
     def _some_weight(self) -> OpMix:
@@ -25,9 +25,11 @@ class OpMix(BaseModel):
 class WorkloadConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["register", "set"] = "register"
+    kind: Literal["register", "set"] = Field(
+        "register", description="register: read/write/cas per key; set: add/read per key")
     keys: int = Field(3, ge=1, description="number of keys (registers or sets)")
-    key_dist: Literal["uniform", "zipf"] = "uniform"
+    key_dist: Literal["uniform", "zipf"] = Field(
+        "uniform", description="how an op picks its key: uniform, or zipf (skewed to key 0)")
     zipf_s: float = Field(1.0, gt=0, description="zipf exponent: P(key k) ~ 1/(k+1)^s")
     mix: OpMix = OpMix()
     add_fraction: float = Field(
@@ -36,7 +38,8 @@ class WorkloadConfig(BaseModel):
     clients: int | None = Field(
         None, ge=1, description="client processes; default 2 per node. Process p sits beside node p mod n"
     )
-    arrival: Literal["closed", "open"] = "closed"
+    arrival: Literal["closed", "open"] = Field(
+        "closed", description="closed: a client waits for each op, then think_ms; open: Poisson arrivals at rate")
     think_ms: float = Field(
         10.0, ge=0, description="closed loop: pause between an op's completion and the next invoke"
     )

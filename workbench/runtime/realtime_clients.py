@@ -22,7 +22,7 @@ from typing import Any
 from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.ops import ClientRequest
-from workbench.runtime.ray_clock import RunClock
+from workbench.runtime.realtime_clock import RunClock
 from workbench.runtime.seeds import derive_rng
 from workbench.workload.clients import ClientPool
 

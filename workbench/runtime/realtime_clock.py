@@ -1,4 +1,4 @@
-"""Run time on the Ray runtime: one shared epoch, scaled wall time, in protocol milliseconds.
+"""Run time on the real-time (Ray) runtime: one shared epoch, scaled wall time, in protocol milliseconds.
 
 Every actor (and the conductor) computes run time from the same wall-clock epoch `t0`
 that the conductor hands out at start, so history and trace times from different

@@ -1,4 +1,7 @@
-"""The Ray actor: hosts node i's replica, the client slots beside node i, or both.
+"""The actor of the real-time runtime: hosts node i's replica, the client slots beside node i, or both.
+
+A plain asyncio class with no Ray import (so the in-process tests run it without Ray);
+`ray_cluster` makes it a Ray actor.
 
 Everything here is plumbing between Ray calls and the two hosts (`NodeHost`,
 `ClientHost`); the behaviour lives in them. All traffic between actors is batched per
@@ -32,12 +35,12 @@ from workbench.core.effects import Reply
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.faults import Partition
-from workbench.runtime.ray_batching import Outbox
-from workbench.runtime.ray_clock import RunClock
-from workbench.runtime.ray_node import NodeHost
+from workbench.runtime.realtime_batching import Outbox
+from workbench.runtime.realtime_clock import RunClock
+from workbench.runtime.realtime_node import NodeHost
 
 if TYPE_CHECKING:
-    from workbench.runtime.ray_clients import ClientHost
+    from workbench.runtime.realtime_clients import ClientHost
 
 # Outbox channels.
 PEER, REQUEST, REPLY = "messages", "requests", "replies"
@@ -66,9 +69,9 @@ class HostActor:
             # Imported here, while the conductor waits for `ready`, not in `start`, where
             # seconds of import would make the run begin late. Only actors with client
             # slots pay for it: the workload modules pull in pandas (via workbench.history).
-            from workbench.runtime import ray_clients
+            from workbench.runtime import realtime_clients
 
-            self._client_host_class = ray_clients.ClientHost
+            self._client_host_class = realtime_clients.ClientHost
 
     async def ready(self) -> str:
         """Where this actor runs (host:pid); awaiting it means the actor is up."""

@@ -1,0 +1,33 @@
+"""The one dotted-path walker behind `--set` overrides and sweep grids."""
+
+from __future__ import annotations
+
+from workbench import dotted
+
+RESOLVED = {"raft": {"read_mode": "log"}, "faults": {"partitions": [{"at": 10.0, "duration": 20.0}]}}
+
+
+def test_problem_names_the_first_missing_part() -> None:
+    assert dotted.problem(RESOLVED, ["raft", "read_mode"]) is None
+    assert dotted.problem(RESOLVED, ["faults", "partitions", "0", "at"]) is None
+    assert dotted.problem(RESOLVED, ["raft", "read_mod"]) == "no field 'raft.read_mod' in the experiment config"
+    assert dotted.problem(RESOLVED, ["faults", "partitions", "1", "at"]) == \
+        "no item 'faults.partitions.1' (the list has 1 items)"
+    assert dotted.problem(RESOLVED, ["faults", "partitions", "x"]) is not None
+    assert dotted.problem(RESOLVED, ["raft", "read_mode", "deeper"]) is not None
+
+
+def test_set_resolved_edits_in_place() -> None:
+    tree = {"raft": {"read_mode": "log"}, "faults": {"partitions": [{"at": 1}]}}
+    dotted.set_resolved(tree, ["faults", "partitions", "0", "at"], 5)
+    dotted.set_resolved(tree, ["raft", "read_mode"], "lease")
+    assert tree == {"raft": {"read_mode": "lease"}, "faults": {"partitions": [{"at": 5}]}}
+
+
+def test_set_raw_creates_missing_sections_and_copies_lists() -> None:
+    raw: dict = {"name": "x"}
+    dotted.set_raw(raw, RESOLVED, ["raft", "read_mode"], "lease")
+    dotted.set_raw(raw, RESOLVED, ["faults", "partitions", "0", "at"], 3)
+    assert raw == {"name": "x", "raft": {"read_mode": "lease"},
+                   "faults": {"partitions": [{"at": 3, "duration": 20.0}]}}
+    assert RESOLVED["faults"]["partitions"][0]["at"] == 10.0  # the resolved tree is not touched

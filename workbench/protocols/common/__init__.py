@@ -1,0 +1,1 @@
+"""Building blocks shared by protocol cores (stdlib only, like every core)."""
