@@ -53,7 +53,8 @@ def test_find_mutant_by_name() -> None:
         find_mutant("raft:nope")
 
 
-@pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.name for m in CATALOGUE])
+@pytest.mark.parametrize("mutant", [pytest.param(m, id=m.name, marks=() if m.measured else pytest.mark.slow)
+                                     for m in CATALOGUE])
 def test_mutant_is_caught_within_its_budget(mutant: Mutant, capsys: pytest.CaptureFixture[str]) -> None:
     if mutant.scripted is not None:
         outputs = run_script(parse_script(ROOT / mutant.scripted), {"bug": mutant.options["bug"]})
