@@ -13,12 +13,13 @@ import statistics
 import typing
 
 import pytest
-from conftest import search_seeds
+from conftest import ROOT, search_seeds
 
 from workbench.config import validate_config
 from workbench.mutants import CATALOGUE, Mutant, catches, find_mutant, first_catch
 from workbench.protocols.paxos import PaxosOptions
 from workbench.protocols.raft import RaftOptions
+from workbench.scenario import parse_script, run_script
 
 
 def test_catalogue_covers_every_feature() -> None:
@@ -52,8 +53,15 @@ def test_find_mutant_by_name() -> None:
         find_mutant("raft:nope")
 
 
-@pytest.mark.parametrize("mutant", CATALOGUE, ids=[m.name for m in CATALOGUE])
+@pytest.mark.parametrize("mutant", [pytest.param(m, id=m.name, marks=() if m.measured else pytest.mark.slow)
+                                     for m in CATALOGUE])
 def test_mutant_is_caught_within_its_budget(mutant: Mutant, capsys: pytest.CaptureFixture[str]) -> None:
+    if mutant.scripted is not None:
+        outputs = run_script(parse_script(ROOT / mutant.scripted), {"bug": mutant.options["bug"]})
+        assert outputs[-1] == ["not linearizable"], f"{mutant.name} passes {mutant.scripted}"
+        with capsys.disabled():
+            print(f"\n{mutant.name}: caught by {mutant.scripted}")
+        return
     count, finding = first_catch(mutant, mutant.budget)
     assert finding is not None, (
         f"{mutant.name} ({mutant.why}) not caught in seeds {mutant.first_seed}.."

@@ -57,6 +57,8 @@ class NemesisMix:
     """Share of partitions that hold cut messages and deliver them at the heal."""
     leader_p: float = 0.5
     """Share of aimable faults (partitions, pauses, the first crash) aimed at the leader."""
+    shapes: tuple[str, ...] = _SHAPES
+    """Partition shapes to draw from (a focused search may narrow them)."""
     clocks_beyond_bound: bool = False
     max_offset_ms: float = 1000.0
     """Static clock offsets are drawn from +-this (harmless to correct protocols: they
@@ -99,7 +101,7 @@ def composed_faults(rng: random.Random, nodes: int, duration_s: float, election_
         return "leader" if rng.random() < mix.leader_p else rng.choice(ids)
 
     for at in _times(rng, mix.partitions, start, stop):
-        shape = rng.choice(_SHAPES if nodes >= 3 else ("halves", "isolate", "one-way"))
+        shape = rng.choice(mix.shapes if nodes >= 3 else ("halves", "isolate", "one-way"))
         spec: dict[str, Any] = {"shape": shape, "at": at,
                                 "duration": _span(at, rng.expovariate(1 / max(4 * et, 0.3)), stop)}
         if shape in _AIMABLE:
