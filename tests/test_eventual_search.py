@@ -30,10 +30,15 @@ DURATION_S = 8.0
 
 def eventual_scenario(seed: int, duration_s: float = DURATION_S) -> ExperimentConfig:
     """`fault_search.scenario` for the eventual store, plus skewed, drifting clocks on
-    every node; even seeds run the register workload, odd seeds the set workload."""
+    every node; even seeds run the register workload, odd seeds the set workload (with
+    at least 20 ms think time)."""
     workload = "register" if seed % 2 == 0 else "set"
     raw = scenario("eventual", seed, duration_s=duration_s, workload=workload).model_dump(
         by_alias=True, exclude_none=True)
+    if workload == "set":
+        # A set read returns the whole set, so a closed loop without think time makes the
+        # history (and its check) quadratic in the run's length: gigabytes in 8 s.
+        raw["workload"]["think_ms"] = max(raw["workload"]["think_ms"], 20)
     rng = derive_rng(seed, "clocks")
     raw["faults"]["clocks"] = [{"node": n, "offset_ms": rng.uniform(-30_000, 30_000),
                                 "drift": rng.uniform(-0.1, 0.1)} for n in range(raw["nodes"])]
