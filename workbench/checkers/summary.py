@@ -6,11 +6,12 @@ Keys (None where a figure does not apply or cannot be computed):
 - `stale_read_fraction`, `stale_reads`: register workloads by the real-time definition
   (`staleness.py`); set workloads count set reads missing an acknowledged element;
 - `mean_versions_behind` (over the stale reads), `max_ms_behind` (registers only);
-- `ryw_violations`, `monotonic_read_violations` (registers only, `sessions.py`);
-- `lost_adds`, `never_read_adds` (sets only, `sets.py`);
+- `ryw_violations`, `monotonic_read_violations` (registers only, `sessions.py`): reads
+  that violate by the store's version order or by real time;
+- `lost_adds`, `never_read_adds` (sets only, `sets.py`, Jepsen's set-full; info adds count);
 - `convergence_ms` (`convergence.py`);
 - `visibility_p50_ms`, `visibility_p99_ms`, `visibility_incomplete`: replication lag
-  of writes (registers only, `visibility.py`).
+  of writes (registers only, `visibility.py`; causal for last-writer-wins traces).
 """
 
 from __future__ import annotations

@@ -274,6 +274,8 @@ class EventualNode(Node):
         if mine is None:
             self.storage.put(_SET_KEYS, (*self.sets, key))
             mine = self.sets[key] = set()
+        if element in mine:
+            return
         self.storage.put(f"set/{key}/{len(mine)}", element)
         mine.add(element)
         self.storage.put(f"set/{key}#", len(mine))
