@@ -246,17 +246,17 @@ def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], m
 
 
 def search(
-    protocol: Annotated[str, typer.Argument(help="raft, paxos or eventual")],
-    seeds: Annotated[int, typer.Option(help="how many seeds")] = 100,
-    start: Annotated[int, typer.Option(help="first seed")] = 0,
-    option: Annotated[list[str] | None, typer.Option("-o", "--option", help="protocol option KEY=VALUE")] = None,
-    mutant: Annotated[str | None, typer.Option(help="a planted bug from workbench.mutants (e.g. raft:long_lease)")] = None,
-    generator: Annotated[str | None, typer.Option(help="composed (default) or generic")] = None,
-    nodes: Annotated[int | None, typer.Option(help="cluster size (default: drawn per seed)")] = None,
-    duration: Annotated[float | None, typer.Option(help="seconds per run (default 6)")] = None,
-    workers: Annotated[int | None, typer.Option(help="parallel seeds on Ray (default: all cores); 1 = serial, no Ray")] = None,
-    address: Annotated[str | None, typer.Option(help="join this Ray cluster (default RAY_ADDRESS, else a local Ray)")] = None,
-    out: Annotated[Path | None, typer.Option(help="folder for a finding (default data/search/...)")] = None,
+    protocol: Annotated[str, typer.Argument(metavar="PROTOCOL", help="raft, paxos or eventual")],
+    seeds: Annotated[int, typer.Option(metavar="N", help="how many seeds")] = 100,
+    start: Annotated[int, typer.Option(metavar="SEED", help="first seed")] = 0,
+    option: Annotated[list[str] | None, typer.Option("-o", "--option", metavar="KEY=VALUE", help="protocol option (repeats)")] = None,
+    mutant: Annotated[str | None, typer.Option(metavar="NAME", help="a planted bug from workbench.mutants (e.g. raft:long_lease)")] = None,
+    generator: Annotated[str | None, typer.Option(metavar="NAME", help="composed (default) or generic")] = None,
+    nodes: Annotated[int | None, typer.Option(metavar="N", help="cluster size (default: drawn per seed)")] = None,
+    duration: Annotated[float | None, typer.Option(metavar="S", help="seconds per run (default 6)")] = None,
+    workers: Annotated[int | None, typer.Option(metavar="N", help="parallel seeds on Ray (default: all cores); 1 = serial, no Ray")] = None,
+    address: Annotated[str | None, typer.Option(metavar="ADDRESS", help="join this Ray cluster (default RAY_ADDRESS, else a local Ray)")] = None,
+    out: Annotated[Path | None, typer.Option(metavar="FOLDER", help="folder for a finding (default data/search/...)")] = None,
 ) -> None:
     """Search seeded fault scenarios for a violation. Exit 0 none, 1 a finding, 3 undecided seeds."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
