@@ -1,0 +1,43 @@
+"""Issue 13: the explorer's canonical states, time abstraction, search and counterexamples."""
+
+from __future__ import annotations
+
+from workbench.explore.bfs import explore
+from workbench.explore.model import Scope, apply, copy_state, enabled, freeze, initial_state, state_key
+
+
+def _deliveries(state, scope):  # type: ignore[no-untyped-def]
+    return [e for e in enabled(state, scope) if e[0] == "deliver"]
+
+
+def _to_first_prevote(scope: Scope):  # type: ignore[no-untyped-def]
+    state = initial_state(scope)
+    while not _deliveries(state, scope):
+        apply(state, *next(e for e in enabled(state, scope) if e[0] == "advance"))
+    return state
+
+
+def test_commuting_deliveries_reach_one_canonical_state() -> None:
+    scope = Scope("raft")
+    blob = freeze(_to_first_prevote(scope))
+    a, b = copy_state(blob), copy_state(blob)
+    first, second = _deliveries(a, scope)[:2]
+    apply(a, *first), apply(a, *second)
+    apply(b, *second), apply(b, *first)
+    assert state_key(a) == state_key(b)
+    assert state_key(a) != state_key(copy_state(blob))
+
+
+def test_time_cannot_pass_a_message_in_flight_beyond_its_latency() -> None:
+    scope = Scope("raft", max_latency_ms=0.0)
+    state = _to_first_prevote(scope)
+    assert state.world.flight
+    assert not [e for e in enabled(state, scope) if e[0] == "advance"]
+    relaxed = Scope("raft", max_latency_ms=1e9)
+    assert [e for e in enabled(state, relaxed) if e[0] == "advance"]
+
+
+def test_paxos_small_scope_finishes_without_violation() -> None:
+    result = explore(Scope("paxos", clients=1, ops=1), max_depth=4)
+    assert result.finished and result.violation is None
+    assert result.distinct > 10

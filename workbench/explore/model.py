@@ -1,0 +1,199 @@
+"""The explorer's world: the scenario runner's `World` plus what exploration adds.
+
+Every transition is a scenario directive (`deliver #7`, `advance 12.5`, `crash 1`,
+`client 0 write x 1`, ...) run by the scenario runner's own command table, so a path
+from the initial state *is* a scenario script: the counterexample replays with
+`python -m workbench.scenario FILE` by construction, with the same message ids, the
+same rng draws and the same timer deadlines (DESIGN.md, "Systematic exploration").
+
+Time abstraction (issue 13 item 2): a global clock moves only by `advance` to the
+earliest armed timer deadline, so timers fire in deadline order and never early. A
+message may be delivered at any instant between its send and `max_latency_ms` later:
+time may not pass the latest delivery time of a message still in flight (it must be
+delivered or dropped first), so drift and lease bounds keep their meaning. Messages
+to a node that is down, or over a cut link, do not hold time back: they are lost on
+arrival anyway.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.core.canonical import canonical
+from workbench.scenario.runner import COMMANDS, World
+from workbench.scenario.script import Directive
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the explorer may do: cluster, clients, ops and fault budgets."""
+
+    protocol: str
+    nodes: int = 3
+    clients: int = 2
+    ops: int = 2
+    options: dict[str, str] = field(default_factory=dict)
+    crashes: int = 0
+    cuts: int = 0
+    drops: int = 0
+    max_latency_ms: float = 10.0
+    seed: int = 0
+
+    def cluster_directive(self) -> Directive:
+        kwargs = {"nodes": str(self.nodes), "seed": str(self.seed), **self.options}
+        return Directive(1, "cluster", [self.protocol], kwargs, [])
+
+    def op(self, process: int, index: int) -> list[str]:
+        """Client `process`'s op number `index`: writes of unique values, then reads.
+
+        Even ops write (value 10*process + index + 1, unique in the history so the
+        checker can tell writes apart), odd ops read; all on one key.
+        """
+        if index % 2 == 0:
+            return [str(process), "write", "x", str(10 * process + index + 1)]
+        return [str(process), "read", "x"]
+
+
+@dataclass
+class State:
+    """One explored state: the world and the exploration's own bookkeeping."""
+
+    world: World
+    sent_at: dict[int, float] = field(default_factory=dict)  # in-flight message id -> send time
+    crashes: int = 0
+    cuts: int = 0
+    drops: int = 0
+    next_op: list[int] = field(default_factory=list)
+
+
+def initial_state(scope: Scope) -> State:
+    world = World()
+    COMMANDS["cluster"](world, scope.cluster_directive())
+    state = State(world, next_op=[0] * scope.clients)
+    _stamp_new_messages(state, 0)
+    return state
+
+
+def _stamp_new_messages(state: State, before: int) -> None:
+    now = state.world.now
+    for m in state.world.flight:
+        if m.id > before:
+            state.sent_at[m.id] = now
+
+
+def copy_state(blob: bytes) -> State:
+    state: State = pickle.loads(blob)
+    return state
+
+
+def freeze(state: State) -> bytes:
+    state.world.out = []
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pending(world: World, process: int) -> bool:
+    """Has `process` an invoked op without its ok/fail yet? (a crash leaves it pending forever)"""
+    for event in reversed(world.history):
+        if event["process"] == process:
+            return bool(event["type"] == "invoke")
+    return False
+
+
+def _time_bound(state: State, scope: Scope) -> float:
+    """The latest instant time may reach: no message still in flight may outlive its latency."""
+    world = state.world
+    bound = float("inf")
+    for m in world.flight:
+        if world.nodes[m.dst] is None or (m.src, m.dst) in world.cut:
+            continue  # lost on arrival whatever happens
+        bound = min(bound, state.sent_at.get(m.id, world.now) + scope.max_latency_ms)
+    return bound
+
+
+def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
+    """Every transition from `state`, as scenario commands (command, args)."""
+    world = state.world
+    events: list[tuple[str, list[str]]] = []
+    for m in world.flight:
+        events.append(("deliver", [f"#{m.id}"]))
+    if state.drops < scope.drops:
+        for m in world.flight:
+            events.append(("drop", [f"#{m.id}"]))
+    deadlines = [at for timers in world.timers for at in timers.values()]
+    if deadlines:
+        due = min(deadlines)
+        if due <= _time_bound(state, scope):
+            events.append(("advance", [repr(max(0.0, due - world.now))]))
+    for i, node in enumerate(world.nodes):
+        if node is None:
+            events.append(("restart", [str(i)]))
+        elif state.crashes < scope.crashes:
+            events.append(("crash", [str(i)]))
+    if world.cut:
+        events.append(("heal", []))
+    elif state.cuts < scope.cuts:
+        for a in range(scope.nodes):
+            for b in range(a + 1, scope.nodes):
+                events.append(("cut", [str(a), str(b)]))
+    for process in range(scope.clients):
+        if state.next_op[process] < scope.ops and not _pending(world, process):
+            words = scope.op(process, state.next_op[process])
+            events.append(("client", words))
+    return events
+
+
+def apply(state: State, command: str, args: list[str]) -> None:
+    """Run one transition in place, through the scenario runner's command table."""
+    world = state.world
+    world.out = []
+    before = world.next_id
+    COMMANDS[command](world, Directive(0, command, args, {}, []))
+    _stamp_new_messages(state, before)
+    if command == "drop":
+        state.drops += 1
+    elif command == "crash":
+        state.crashes += 1
+    elif command == "cut":
+        state.cuts += 1
+    elif command == "client":
+        state.next_op[int(args[0])] += 1
+    live = {m.id for m in world.flight}
+    for gone in [k for k in state.sent_at if k not in live]:
+        del state.sent_at[gone]
+
+
+def state_key(state: State) -> Any:
+    """The canonical state: what makes two explored states the same situation.
+
+    Message ids and absolute send times are left out (a message is its sender,
+    receiver and content; its age is kept relative to now), so states reached by
+    different paths merge. The client history is kept, because linearizability is a
+    property of it.
+    """
+    world = state.world
+    now = world.now
+    nodes = tuple(None if node is None else node.canonical_state() for node in world.nodes)
+    storages = tuple(canonical(s._data) for s in world.storages)
+    flight = frozenset(Counter(
+        (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
+    timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
+    history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
+    return (now, nodes, storages, tuple(world.incarnation), flight, timers,
+            frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
+
+
+def violation(state: State, check_history: bool) -> str | None:
+    """An invariant trip printed by this step, or a non-linearizable history."""
+    for line in state.world.out:
+        if "INVARIANT VIOLATED" in line:
+            return line.strip()
+    if check_history:
+        from workbench.checkers.linearizability import check_linearizability
+
+        result = check_linearizability(state.world.history, "cas-register")
+        if result.verdict != "linearizable":
+            return f"history {result.verdict}"
+    return None
