@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from workbench.explore.bfs import explore
-from workbench.explore.model import Scope, apply, copy_state, enabled, freeze, initial_state, state_key
+from workbench.explore.model import (
+    Scope,
+    apply,
+    copy_state,
+    enabled,
+    freeze,
+    initial_state,
+    state_key,
+)
 
 
 def _deliveries(state, scope):  # type: ignore[no-untyped-def]
