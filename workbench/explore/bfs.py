@@ -74,7 +74,8 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
             problem = violation(state, replied and _new_reply(state))
             if problem is not None:
                 parents.append((node, command, args))
-                result.violation, result.trace = problem, _path(parents, len(parents) - 1)
+                prefix = [(c, list(a)) for c, a in scope.prefix]
+                result.violation, result.trace = problem, prefix + _path(parents, len(parents) - 1)
                 result.max_depth = max(result.max_depth, depth + 1)
                 result.seconds = time.perf_counter() - started
                 return result

@@ -47,6 +47,8 @@ def explore_command(
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    prefix: Annotated[Path | None, typer.Option(help="a scenario file whose opening runs before exploring")] = None,
+    prefix_steps: Annotated[int | None, typer.Option(help="how many of the prefix's directives to run")] = None,
     out: Annotated[Path, typer.Option(help="folder for a counterexample")] = Path("data/explore"),
 ) -> None:
     """Explore every schedule of a small scope breadth-first; exit 1 with a counterexample on a violation."""
@@ -80,9 +82,18 @@ def explore_command(
                 raise UserInputError(f"{name}: must be positive, got {value}")
         if clients > nodes:
             raise UserInputError(f"--clients: at most one client per node ({nodes}), got {clients}")
+        opening: tuple[tuple[str, tuple[str, ...]], ...] = ()
+        if prefix is not None:
+            from workbench.explore.model import prefix_from_script
+            from workbench.scenario.script import parse_script
+
+            try:
+                opening = prefix_from_script(parse_script(prefix).directives, prefix_steps)
+            except UserInputError as exc:
+                raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
                       crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
-                      max_latency_ms=max_latency, seed=seed)
+                      max_latency_ms=max_latency, seed=seed, prefix=opening)
         from workbench.explore.model import initial_state
 
         initial_state(scope)  # a bad option fails here, as one line

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench.explore.bfs import Result
+from workbench.explore.model import as_directive
 from workbench.scenario.runner import run_script
 from workbench.scenario.script import Directive, Script
 
@@ -20,12 +21,13 @@ def to_script(result: Result, path: Path) -> Script:
               f"# {result.violation}",
               f"# scope: nodes={scope.nodes} clients={scope.clients} ops={scope.ops} crashes={scope.crashes} "
               f"cuts={scope.cuts} drops={scope.drops} max_latency_ms={scope.max_latency_ms:g}; "
-              f"{len(result.trace)} steps, {result.distinct} distinct states explored."]
+              f"{len(result.trace)} steps ({len(scope.prefix)} of them a given prefix), "
+              f"{result.distinct} distinct states explored."]
     cluster = scope.cluster_directive()
     cluster.leading = header
     directives = [cluster]
     for k, (command, args) in enumerate(result.trace, start=2):
-        directives.append(Directive(k, command, list(args), {}, []))
+        directives.append(as_directive(k, command, list(args)))
     directives.append(Directive(len(directives) + 1, "check", [], {}, []))
     return Script(path, directives, [])
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workbench.core.canonical import canonical
+from workbench.errors import UserInputError
 from workbench.scenario.runner import COMMANDS, World
 from workbench.scenario.script import Directive
 
@@ -41,6 +42,9 @@ class Scope:
     drops: int = 0
     max_latency_ms: float = 10.0
     seed: int = 0
+    prefix: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Directives run before exploring (a scenario's opening, e.g. a stable leader): the
+    search starts from where they leave the cluster, and a counterexample includes them."""
 
     def cluster_directive(self) -> Directive:
         kwargs = {"nodes": str(self.nodes), "seed": str(self.seed), **self.options}
@@ -69,11 +73,38 @@ class State:
     next_op: list[int] = field(default_factory=list)
 
 
+def as_directive(line: int, command: str, words: list[str]) -> Directive:
+    """A directive from its words, `key=value` words as keyword arguments (as parsed from a file)."""
+    return Directive(line, command, [w for w in words if "=" not in w],
+                     dict(w.split("=", 1) for w in words if "=" in w), [])
+
+
+READ_ONLY = frozenset({"status", "inflight", "check"})
+NOT_IN_PREFIX = frozenset({"pause", "resume", "cluster"})  # held inputs are closures: not copyable
+
+
+def prefix_from_script(directives: list[Directive], steps: int | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The first `steps` state-changing directives of a scenario, after its `cluster` line."""
+    chosen: list[tuple[str, tuple[str, ...]]] = []
+    for d in directives[1:]:
+        if steps is not None and len(chosen) >= steps:
+            break
+        if d.command in READ_ONLY:
+            continue
+        if d.command in NOT_IN_PREFIX:
+            raise UserInputError(f"line {d.line}: {d.command!r} cannot be part of an exploration prefix")
+        words = [*d.args, *(f"{k}={v}" for k, v in d.kwargs.items())]
+        chosen.append((d.command, tuple(words)))
+    return tuple(chosen)
+
+
 def initial_state(scope: Scope) -> State:
     world = World()
     COMMANDS["cluster"](world, scope.cluster_directive())
     state = State(world, next_op=[0] * scope.clients)
     _stamp_new_messages(state, 0)
+    for command, args in scope.prefix:
+        apply(state, command, list(args))
     return state
 
 
@@ -150,7 +181,7 @@ def apply(state: State, command: str, args: list[str]) -> None:
     world = state.world
     world.out = []
     before = world.next_id
-    COMMANDS[command](world, Directive(0, command, args, {}, []))
+    COMMANDS[command](world, as_directive(0, command, args))
     _stamp_new_messages(state, before)
     if command == "drop":
         state.drops += 1
@@ -158,7 +189,7 @@ def apply(state: State, command: str, args: list[str]) -> None:
         state.crashes += 1
     elif command == "cut":
         state.cuts += 1
-    elif command == "client":
+    elif command == "client" and int(args[0]) < len(state.next_op):
         state.next_op[int(args[0])] += 1
     live = {m.id for m in world.flight}
     for gone in [k for k in state.sent_at if k not in live]:
