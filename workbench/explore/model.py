@@ -71,6 +71,15 @@ class State:
     cuts: int = 0
     drops: int = 0
     next_op: list[int] = field(default_factory=list)
+    # Each node's canonical state and storage, kept between steps: a step touches one
+    # node (or a few, for `advance`), so the others' keys are reused, not rebuilt.
+    node_keys: list[Any] = field(default_factory=list)
+
+
+def node_key(world: World, i: int) -> Any:
+    node = world.nodes[i]
+    return (None if node is None else node.canonical_state(), canonical(world.storages[i]._data),
+            world.incarnation[i])
 
 
 def as_directive(line: int, command: str, words: list[str]) -> Directive:
@@ -102,6 +111,7 @@ def initial_state(scope: Scope) -> State:
     world = World()
     COMMANDS["cluster"](world, scope.cluster_directive())
     state = State(world, next_op=[0] * scope.clients)
+    state.node_keys = [node_key(world, i) for i in range(scope.nodes)]
     _stamp_new_messages(state, 0)
     for command, args in scope.prefix:
         apply(state, command, list(args))
@@ -181,7 +191,17 @@ def apply(state: State, command: str, args: list[str]) -> None:
     world = state.world
     world.out = []
     before = world.next_id
+    touched: range | list[int] = []
+    if command == "deliver":
+        wanted = int(args[0][1:])
+        touched = [m.dst for m in world.flight if m.id == wanted]
+    elif command in ("crash", "restart", "client"):
+        touched = [int(args[0])]
+    elif command != "drop" and command not in ("cut", "heal"):
+        touched = range(len(world.nodes))
     COMMANDS[command](world, as_directive(0, command, args))
+    for i in touched:
+        state.node_keys[i] = node_key(world, i)
     _stamp_new_messages(state, before)
     if command == "drop":
         state.drops += 1
@@ -206,13 +226,12 @@ def state_key(state: State) -> Any:
     """
     world = state.world
     now = world.now
-    nodes = tuple(None if node is None else node.canonical_state() for node in world.nodes)
-    storages = tuple(canonical(s._data) for s in world.storages)
+    nodes = tuple(state.node_keys)
     flight = frozenset(Counter(
         (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
     history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
-    return (now, nodes, storages, tuple(world.incarnation), flight, timers,
+    return (now, nodes, flight, timers,
             frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
 
 
