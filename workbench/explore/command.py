@@ -45,6 +45,7 @@ def explore_command(
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help="protocol option KEY=VALUE")] = None,
     mutant: Annotated[str | None, typer.Option(help="a planted bug from workbench.mutants")] = None,
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
+    fifo: Annotated[bool, typer.Option(help="links deliver in send order (--no-fifo: any order)")] = True,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     prefix: Annotated[Path | None, typer.Option(help="a scenario file whose opening runs before exploring")] = None,
@@ -93,7 +94,7 @@ def explore_command(
                 raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
                       crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
-                      max_latency_ms=max_latency, seed=seed, prefix=opening)
+                      max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening)
         from workbench.explore.model import initial_state
 
         initial_state(scope)  # a bad option fails here, as one line

@@ -42,6 +42,10 @@ class Scope:
     drops: int = 0
     max_latency_ms: float = 10.0
     seed: int = 0
+    fifo: bool = True
+    """Links deliver in send order (only the oldest message of each directed link may be
+    delivered or dropped): TCP-like channels, a large cut in branching. Off explores
+    reordering on a link as well."""
     prefix: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Directives run before exploring (a scenario's opening, e.g. a stable leader): the
     search starts from where they leave the cluster, and a counterexample includes them."""
@@ -158,10 +162,16 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
     """Every transition from `state`, as scenario commands (command, args)."""
     world = state.world
     events: list[tuple[str, list[str]]] = []
-    for m in world.flight:
+    movable = world.flight
+    if scope.fifo:
+        heads: dict[tuple[int, int], Any] = {}
+        for m in world.flight:  # in send order
+            heads.setdefault((m.src, m.dst), m)
+        movable = list(heads.values())
+    for m in movable:
         events.append(("deliver", [f"#{m.id}"]))
     if state.drops < scope.drops:
-        for m in world.flight:
+        for m in movable:
             events.append(("drop", [f"#{m.id}"]))
     deadlines = [at for timers in world.timers for at in timers.values()]
     if deadlines:
