@@ -49,3 +49,14 @@ def test_paxos_small_scope_finishes_without_violation() -> None:
     result = explore(Scope("paxos", clients=1, ops=1), max_depth=4)
     assert result.finished and result.violation is None
     assert result.distinct > 10
+
+
+def test_bounded_mode_enumerates_every_single_deviation_of_a_short_run() -> None:
+    from workbench.explore.bounded import explore_bounded, run_schedule
+
+    scope = Scope("raft", clients=1, ops=2)
+    problem, trace, alternatives = run_schedule(scope, {}, max_steps=5)
+    assert problem is None and len(trace) == 5
+    result = explore_bounded(scope, k=1, max_steps=5, budget_runs=10_000)
+    assert result.enumerated_all and result.violation is None
+    assert result.runs == 1 + sum(alternatives)  # the default run plus each one-step deviation

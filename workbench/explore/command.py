@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from workbench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from workbench.explore.bfs import Result
 
 FAULT_NAMES = ("crash", "cut", "drop")
 
@@ -48,6 +51,8 @@ def explore_command(
     fifo: Annotated[bool, typer.Option(help="links deliver in send order (--no-fifo: any order)")] = True,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    bounded: Annotated[int | None, typer.Option(help="schedule-bounded mode: at most K deviations from the default order")] = None,
+    runs: Annotated[int, typer.Option(help="bounded mode: enumerate this many runs, then sample")] = 2000,
     prefix: Annotated[Path | None, typer.Option(help="a scenario file whose opening runs before exploring")] = None,
     prefix_steps: Annotated[int | None, typer.Option(help="how many of the prefix's directives to run")] = None,
     out: Annotated[Path, typer.Option(help="folder for a counterexample")] = Path("data/explore"),
@@ -56,7 +61,6 @@ def explore_command(
     from tqdm import tqdm
 
     from workbench.explore.bfs import explore
-    from workbench.explore.counterexample import write_counterexample
     from workbench.explore.model import Scope
     from workbench.mutants import find_mutant
 
@@ -102,6 +106,17 @@ def explore_command(
         typer.echo(f"workbench: error: {exc}", err=True)
         sys.exit(2)
 
+    if bounded is not None:
+        from workbench.explore.bounded import explore_bounded
+
+        found = explore_bounded(scope, k=bounded, max_steps=max_depth, budget_runs=runs,
+                                sample_runs=10**9, seed=seed, budget_s=budget_s or 60.0)
+        typer.echo(found.summary())
+        if found.violation:
+            _write(found, out)  # type: ignore[arg-type]
+            sys.exit(1)
+        return
+
     bar = tqdm(unit=" states", file=sys.stderr, mininterval=0.5)
 
     def progress(result: object, frontier: int) -> None:
@@ -113,9 +128,16 @@ def explore_command(
     bar.close()
     typer.echo(result.summary())
     if result.violation:
-        path = out / "counterexample.txt"
-        if path.exists():
-            path = out / f"counterexample-{len(list(out.glob('counterexample*.txt')))}.txt"  # never overwrite
-        write_counterexample(result, path)
-        typer.echo(f"counterexample: {path} (replay: python -m workbench.scenario {path})")
+        _write(result, out)
         sys.exit(1)
+
+
+def _write(result: Result, out: Path) -> None:
+    from workbench.explore.counterexample import write_counterexample
+
+    path = out / "counterexample.txt"
+    k = 1
+    while path.exists():  # never overwrite a user's file
+        path, k = out / f"counterexample-{k}.txt", k + 1
+    write_counterexample(result, path)
+    typer.echo(f"counterexample: {path} (replay: python -m workbench.scenario {path})")

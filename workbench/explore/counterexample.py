@@ -22,7 +22,7 @@ def to_script(result: Result, path: Path) -> Script:
               f"# scope: nodes={scope.nodes} clients={scope.clients} ops={scope.ops} crashes={scope.crashes} "
               f"cuts={scope.cuts} drops={scope.drops} max_latency_ms={scope.max_latency_ms:g}; "
               f"{len(result.trace)} steps ({len(scope.prefix)} of them a given prefix), "
-              f"{result.distinct} distinct states explored."]
+              f"{getattr(result, 'distinct', getattr(result, 'runs', 0))} states/runs explored."]
     cluster = scope.cluster_directive()
     cluster.leading = header
     directives = [cluster]

@@ -241,7 +241,10 @@ def state_key(state: State) -> Any:
         (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
     history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
-    return (now, nodes, flight, timers,
+    # The invariant checker's memory (who led which term, which value each slot chose)
+    # is state too: merging two states that differ only there could hide a violation.
+    checker = canonical(world.invariants)
+    return (now, nodes, checker, flight, timers,
             frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
 
 
