@@ -26,6 +26,7 @@ def test_vote_not_persisted_is_found_and_replays(tmp_path: Path) -> None:
     assert len(result.trace) == 9  # breadth-first: no shorter schedule trips it
     path = tmp_path / "counterexample.txt"
     write_counterexample(result, path)
+    assert path.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"  # the message-sequence chart
     script = parse_script(path)
     outputs = run_script(script)
     assert [d.expected for d in script.directives] == outputs  # the file replays as written

@@ -38,4 +38,7 @@ def write_counterexample(result: Result, path: Path) -> list[list[str]]:
     outputs = run_script(script)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(script.render(outputs), encoding="utf-8")
+    from workbench.explore.chart import draw_chart
+
+    draw_chart(script.directives, outputs, result.scope.nodes, path.with_suffix(".png"))
     return outputs
