@@ -60,3 +60,16 @@ def test_bounded_mode_enumerates_every_single_deviation_of_a_short_run() -> None
     result = explore_bounded(scope, k=1, max_steps=5, budget_runs=10_000)
     assert result.enumerated_all and result.violation is None
     assert result.runs == 1 + sum(alternatives)  # the default run plus each one-step deviation
+
+
+def test_cli_bad_input_is_one_line_and_exit_2() -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args in (["explore", "raft", "--faults", "crash=x"], ["explore", "eventual"],
+                 ["explore", "raft", "--mutant", "paxos:skip_phase1"], ["explore", "raft", "-o", "bogus=1"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        assert result.output.strip().count("\n") == 0 and "error:" in result.output
