@@ -31,11 +31,17 @@ class BoundedResult:
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
     deviations: dict[int, int] = field(default_factory=dict)
     seed: int = 0
+    sampled: int = 0  # runs after enumeration stopped
 
     def summary(self) -> str:
         verdict = (f"VIOLATION ({self.violation}) in {len(self.trace)} steps with {len(self.deviations)} deviations"
                    if self.violation else "no violation")
-        mode = "all schedules within the bound" if self.enumerated_all else f"then sampled (seed {self.seed})"
+        if self.enumerated_all:
+            mode = "all schedules within the bound"
+        elif self.sampled:
+            mode = f"enumerated {self.runs - self.sampled}, then sampled {self.sampled} (seed {self.seed})"
+        else:
+            mode = "while enumerating" if self.violation else "enumeration cut off by the budget"
         return f"{self.scope.protocol}: {verdict}; {self.runs} runs, {self.steps} steps, {self.seconds:.1f} s, {mode}"
 
 
@@ -117,6 +123,7 @@ def explore_bounded(scope: Scope, k: int = 2, max_steps: int = 60, budget_runs: 
             break
         positions = sorted(rng.sample(range(len(alternatives)), min(k, len(alternatives))))
         deviations = {t: rng.randrange(max(1, alternatives[t])) for t in positions}
+        result.sampled += 1
         if one(deviations) is None:
             break
     result.seconds = time.perf_counter() - started
