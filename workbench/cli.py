@@ -265,6 +265,10 @@ from workbench.search_command import search as _search  # noqa: E402  (issue 11)
 
 app.command("search")(_search)
 
+from workbench.explore.command import explore_command as _explore  # noqa: E402  (issue 13)
+
+app.command("explore")(_explore)
+
 
 @app.command("config")
 def config_command(

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from workbench.core.canonical import canonical_fields
 from workbench.core.effects import CancelTimer, Effect, Observe, Reply, Send, SetTimer
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
@@ -66,6 +67,19 @@ class Node(ABC):
         self._outbox: list[Effect] = []
 
     # ----------------------------------------------------------------- inputs
+    # Fields that are not protocol state: wiring, configuration and the effect outbox.
+    # The rng's position is kept (it decides future timeouts), as a hash of its state.
+    CANONICAL_SKIP: ClassVar[frozenset[str]] = frozenset(
+        {"options", "rng", "storage", "_outbox", "_step", "peers", "members"})
+
+    def canonical_state(self) -> tuple[Any, ...]:
+        """A hashable value equal for equal states (issue 13: the explorer's state key).
+
+        Volatile fields plus the rng position; durable state is in the `Storage`, which
+        the explorer keys separately because a down node has only that.
+        """
+        return (canonical_fields(self, self.CANONICAL_SKIP), hash(self.rng.getstate()))
+
     @abstractmethod
     def start(self, now: float) -> None:
         """Called once after construction (boot or restart): arm the first timers."""

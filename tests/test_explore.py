@@ -1,0 +1,75 @@
+"""Issue 13: the explorer's canonical states, time abstraction, search and counterexamples."""
+
+from __future__ import annotations
+
+from workbench.explore.bfs import explore
+from workbench.explore.model import (
+    Scope,
+    apply,
+    copy_state,
+    enabled,
+    freeze,
+    initial_state,
+    state_key,
+)
+
+
+def _deliveries(state, scope):  # type: ignore[no-untyped-def]
+    return [e for e in enabled(state, scope) if e[0] == "deliver"]
+
+
+def _to_first_prevote(scope: Scope):  # type: ignore[no-untyped-def]
+    state = initial_state(scope)
+    while not _deliveries(state, scope):
+        apply(state, *next(e for e in enabled(state, scope) if e[0] == "advance"))
+    return state
+
+
+def test_commuting_deliveries_reach_one_canonical_state() -> None:
+    scope = Scope("raft")
+    blob = freeze(_to_first_prevote(scope))
+    a, b = copy_state(blob), copy_state(blob)
+    first, second = _deliveries(a, scope)[:2]
+    apply(a, *first), apply(a, *second)
+    apply(b, *second), apply(b, *first)
+    assert state_key(a) == state_key(b)
+    assert state_key(a) != state_key(copy_state(blob))
+
+
+def test_time_cannot_pass_a_message_in_flight_beyond_its_latency() -> None:
+    scope = Scope("raft", max_latency_ms=0.0)
+    state = _to_first_prevote(scope)
+    assert state.world.flight
+    assert not [e for e in enabled(state, scope) if e[0] == "advance"]
+    relaxed = Scope("raft", max_latency_ms=1e9)
+    assert [e for e in enabled(state, relaxed) if e[0] == "advance"]
+
+
+def test_paxos_small_scope_finishes_without_violation() -> None:
+    result = explore(Scope("paxos", clients=1, ops=1), max_depth=4)
+    assert result.finished and result.violation is None
+    assert result.distinct > 10
+
+
+def test_bounded_mode_enumerates_every_single_deviation_of_a_short_run() -> None:
+    from workbench.explore.bounded import explore_bounded, run_schedule
+
+    scope = Scope("raft", clients=1, ops=2)
+    problem, trace, alternatives = run_schedule(scope, {}, max_steps=5)
+    assert problem is None and len(trace) == 5
+    result = explore_bounded(scope, k=1, max_steps=5, budget_runs=10_000)
+    assert result.enumerated_all and result.violation is None
+    assert result.runs == 1 + sum(alternatives)  # the default run plus each one-step deviation
+
+
+def test_cli_bad_input_is_one_line_and_exit_2() -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args in (["explore", "raft", "--faults", "crash=x"], ["explore", "eventual"],
+                 ["explore", "raft", "--mutant", "paxos:skip_phase1"], ["explore", "raft", "-o", "bogus=1"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+        assert result.output.strip().count("\n") == 0 and "error:" in result.output

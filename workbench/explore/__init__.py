@@ -1,0 +1,1 @@
+"""Systematic exploration of the protocol cores at small scope (issue 13)."""

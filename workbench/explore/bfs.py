@@ -1,0 +1,115 @@
+"""Exhaustive breadth-first exploration (as TLC and Stateright do), shortest counterexample first.
+
+States are stored frozen (pickled) in the frontier; each successor thaws its own copy
+and runs one transition. A state whose canonical key (`model.state_key`) was seen
+before is not expanded again. Breadth-first order makes the first violation found a
+shortest one (fewest transitions from the initial state).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from workbench.explore.model import (
+    Scope,
+    apply,
+    copy_state,
+    enabled,
+    freeze,
+    initial_state,
+    state_key,
+    violation,
+)
+
+
+@dataclass
+class Result:
+    scope: Scope
+    states: int = 0  # transitions run (successors generated)
+    distinct: int = 0
+    max_depth: int = 0
+    seconds: float = 0.0
+    hash_seconds: float = 0.0  # building and hashing canonical keys
+    finished: bool = False  # the whole reachable space within max_depth was explored
+    violation: str | None = None
+    trace: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    @property
+    def states_per_s(self) -> float:
+        return self.distinct / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        verdict = f"VIOLATION ({self.violation}) in {len(self.trace)} steps" if self.violation else "no violation"
+        status = "finished" if self.finished else "cut off"
+        return (f"{self.scope.protocol}: {verdict}; {self.distinct} distinct states, {self.states} transitions, "
+                f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.states_per_s:.0f} states/s, "
+                f"hashing {self.hash_seconds:.1f} s), {status}")
+
+
+def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
+            progress: Callable[[Result, int], None] | None = None) -> Result:
+    """Breadth-first search of every schedule of `scope` up to `max_depth` transitions."""
+    started = time.perf_counter()
+    result = Result(scope)
+    root = initial_state(scope)
+    key = state_key(root)
+    seen = {hash(key)}  # 64-bit hashes: collisions are possible but rare (TLC fingerprints likewise)
+    # Frontier entries: (frozen state, depth, index of the parent's trace node).
+    frontier: deque[tuple[bytes, int, int]] = deque([(freeze(root), 0, -1)])
+    parents: list[tuple[int, str, list[str]]] = []  # trace tree: (parent, command, args)
+    result.distinct = 1
+    ticks = 0
+    while frontier:
+        blob, depth, node = frontier.popleft()
+        if depth >= max_depth:
+            continue
+        for command, args in enabled(copy_state(blob), scope):
+            state = copy_state(blob)
+            apply(state, command, args)
+            result.states += 1
+            replied = command in ("deliver", "advance", "client", "restart")
+            problem = violation(state, replied and _new_reply(state))
+            if problem is not None:
+                parents.append((node, command, args))
+                prefix = [(c, list(a)) for c, a in scope.prefix]
+                result.violation, result.trace = problem, prefix + _path(parents, len(parents) - 1)
+                result.max_depth = max(result.max_depth, depth + 1)
+                result.seconds = time.perf_counter() - started
+                return result
+            t0 = time.perf_counter()
+            key = hash(state_key(state))
+            result.hash_seconds += time.perf_counter() - t0
+            if key in seen:
+                continue
+            seen.add(key)
+            result.distinct += 1
+            parents.append((node, command, args))
+            frontier.append((freeze(state), depth + 1, len(parents) - 1))
+            result.max_depth = max(result.max_depth, depth + 1)
+        ticks += 1
+        if progress is not None and ticks % 50 == 0:
+            progress(result, len(frontier))
+        if budget_s is not None and time.perf_counter() - started > budget_s:
+            result.seconds = time.perf_counter() - started
+            return result
+    result.finished = True
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _new_reply(state: object) -> bool:
+    """Did this step complete a client op? Only then can the history's verdict change."""
+    out = state.world.out  # type: ignore[attr-defined]
+    return any(line.lstrip().startswith("reply ") for line in out)
+
+
+def _path(parents: list[tuple[int, str, list[str]]], index: int) -> list[tuple[str, list[str]]]:
+    steps: list[tuple[str, list[str]]] = []
+    while index >= 0:
+        parent, command, args = parents[index]
+        steps.append((command, args))
+        index = parent
+    return steps[::-1]

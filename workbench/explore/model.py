@@ -1,0 +1,262 @@
+"""The explorer's world: the scenario runner's `World` plus what exploration adds.
+
+Every transition is a scenario directive (`deliver #7`, `advance 12.5`, `crash 1`,
+`client 0 write x 1`, ...) run by the scenario runner's own command table, so a path
+from the initial state *is* a scenario script: the counterexample replays with
+`python -m workbench.scenario FILE` by construction, with the same message ids, the
+same rng draws and the same timer deadlines (DESIGN.md, "Systematic exploration").
+
+Time abstraction (issue 13 item 2): a global clock moves only by `advance` to the
+earliest armed timer deadline, so timers fire in deadline order and never early. A
+message may be delivered at any instant between its send and `max_latency_ms` later:
+time may not pass the latest delivery time of a message still in flight (it must be
+delivered or dropped first), so drift and lease bounds keep their meaning. Messages
+to a node that is down, or over a cut link, do not hold time back: they are lost on
+arrival anyway.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.core.canonical import canonical
+from workbench.errors import UserInputError
+from workbench.scenario.runner import COMMANDS, World
+from workbench.scenario.script import Directive
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the explorer may do: cluster, clients, ops and fault budgets."""
+
+    protocol: str
+    nodes: int = 3
+    clients: int = 2
+    ops: int = 2
+    options: dict[str, str] = field(default_factory=dict)
+    crashes: int = 0
+    cuts: int = 0
+    drops: int = 0
+    max_latency_ms: float = 10.0
+    seed: int = 0
+    fifo: bool = True
+    """Links deliver in send order (only the oldest message of each directed link may be
+    delivered or dropped): TCP-like channels, a large cut in branching. Off explores
+    reordering on a link as well."""
+    prefix: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Directives run before exploring (a scenario's opening, e.g. a stable leader): the
+    search starts from where they leave the cluster, and a counterexample includes them."""
+
+    def cluster_directive(self) -> Directive:
+        kwargs = {"nodes": str(self.nodes), "seed": str(self.seed), **self.options}
+        return Directive(1, "cluster", [self.protocol], kwargs, [])
+
+    def op(self, process: int, index: int) -> list[str]:
+        """Client `process`'s op number `index`: writes of unique values, then reads.
+
+        Even ops write (value 10*process + index + 1, unique in the history so the
+        checker can tell writes apart), odd ops read; all on one key.
+        """
+        if index % 2 == 0:
+            return [str(process), "write", "x", str(10 * process + index + 1)]
+        return [str(process), "read", "x"]
+
+
+@dataclass
+class State:
+    """One explored state: the world and the exploration's own bookkeeping."""
+
+    world: World
+    sent_at: dict[int, float] = field(default_factory=dict)  # in-flight message id -> send time
+    crashes: int = 0
+    cuts: int = 0
+    drops: int = 0
+    next_op: list[int] = field(default_factory=list)
+    # Each node's canonical state and storage, kept between steps: a step touches one
+    # node (or a few, for `advance`), so the others' keys are reused, not rebuilt.
+    node_keys: list[Any] = field(default_factory=list)
+
+
+def node_key(world: World, i: int) -> Any:
+    node = world.nodes[i]
+    return (None if node is None else node.canonical_state(), canonical(world.storages[i]._data),
+            world.incarnation[i])
+
+
+def as_directive(line: int, command: str, words: list[str]) -> Directive:
+    """A directive from its words, `key=value` words as keyword arguments (as parsed from a file)."""
+    return Directive(line, command, [w for w in words if "=" not in w],
+                     dict(w.split("=", 1) for w in words if "=" in w), [])
+
+
+READ_ONLY = frozenset({"status", "inflight", "check"})
+NOT_IN_PREFIX = frozenset({"pause", "resume", "cluster"})  # held inputs are closures: not copyable
+
+
+def prefix_from_script(directives: list[Directive], steps: int | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The first `steps` state-changing directives of a scenario, after its `cluster` line."""
+    chosen: list[tuple[str, tuple[str, ...]]] = []
+    for d in directives[1:]:
+        if steps is not None and len(chosen) >= steps:
+            break
+        if d.command in READ_ONLY:
+            continue
+        if d.command in NOT_IN_PREFIX:
+            raise UserInputError(f"line {d.line}: {d.command!r} cannot be part of an exploration prefix")
+        words = [*d.args, *(f"{k}={v}" for k, v in d.kwargs.items())]
+        chosen.append((d.command, tuple(words)))
+    return tuple(chosen)
+
+
+def initial_state(scope: Scope) -> State:
+    world = World()
+    COMMANDS["cluster"](world, scope.cluster_directive())
+    state = State(world, next_op=[0] * scope.clients)
+    state.node_keys = [node_key(world, i) for i in range(scope.nodes)]
+    _stamp_new_messages(state, 0)
+    for command, args in scope.prefix:
+        apply(state, command, list(args))
+    return state
+
+
+def _stamp_new_messages(state: State, before: int) -> None:
+    now = state.world.now
+    for m in state.world.flight:
+        if m.id > before:
+            state.sent_at[m.id] = now
+
+
+def copy_state(blob: bytes) -> State:
+    state: State = pickle.loads(blob)
+    return state
+
+
+def freeze(state: State) -> bytes:
+    state.world.out = []
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _pending(world: World, process: int) -> bool:
+    """Has `process` an invoked op without its ok/fail yet? (a crash leaves it pending forever)"""
+    for event in reversed(world.history):
+        if event["process"] == process:
+            return bool(event["type"] == "invoke")
+    return False
+
+
+def _time_bound(state: State, scope: Scope) -> float:
+    """The latest instant time may reach: no message still in flight may outlive its latency."""
+    world = state.world
+    bound = float("inf")
+    for m in world.flight:
+        if world.nodes[m.dst] is None or (m.src, m.dst) in world.cut:
+            continue  # lost on arrival whatever happens
+        bound = min(bound, state.sent_at.get(m.id, world.now) + scope.max_latency_ms)
+    return bound
+
+
+def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
+    """Every transition from `state`, as scenario commands (command, args)."""
+    world = state.world
+    events: list[tuple[str, list[str]]] = []
+    movable = world.flight
+    if scope.fifo:
+        heads: dict[tuple[int, int], Any] = {}
+        for m in world.flight:  # in send order
+            heads.setdefault((m.src, m.dst), m)
+        movable = list(heads.values())
+    for m in movable:
+        events.append(("deliver", [f"#{m.id}"]))
+    if state.drops < scope.drops:
+        for m in movable:
+            events.append(("drop", [f"#{m.id}"]))
+    deadlines = [at for timers in world.timers for at in timers.values()]
+    if deadlines:
+        due = min(deadlines)
+        if due <= _time_bound(state, scope):
+            events.append(("advance", [repr(max(0.0, due - world.now))]))
+    for i, node in enumerate(world.nodes):
+        if node is None:
+            events.append(("restart", [str(i)]))
+        elif state.crashes < scope.crashes:
+            events.append(("crash", [str(i)]))
+    if world.cut:
+        events.append(("heal", []))
+    elif state.cuts < scope.cuts:
+        for a in range(scope.nodes):
+            for b in range(a + 1, scope.nodes):
+                events.append(("cut", [str(a), str(b)]))
+    for process in range(scope.clients):
+        if state.next_op[process] < scope.ops and not _pending(world, process):
+            words = scope.op(process, state.next_op[process])
+            events.append(("client", words))
+    return events
+
+
+def apply(state: State, command: str, args: list[str]) -> None:
+    """Run one transition in place, through the scenario runner's command table."""
+    world = state.world
+    world.out = []
+    before = world.next_id
+    touched: range | list[int] = []
+    if command == "deliver":
+        wanted = int(args[0][1:])
+        touched = [m.dst for m in world.flight if m.id == wanted]
+    elif command in ("crash", "restart", "client"):
+        touched = [int(args[0])]
+    elif command != "drop" and command not in ("cut", "heal"):
+        touched = range(len(world.nodes))
+    COMMANDS[command](world, as_directive(0, command, args))
+    for i in touched:
+        state.node_keys[i] = node_key(world, i)
+    _stamp_new_messages(state, before)
+    if command == "drop":
+        state.drops += 1
+    elif command == "crash":
+        state.crashes += 1
+    elif command == "cut":
+        state.cuts += 1
+    elif command == "client" and int(args[0]) < len(state.next_op):
+        state.next_op[int(args[0])] += 1
+    live = {m.id for m in world.flight}
+    for gone in [k for k in state.sent_at if k not in live]:
+        del state.sent_at[gone]
+
+
+def state_key(state: State) -> Any:
+    """The canonical state: what makes two explored states the same situation.
+
+    Message ids and absolute send times are left out (a message is its sender,
+    receiver and content; its age is kept relative to now), so states reached by
+    different paths merge. The client history is kept, because linearizability is a
+    property of it.
+    """
+    world = state.world
+    now = world.now
+    nodes = tuple(state.node_keys)
+    flight = frozenset(Counter(
+        (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
+    timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
+    history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
+    # The invariant checker's memory (who led which term, which value each slot chose)
+    # is state too: merging two states that differ only there could hide a violation.
+    checker = canonical(world.invariants)
+    return (now, nodes, checker, flight, timers,
+            frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
+
+
+def violation(state: State, check_history: bool) -> str | None:
+    """An invariant trip printed by this step, or a non-linearizable history."""
+    for line in state.world.out:
+        if "INVARIANT VIOLATED" in line:
+            return line.strip()
+    if check_history:
+        from workbench.checkers.linearizability import check_linearizability
+
+        result = check_linearizability(state.world.history, "cas-register")
+        if result.verdict != "linearizable":
+            return f"history {result.verdict}"
+    return None
