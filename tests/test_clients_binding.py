@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from workbench.runtime.realtime_host import client_host_of
 
+from workbench.runtime.realtime_host import client_host_of
 from workbench.workload.clients import ClientPool
 from workbench.workload.spec import WorkloadConfig
 
