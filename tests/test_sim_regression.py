@@ -12,7 +12,9 @@ Updated on purpose since the driver (each checked to be the only change):
   `raft.bug=lease_vote_by_term` (the old rule) it hashes as before the driver;
 - every fault record in the trace carries `sides` (the combined cut; issue 19), and the
   eventual store's apply records carry `writer`/`seen` (causal visibility; issue 20):
-  traces differ, histories of seed 7 are byte-identical for all three protocols.
+  traces differ, histories of seed 7 are byte-identical for all three protocols;
+- Paxos treats an election-timer remainder under 1e-6 ms as due (a drifting clock's
+  rounding re-armed it at one instant forever): paxos/seed5-clocks differs.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ EXPECTED = {
     "eventual/seed8": "ac1808a1528c2aafa6bd402ca37897b7e01b4de07e4915597ddb436978028fa8",
     "paxos/demo-seed1": "f4ca528a7b3ab63d94ae3711512ece82ecd44c1d2c0a69df54fa1df293d9450e",
     "paxos/seed3-nemesis": "3bf82f02a151aa60eee1c9abc619a79d15fa0064c1c6e67f99e1959fad3d7fc6",
-    "paxos/seed5-clocks": "e1db6835da7443901a3a69e026cfc2ba00002dc0225defd3bd348258c937cbb8",
+    "paxos/seed5-clocks": "a6da06861336c818cef695fac494c36745c8252405966782d77fb9eb989e2511",
     "paxos/seed7": "04200576590d55e0d420a3253d4a67108356992ae7d01ae32350b443cbcd8153",
     "paxos/seed8": "8f90a209516f3814930e8a4af3c38c2156c05c924eba33db50ae457843a2bc99",
     "raft/demo-seed1": "e56df372710d0d85b21b1086d532052b2380311b6ea372734f0340dea7515799",

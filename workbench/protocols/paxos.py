@@ -322,6 +322,7 @@ class _Waiting:
 
 FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = range(4)
 _ELECTION, _HEARTBEAT, _CLIENTS = "election", "heartbeat", "clients"
+_ROUNDING_MS = 1e-6  # a timer remainder below this is floating-point rounding, not time left
 _RETRANSMIT_LIMIT = 64  # proposals resent per heartbeat tick
 
 # Audit records for the invariant checker (only kept while a checker is attached).
@@ -816,9 +817,12 @@ class PaxosNode(Node):
         if self.role == LEADER:
             return
         due = self.quiet_since + self.timeout
-        if now < due:
+        if due - now > _ROUNDING_MS:
             self.set_timer(_ELECTION, due - now)
             return
+        # (Within rounding counts as due: a drifting clock maps the timer's deadline to
+        # run time and back in floating point, and re-arming for a remainder the clock
+        # cannot advance by would fire at the same instant forever.)
         # No leader heard for a randomized election timeout (PMS §2.4: a distinguished
         # proposer is needed for progress): try to become it.
         if self.role != FOLLOWER:
