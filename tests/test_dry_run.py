@@ -83,3 +83,16 @@ def test_sweep_dry_run_counts_runs_even_above_the_limit(tmp_path: Path, cli) -> 
     assert "needs --yes" in result.out
     assert "estimated time: ~" in result.out
     assert snapshot(tmp_path) == before
+
+
+def test_sweep_dry_run_with_cases_counts_them(tmp_path) -> None:
+    """`sweep.cases` set paths outside the grid (experiments/cap_spectrum.yaml): the plan
+    counts the cases instead of looking those paths up in the grid."""
+    from workbench.dry_run import describe_sweep
+
+    plan_config = {"name": "x", "sweep": {"grid": {"faults.partitions.0.duration": [5, 10]},
+                                          "cases": [{"protocol": "raft"}, {"protocol": "quorum"}],
+                                          "seeds": 1}}
+    text = describe_sweep(plan_config, [], ["protocol", "faults.partitions.0.duration"], 1,
+                          workers=1, serial=True, out_dir=str(tmp_path))
+    assert "runs: 0 (2 cases x 2 faults.partitions.0.duration x 1 seeds)" in text

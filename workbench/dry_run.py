@@ -81,7 +81,11 @@ def describe_sweep(plan_config: dict, runs: Sequence, grid_paths: list[str], see
     samples = [runs[i].config for i in picks[:SAMPLES]]
     per_run = sum(estimate_run_seconds(c) for c in samples) / len(samples) if samples else 0.0
     slots = 1 if serial else (workers or os.cpu_count() or 1)
-    shape = " x ".join([*(f"{len(plan_config['sweep']['grid'][p])} {p}" for p in grid_paths),
+    sweep = plan_config.get("sweep") or {}
+    grid, cases = sweep.get("grid") or {}, sweep.get("cases") or []
+    # Paths a `cases` entry sets are swept paths too, but not grid axes: count the cases.
+    shape = " x ".join([*([f"{len(cases)} cases"] if cases else []),
+                        *(f"{len(grid[p])} {p}" for p in grid_paths if p in grid),
                         f"{seeds} seeds"])
     lines = ["# resolved config (the base experiment and its sweep section)",
              resolved_yaml(plan_config), "",
