@@ -229,7 +229,9 @@ def test_run_report_links_the_metrics_page_and_explains_each_table(run_folder: P
     assert "What the figures mean" in page.headings
     assert html.count('<p class="caption">') >= len(page.tables)  # one caption per table
     assert all(i["alt"] for i in page.images)  # and per plot
-    assert 'id="explorer"' not in html  # the explorer hook shows only when explorer.html exists
+    # The explorer link shows exactly when the folder has its explorer.html (every run
+    # report writes one beside it).
+    assert ('id="explorer"' in html) == (run_folder / "explorer.html").is_file()
 
 
 def test_run_report_links_the_explorer_when_present(run_folder: Path, tmp_path: Path) -> None:
