@@ -253,9 +253,11 @@ LIVE = {
                            and s["convergence_ms"] is not None
                            and math.isfinite(s["convergence_ms"])
                            # per-write lag needs no quiescence: far below the run's length
-                           # Causal lag (issue 19 §6): last-writer-wins drops some writes for
-                           # concurrent newer ones, which then never reach every replica.
-                           and s["visibility_incomplete"] < 0.6 and s["visibility_p50_ms"] < 500),
+                           # Causal lag (issue 19 §6): last-writer-wins drops the losers of
+                           # concurrent writes, which never reach every replica; how many writes
+                           # are concurrent depends on real-time interleaving, so no bound on
+                           # visibility_incomplete is owed on Ray.
+                           and s["visibility_p50_ms"] < 500),
     "raft": lambda s: True,
     "paxos": lambda s: True,
 }
