@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.config import ExperimentConfig
+from workbench.errors import UserInputError
 from workbench.fault_search import (
     Finding,
     check_seed,
@@ -152,6 +153,18 @@ def find_mutant(name: str) -> Mutant:
     known = ", ".join(BY_NAME)
     raise KeyError(f"unknown mutant {name!r}" + (" (ambiguous: say protocol:bug)" if matches else "")
                    + f"; catalogued: {known}")
+
+
+def mutant_option(name: str, protocol: str) -> Mutant:
+    """`--mutant NAME` of a command about `protocol`: the catalogued mutant, or one
+    UserInputError line naming what is wrong (shared by `search` and `explore`)."""
+    try:
+        found = find_mutant(name)
+    except KeyError as exc:
+        raise UserInputError(f"--mutant: {exc.args[0]}") from None
+    if found.protocol != protocol:
+        raise UserInputError(f"--mutant {name}: a {found.protocol} mutant, not {protocol}")
+    return found
 
 
 def first_catch(mutant: Mutant, limit: int, generator: str | None = None,

@@ -182,7 +182,7 @@ def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], m
     """The command's body; returns the exit code. Raises UserInputError for bad arguments."""
     # Imported here: `workbench --help` should not pay for the simulator and checkers.
     from workbench.fault_search import GENERATORS
-    from workbench.mutants import find_mutant
+    from workbench.mutants import mutant_option
 
     if protocol not in PROTOCOLS:
         raise UserInputError(f"PROTOCOL: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -192,12 +192,7 @@ def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], m
         raise UserInputError("--workers: must be at least 1")
     gen_name, size, length = generator or "composed", nodes, duration
     if mutant is not None:
-        try:
-            planted = find_mutant(mutant)
-        except KeyError as exc:
-            raise UserInputError(f"--mutant: {exc.args[0]}") from None
-        if planted.protocol != protocol:
-            raise UserInputError(f"--mutant {mutant}: a {planted.protocol} mutant, not {protocol}")
+        planted = mutant_option(mutant, protocol)
         options = {**planted.options, **options}
         gen_name = generator or ("generic" if planted.generator == "figure8" else planted.generator)
         size = nodes if nodes is not None else planted.nodes

@@ -62,7 +62,7 @@ def explore_command(
 
     from workbench.explore.bfs import explore
     from workbench.explore.model import Scope
-    from workbench.mutants import find_mutant
+    from workbench.mutants import mutant_option
 
     try:
         if protocol not in ("raft", "paxos"):
@@ -70,12 +70,7 @@ def explore_command(
         budgets = parse_faults(faults)
         options: dict[str, str] = {}
         if mutant:
-            try:
-                found = find_mutant(mutant)
-            except KeyError as exc:
-                raise UserInputError(f"--mutant: {exc.args[0]}") from None
-            if found.protocol != protocol:
-                raise UserInputError(f"--mutant: {found.name} is a {found.protocol} mutant, not {protocol}")
+            found = mutant_option(mutant, protocol)
             options.update({k: str(v) for k, v in found.options.items()})
         for word in option or []:
             key, sep, value = word.partition("=")
