@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workbench import dotted
+from workbench.experiment import dotted
 
 RESOLVED = {"raft": {"read_mode": "log"}, "faults": {"partitions": [{"at": 10.0, "duration": 20.0}]}}
 

@@ -11,7 +11,7 @@ from cli_harness import run_cli, snapshot, write_experiment
 from conftest import tiny_experiment
 
 from workbench.errors import ConfigError
-from workbench.sweep import MAX_RUNS, PlannedRuns, plan_sweep
+from workbench.experiment.plan import MAX_RUNS, PlannedRuns, plan_sweep
 
 NINE = list(range(1, 10))
 BILLION_GRID = {  # 9 keys x 9 values x 3 seeds = 1,162,261,467 runs (the reproducer)
