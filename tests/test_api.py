@@ -145,3 +145,33 @@ def test_a_summary_older_than_its_run_folders_is_rebuilt_on_load(tmp_path: Path)
     stale.to_parquet(out / "summary.parquet", index=False)
     os.utime(out / "summary.parquet", ns=(runs_mtime - 10**9, runs_mtime - 10**9))
     assert (workbench.load(out).summary["status"] == "ok").all()
+
+
+def test_notebooks_demo_and_readme_use_only_the_public_surface() -> None:
+    """`import workbench` / `from workbench import <public names>` and `workbench.<public
+    name>` only: what `workbench.__all__` lists can be relied on, the rest may move."""
+    import ast
+    import json
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    sources = {"workbench/demo.py": (root / "workbench" / "demo.py").read_text()}
+    for notebook in sorted((root / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        sources[notebook.name] = "\n".join(line for text in code for line in text.splitlines()
+                                           if not line.lstrip().startswith(("%", "!")))
+    readme = (root / "README.md").read_text()
+    sources["README.md"] = "\n".join(re.findall(r"```python\n(.*?)```", readme, re.S))
+    public = set(workbench.__all__)
+    for where, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("workbench"):
+                assert node.module == "workbench", f"{where}: from {node.module} import ..."
+                assert {a.name for a in node.names} <= public, f"{where}: {ast.unparse(node)}"
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("workbench")]
+                assert all(n == "workbench" for n in names), f"{where}: {ast.unparse(node)}"
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id == "workbench"):
+                assert node.attr in public, f"{where}: workbench.{node.attr} is not public"

@@ -101,7 +101,7 @@ def test_force_replaces_only_a_workbench_folder_and_never_a_file_dropped_in_it(t
 def test_a_failure_while_writing_leaves_no_staging_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import tiny_experiment
 
-    from workbench import runner
+    from workbench.experiment import run as runner
     from workbench.experiment.config import validate_config
     from workbench.experiment.run import run_experiment, write_run
 
@@ -110,7 +110,7 @@ def test_a_failure_while_writing_leaves_no_staging_folder(tmp_path: Path, monkey
     def disk_full(*_: object, **__: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runner, "_write_files", disk_full)
+    monkeypatch.setattr(runner, "write_files", disk_full)
     with pytest.raises(OSError):
         write_run(output, tmp_path / "a" / "b" / "out")
     assert list(tmp_path.iterdir()) == [], "no stage, no parents made for it"

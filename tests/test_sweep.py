@@ -111,7 +111,7 @@ def test_sweep_writes_the_store_and_resumes(tmp_path: Path) -> None:
     assert sorted(frame["seed"].unique()) == [1, 2]
     for rid in frame["run_id"]:
         assert {p.name for p in (out / "runs" / rid).iterdir()} == {
-            "config.yaml", "events.jsonl", "ops.parquet", "summary.json"}
+            "config.yaml", "events.jsonl", "ops.parquet", "point.json", "summary.json"}
     stored = yaml.safe_load((out / "config.yaml").read_text())
     assert stored["sweep"] == {"grid": GRID, "seeds": 2}
     assert validate_config(stored).duration_s == 2  # the stored config is an experiment file

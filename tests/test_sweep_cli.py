@@ -64,7 +64,8 @@ def assert_consistent(out: Path) -> set[str]:
         if files == {"error.json"}:
             json.loads((out / "runs" / rid / "error.json").read_text())
             continue
-        assert files == {"config.yaml", "events.jsonl", "ops.parquet", "summary.json"}, (rid, files)
+        assert files == {"config.yaml", "events.jsonl", "ops.parquet", "point.json",
+                         "summary.json"}, (rid, files)
         json.loads((out / "runs" / rid / "summary.json").read_text())
         assert len(pd.read_parquet(out / "runs" / rid / "ops.parquet")) > 0
     if (out / "summary.parquet").exists():
