@@ -236,6 +236,7 @@ def test_history_flag_keeps_each_runs_event_log(tmp_path: Path) -> None:
 
 
 def test_without_history_each_run_keeps_its_fault_and_leader_events(tmp_path: Path) -> None:
+    from workbench.analysis.phases import partition_intervals
     from workbench.analysis.report import run_context
     from workbench.api import load
     from workbench.results.load import load_run
@@ -252,7 +253,8 @@ def test_without_history_each_run_keeps_its_fault_and_leader_events(tmp_path: Pa
     # The run's own report shades the partition and shows leadership from the events,
     # but draws no convergence from digests it does not have.
     folder = load_run(tmp_path / "e" / "runs" / run_id)
-    assert not folder.trace_complete and len(folder.intervals()) == 1
+    assert not folder.trace_complete
+    assert len(partition_intervals(folder.trace_records, folder.duration_ms)) == 1
     context = run_context(folder)
     titles = [title for title, _ in context["sections"]]
     assert "Leadership" in titles and "Convergence after each heal" not in titles

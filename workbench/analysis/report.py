@@ -27,6 +27,7 @@ from workbench.analysis.aggregate import aggregate_seeds
 from workbench.analysis.convergence import convergence_times
 from workbench.analysis.leadership import leadership_summary
 from workbench.analysis.metric_docs import METRICS_DOC, metric_docs
+from workbench.analysis.phases import partition_intervals
 from workbench.analysis.pipelines import (
     by_node,
     by_phase,
@@ -35,6 +36,7 @@ from workbench.analysis.pipelines import (
     with_side,
 )
 from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
+from workbench.analysis.trace import trace_frame
 from workbench.checkers.visibility import visibility_lags
 from workbench.results.load import Run, Sweep, load
 
@@ -143,7 +145,7 @@ def _config_text(config: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- a run
 def run_context(run: Run) -> dict[str, Any]:
     ops = with_side(run.ops)
-    intervals = run.intervals()
+    intervals = partition_intervals(run.trace_records or [], run.duration_ms)
     # Without apply records the version order falls back to completion order.
     reads = stale_reads(ops, run.trace_records if run.trace_complete else None)
     summary = dict(run.summary)
@@ -165,7 +167,8 @@ def run_context(run: Run) -> dict[str, Any]:
                          "Reads that missed a write acknowledged before the read began (real-time "
                          "definition), per phase and side.",
                          _table(staleness_summary(reads, by=["phase", "side"]))))
-    if (trace := run.trace_frame) is not None:
+    if run.trace_records is not None:
+        trace = trace_frame(run.trace_records)
         if run.trace_complete:  # convergence needs the replicas' digest samples
             healed = convergence_times(trace, intervals)
             if len(healed):

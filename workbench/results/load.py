@@ -92,24 +92,10 @@ class Run:
             return self.trace
         return self.events if self._events is not None else None
 
-    @functools.cached_property
-    def trace_frame(self) -> pd.DataFrame | None:
-        """`trace_records` as a frame (`analysis.trace.trace_frame`), or None."""
-        from workbench.analysis.trace import trace_frame
-
-        records = self.trace_records
-        return trace_frame(records) if records is not None else None
-
     @property
     def duration_ms(self) -> float:
         raw = self.raw_config
         return float(raw.get("duration_s", self.summary.get("duration_s", 0.0))) * 1000.0
-
-    def intervals(self) -> pd.DataFrame:
-        """Partitions as `phases.partition_intervals` gives them (empty without a trace)."""
-        from workbench.analysis.phases import partition_intervals
-
-        return partition_intervals(self.trace_records or [], self.duration_ms)
 
     def _materialize(self, value: Any, name: str) -> Records:
         if callable(value):
