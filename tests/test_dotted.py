@@ -26,8 +26,8 @@ def test_set_resolved_edits_in_place() -> None:
 
 def test_set_raw_creates_missing_sections_and_copies_lists() -> None:
     raw: dict = {"name": "x"}
-    dotted.set_raw(raw, RESOLVED, ["raft", "read_mode"], "lease")
-    dotted.set_raw(raw, RESOLVED, ["faults", "partitions", "0", "at"], 3)
+    dotted.set_raw(raw, RESOLVED, ["raft", "read_mode"], value="lease")
+    dotted.set_raw(raw, RESOLVED, ["faults", "partitions", "0", "at"], value=3)
     assert raw == {"name": "x", "raft": {"read_mode": "lease"},
                    "faults": {"partitions": [{"at": 3, "duration": 20.0}]}}
     assert RESOLVED["faults"]["partitions"][0]["at"] == 10.0  # the resolved tree is not touched

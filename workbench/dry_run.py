@@ -72,7 +72,7 @@ def describe_run(config: ExperimentConfig, out_dir: str) -> str:
     ])
 
 
-def describe_sweep(plan_config: dict, runs: Sequence, grid_paths: list[str], seeds: int,
+def describe_sweep(plan_config: dict, runs: Sequence, grid_paths: list[str], *, seeds: int,
                    workers: int | None, serial: bool, out_dir: str) -> str:
     from workbench.experiment.plan import MAX_RUNS
 

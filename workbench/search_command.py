@@ -138,7 +138,7 @@ def _serial(configs: list[ExperimentConfig], progress: _Progress) -> tuple[tuple
 def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str | None,
             progress: _Progress) -> tuple[tuple[int, str] | None, list[int]]:
     """At most `slots` seeds in flight, in seed order; the first finding stops submission.
-    In-flight tasks are abandoned, not cancelled (see `experiment.execute.run_on_ray`
+    In-flight tasks are abandoned, not cancelled (see `experiment.execute.run_as_ray_tasks`
     on why). Ray comes from the one `ray_session` (a private local Ray, or `address`)."""
     import ray
 

@@ -9,9 +9,7 @@ from memory, so `report` on an old folder shows what `run` showed.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, st
 from workbench.analysis.trace import trace_frame
 from workbench.checkers.visibility import visibility_lags
 from workbench.results.load import Run, Sweep, load
+from workbench.results.store import atomic_write_bytes
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
@@ -426,12 +425,5 @@ def write_report(folder: str | Path, path: str | Path | None = None) -> Path:
         write_explorer(folder)  # every run report gets its interactive explorer beside it
     html = render_report(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, html.encode("utf-8"))  # the store's: also readable like any file
     return path

@@ -43,7 +43,8 @@ def set_resolved(resolved: Any, parts: list[str], value: Any) -> None:
     node[index(parts[-1]) if isinstance(node, list) else parts[-1]] = value
 
 
-def set_raw(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], value: Any) -> None:
+def set_raw(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], *,
+            value: Any) -> None:
     """Set a checked path in a raw config dict (as written), in place.
 
     The raw dict is edited rather than the resolved one so that defaults and tagged

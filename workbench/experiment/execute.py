@@ -66,7 +66,8 @@ def ray_slots(workers: int | None) -> int:
     return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def run_on_ray(pending: list[RunSpec], on_done: OnDone, keep_history: bool, slots: int) -> None:
+def run_as_ray_tasks(pending: list[RunSpec], on_done: OnDone, *, keep_history: bool,
+                     slots: int) -> None:
     """At most `slots` tasks in flight, so an interrupt abandons few and the progress
     bar counts real completions. Ctrl-C drops what is in flight and re-raises; nothing an
     abandoned task does reaches the store (only `on_done` writes, here in the driver).
@@ -213,7 +214,8 @@ def _run_pending(plan: SweepPlan, store: SweepStore, *, serial: bool, workers: i
         if serial:
             run_serial(pending, on_done, keep_history)
         else:
-            run_on_ray(pending, on_done, keep_history, ray_slots(workers))
+            run_as_ray_tasks(pending, on_done, keep_history=keep_history,
+                             slots=ray_slots(workers))
     except KeyboardInterrupt:
         result.interrupted = True
         # Ctrl-C may land between a run's folder and the summary rewrite: re-read the
@@ -234,7 +236,7 @@ def stored_rows(plan: SweepPlan, store: SweepStore) -> dict[str, dict[str, Any]]
 
 
 def _row(plan: SweepPlan, spec: RunSpec, record: dict[str, Any]) -> dict[str, Any]:
-    return summary_row(spec.run_id, spec.point, record, plan.grid_paths)
+    return summary_row(spec.run_id, point=spec.point, record=record, grid_paths=plan.grid_paths)
 
 
 def _frame(plan: SweepPlan, rows: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -272,9 +274,9 @@ def sweep_command(experiment: Path, *, overrides: list[str], out: Path | None,
 
         seeds = plan.config["sweep"]["seeds"]
         print(describe_sweep(plan.config, plan.runs, plan.grid_paths,
-                             seeds if isinstance(seeds, int) else len(seeds), workers,
-                             workers == 1 or uses_ray_runtime(plan),
-                             str(out or default_sweep_dir(plan.name))))
+                             seeds=seeds if isinstance(seeds, int) else len(seeds),
+                             workers=workers, serial=workers == 1 or uses_ray_runtime(plan),
+                             out_dir=str(out or default_sweep_dir(plan.name))))
         return 0
     # The output folder is judged before anything is printed: a refusal is one line.
     SweepStore(out or default_sweep_dir(plan.name)).check(plan.config, plan.grid_paths, force)

@@ -157,7 +157,7 @@ def plan_sweep(raw: dict[str, Any], source: str = "", *, max_runs: int | None = 
                 raise _sweep_error(source, f"sweep.grid.{path}: value {value!r} is listed twice")
             seen.add(key)
             candidate = copy.deepcopy(base_raw)
-            dotted.set_raw(candidate, resolved, parts, value)
+            dotted.set_raw(candidate, resolved, parts, value=value)
             try:
                 validate_config(candidate)
             except ConfigError as exc:
@@ -229,7 +229,7 @@ class PlannedRuns(Sequence[RunSpec]):
     def _build(self, point: dict[str, Any], seed: int) -> RunSpec:
         run_raw = copy.deepcopy(self._base_raw)
         for path, value in point.items():
-            dotted.set_raw(run_raw, self._resolved, path.split("."), value)
+            dotted.set_raw(run_raw, self._resolved, path.split("."), value=value)
         run_raw["seed"] = seed
         rid = run_id(point, seed)
         try:

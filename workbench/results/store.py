@@ -11,6 +11,7 @@ it is older than they are. Leftover staging names (dot-prefixed) are ignored and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -69,15 +70,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 @contextmanager
@@ -318,7 +313,8 @@ class SweepStore:
         ids = [*dict.fromkeys(r for r in order if r in finished),
                *sorted(finished.difference(order))]
         records = self.read_records(ids)
-        rows = [summary_row(run_id, self.read_point(run_id), records[run_id], grid_paths)
+        rows = [summary_row(run_id, point=self.read_point(run_id), record=records[run_id],
+                            grid_paths=grid_paths)
                 for run_id in ids if run_id in records]
         return summary_frame(rows, grid_paths)
 
@@ -338,7 +334,7 @@ def grid_column(values: list[Any]) -> list[Any]:
     return [json.dumps(v, sort_keys=True) for v in values]
 
 
-def summary_row(run_id: str, point: Mapping[str, Any], record: Mapping[str, Any],
+def summary_row(run_id: str, *, point: Mapping[str, Any], record: Mapping[str, Any],
                 grid_paths: list[str]) -> dict[str, Any]:
     """One run's summary row: its record, its id and its grid point. A case sets only its
     own paths (raft has no `quorum.r`): the others are None."""
