@@ -33,7 +33,7 @@ from workbench.experiment.execute import run_sweep
 from workbench.experiment.plan import plan_sweep
 from workbench.history.frame import FRAME_COLUMNS
 from workbench.results.load import Sweep, load
-from workbench.runtime.ray_session import start_session
+from workbench.runtime.ray_session import end_session, start_session
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = ROOT / "experiments" / "cap_sweep.yaml"
@@ -160,10 +160,7 @@ def main() -> None:
         try:
             store = scaling(args.seeds, args.duration, args.workers, Path(scratch))
         finally:
-            import ray
-
-            if ray.is_initialized():
-                ray.shutdown()
+            end_session()  # the raylets and the private token go too, not just the driver
         analysis(store, args.ops)
 
 
