@@ -14,6 +14,7 @@ from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.protocols.eventual import EventualNode, EventualOptions, Push, SyncReply, SyncRequest
 from workbench.runner import run_experiment
+from workbench.runtime.driver import apply_persist
 from workbench.runtime.sim import simulate
 
 CAP = ROOT / "experiments" / "cap_partition.yaml"
@@ -107,8 +108,7 @@ class Cluster:
 
     def _persist(self, i: int, effects: list[object]) -> list[object]:
         for effect in effects:  # the driver's job: durable writes, in order
-            if type(effect).__name__ == "Persist":
-                self.storages[i].apply(effect.records)  # type: ignore[attr-defined]
+            apply_persist(self.storages[i], effect)
         return effects
 
     def _drain(self, i: int) -> list[object]:

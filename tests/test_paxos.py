@@ -38,7 +38,7 @@ from workbench.protocols.paxos import (
     Result,
     SlotPrepare,
 )
-from workbench.runtime.driver import NodeDriver
+from workbench.runtime.driver import NodeDriver, apply_persist
 from workbench.runtime.sim import Simulation, simulate
 from workbench.runtime.stepped import SteppedTransport
 
@@ -46,8 +46,7 @@ from workbench.runtime.stepped import SteppedTransport
 def persisted(effects: list[Any], storage: Storage) -> list[Any]:
     """Carry out the `Persist` effects of a core called directly (the driver's job), in order."""
     for effect in effects:
-        if isinstance(effect, Persist):
-            storage.apply(effect.records)
+        apply_persist(storage, effect)
     return effects
 
 

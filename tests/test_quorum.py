@@ -20,6 +20,7 @@ from workbench.fault_search import UNCHECKED, Finding, search
 from workbench.history.frame import history_to_frame
 from workbench.protocols.quorum import QuorumNode, QuorumOptions, merge_entries, resolve
 from workbench.runner import run_experiment
+from workbench.runtime.driver import apply_persist
 from workbench.runtime.sim import Simulation
 
 STRICT_ABD = {"n": 3, "r": 2, "w": 2, "read_repair": "blocking"}
@@ -65,7 +66,10 @@ class Cluster:
             node.take_effects()
 
     def _collect(self, src: int) -> None:
-        for effect in self.nodes[src].take_effects():
+        node = self.nodes[src]
+        for effect in node.take_effects():
+            if apply_persist(node.storage, effect):  # the driver's job: durable at once
+                continue
             if isinstance(effect, Send):
                 self.inbox.append((src, effect.to, effect.message))
             elif isinstance(effect, Reply):

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from workbench.core.effects import Persist, Reply, Send
+from workbench.core.effects import Reply, Send
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Extend, Storage
+from workbench.core.storage import Storage
 from workbench.protocols.raft import (
     LEADER,
     AppendEntries,
@@ -31,17 +31,14 @@ from workbench.protocols.raft import (
     RequestVote,
 )
 from workbench.protocols.raft_invariants import RaftInvariants
-from workbench.runtime.driver import NodeDriver
+from workbench.runtime.driver import NodeDriver, apply_persist
 from workbench.runtime.stepped import SteppedTransport
 
 
 def persisted(effects: list[Any], storage: Storage) -> list[Any]:
     """Carry out the `Persist` effects of a core called directly (the driver's job), in order."""
     for effect in effects:
-        if isinstance(effect, Persist):
-            storage.apply(effect.records)
-        elif isinstance(effect, Extend):
-            storage.extend(effect)
+        apply_persist(storage, effect)
     return effects
 
 

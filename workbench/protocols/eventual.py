@@ -44,11 +44,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from workbench.core.effects import Persist, Reply, Send
 from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Put
+from workbench.core.storage import Put, Record
 from workbench.protocols.base import Node
 from workbench.protocols.common.hlc import HybridClock, Timestamp
 
@@ -219,6 +220,23 @@ class EventualNode(Node):
     }
 
     # ------------------------------------------------------------ internals
+    def persist(self, *records: Record) -> None:
+        """The store's one persist path: a step's writes (register/set index, value,
+        clock) join the step's open `Persist` — one batch, one fsync under a disk model
+        — unless a send or reply already left after it (that one must not wait for
+        writes it does not depend on). Applied at once, in order, without a disk model,
+        so histories are those of separate writes."""
+        outbox = self._outbox
+        for k in range(len(outbox) - 1, -1, -1):
+            effect = outbox[k]
+            cls = type(effect)
+            if cls is Persist:
+                outbox[k] = Persist(effect.records + records)
+                return
+            if cls is Send or cls is Reply:
+                break
+        outbox.append(Persist(records))
+
     def _local_write(self, key: str, value: Any, now: float) -> None:
         pt = physical_ticks(now)
         stamp = self.clock.tick(pt)

@@ -106,6 +106,25 @@ def current_leader(statuses: Sequence[tuple[bool, int | None]]) -> int | None:
     return max(leaders, key=lambda i: (votes[i], -i))
 
 
+def apply_persist(storage: Storage, effect: Any) -> bool:
+    """Apply `effect` to `storage` at once if it is a durable write; True if it was one.
+
+    The one place outside `NodeDriver` that carries out `Persist` (and the lone-`Extend`
+    shorthand): the scenario runner's World (and so the explorer), the Maelstrom host and
+    the test harnesses step cores without a driver and without a disk model, so a write
+    is durable the moment it is drained — exactly what `NodeDriver._drain` does with
+    `disk=None`.
+    """
+    cls = type(effect)
+    if cls is Persist:
+        storage.apply(effect.records)
+        return True
+    if cls is Extend:
+        storage.extend(effect)
+        return True
+    return False
+
+
 class NodeDriver:
     __slots__ = (
         "id", "members", "factory", "options", "storage", "rng_for", "transport",
