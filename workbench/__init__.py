@@ -20,32 +20,31 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS: dict[str, tuple[str, str | None]] = {
-    # name: (module, attribute; None = the module itself)
-    "run": ("workbench.api", "run"),
-    "sweep": ("workbench.api", "sweep"),
-    "load": ("workbench.api", "load"),
-    "check": ("workbench.api", "check"),
-    "Run": ("workbench.results.load", "Run"),
-    "Sweep": ("workbench.results.load", "Sweep"),
-    "config_from": ("workbench.experiment.config", "config_from"),
-    "load_config": ("workbench.experiment.config", "load_config"),
-    "pipelines": ("workbench.analysis.pipelines", None),
-    "plots": ("workbench.analysis.plots", None),
-    "pbs_plots": ("workbench.analysis.pbs_plots", None),
-    "aggregate_seeds": ("workbench.analysis.aggregate", "aggregate_seeds"),
-    "wide": ("workbench.analysis.aggregate", "wide"),
-    "paired_differences": ("workbench.analysis.aggregate", "paired_differences"),
-    "partition_intervals": ("workbench.analysis.phases", "partition_intervals"),
-    "stale_reads": ("workbench.analysis.staleness", "stale_reads"),
-    "staleness_summary": ("workbench.analysis.staleness", "staleness_summary"),
-    "stale_fraction_per_run": ("workbench.analysis.staleness", "stale_fraction_per_run"),
-    "write_report": ("workbench.analysis.report", "write_report"),
-    "summary_text": ("workbench.analysis.summary_text", "summary_text"),
-    "consistency_vs_t": ("workbench.checkers.pbs", "consistency_vs_t"),
-    "fig16": ("workbench.studies.fig16", None),
-    "pbs_study": ("workbench.studies.pbs", None),
+_FUNCTIONS: dict[str, list[str]] = {
+    # module: the names it exports here
+    "workbench.api": ["run", "sweep", "load", "check"],
+    "workbench.results.load": ["Run", "Sweep"],
+    "workbench.experiment.config": ["config_from", "load_config"],
+    "workbench.analysis.aggregate": ["aggregate_seeds", "wide", "paired_differences"],
+    "workbench.analysis.phases": ["partition_intervals"],
+    "workbench.analysis.staleness": ["stale_reads", "staleness_summary", "stale_fraction_per_run"],
+    "workbench.analysis.report": ["write_report"],
+    "workbench.analysis.summary_text": ["summary_text"],
+    "workbench.checkers.pbs": ["consistency_vs_t"],
 }
+_MODULES: dict[str, str] = {
+    # name: the module exported whole
+    "pipelines": "workbench.analysis.pipelines",
+    "plots": "workbench.analysis.plots",
+    "pbs_plots": "workbench.analysis.pbs_plots",
+    "fig16": "workbench.studies.fig16",
+    "pbs_study": "workbench.studies.pbs",
+}
+_EXPORTS: dict[str, tuple[str, str | None]] = {
+    **{name: (module, name) for module, names in _FUNCTIONS.items() for name in names},
+    **{name: (module, None) for name, module in _MODULES.items()},
+}
+"""name -> (module, attribute; None = the module itself)"""
 
 __all__ = sorted(_EXPORTS)
 
