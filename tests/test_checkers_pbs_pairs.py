@@ -1,4 +1,4 @@
-"""PBS-style t-visibility from a history and its trace."""
+"""PBS-style t-visibility, pairwise (`checkers/pbs.visibility_pairs`), from a history and its trace."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 from conftest import tiny_experiment
 
-from workbench.checkers.tvisibility import (
+from workbench.checkers.pbs import (
     at_least,
     causal_successor,
-    t_visibility,
+    visibility_curve,
     visibility_pairs,
 )
 from workbench.config import validate_config
@@ -46,7 +46,7 @@ def test_pairs_and_curve_by_successor_rule() -> None:
                    (0, 4): (6.0, True), (1, 4): (5.0, False), (3, 4): (1.0, True)}
     ordered = visibility_pairs(frame, trace, max_t_ms=10, successor=at_least)
     assert ordered["visible"].tolist() == [True, True, True, True, True]
-    curve = t_visibility(causal, edges_ms=[0, 2, 10])
+    curve = visibility_curve(causal, edges_ms=[0, 2, 10])
     assert curve["pairs"].tolist() == [2, 3] and curve["visible"].tolist() == [2, 1]
     np.testing.assert_allclose(curve["p_visible"], [1.0, 1 / 3])
     # Pairs further apart than max_t_ms are left out.
@@ -59,7 +59,7 @@ def test_null_reads_show_nothing_and_empty_inputs_give_empty_frames() -> None:
     pairs = visibility_pairs(history_to_frame(history), [rec(0, "a", 1)], max_t_ms=5)
     assert pairs["visible"].tolist() == [False]
     empty = visibility_pairs(history_to_frame([]), [], max_t_ms=5)
-    assert empty.empty and t_visibility(empty)["pairs"].sum() == 0
+    assert empty.empty and visibility_curve(empty)["pairs"].sum() == 0
 
 
 def test_eventual_store_curve_rises_with_t_in_a_partition_free_run() -> None:
@@ -67,7 +67,7 @@ def test_eventual_store_curve_rises_with_t_in_a_partition_free_run() -> None:
     result = simulate(config)
     pairs = visibility_pairs(history_to_frame(result.history), result.trace, max_t_ms=200,
                              successor=causal_successor(result.trace))
-    curve = t_visibility(pairs, edges_ms=[0, 10, 200]).set_index("t_ms")
+    curve = visibility_curve(pairs, edges_ms=[0, 10, 200]).set_index("t_ms")
     assert curve["pairs"].min() > 20
     # Replication takes a few ms: reads soon after a write miss it more often than later
     # ones (LWW also loses some writes to concurrent ones for good).
