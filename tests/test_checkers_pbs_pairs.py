@@ -10,6 +10,8 @@ from conftest import tiny_experiment
 from workbench.checkers.pbs import (
     at_least,
     causal_successor,
+    settled_staleness,
+    t_visibility,
     visibility_curve,
     visibility_pairs,
 )
@@ -72,3 +74,19 @@ def test_eventual_store_curve_rises_with_t_in_a_partition_free_run() -> None:
     # Replication takes a few ms: reads soon after a write miss it more often than later
     # ones (LWW also loses some writes to concurrent ones for good).
     assert curve.loc[0, "p_visible"] < curve.loc[10, "p_visible"], curve
+
+
+def test_settled_staleness_skips_versions_whose_branch_died() -> None:
+    # a (version 2) is applied at node 0 only and its branch dies at once; b (version 1,
+    # concurrent) spreads. A read 200 ms later returning b is judged against b, not a:
+    # a was lost to a concurrent write, which is not the read's staleness.
+    history = [ev(0, "invoke", "write", "a", 0), ev(1, "invoke", "write", "b", 0),
+               ev(0, "ok", "write", "a", 1), ev(1, "ok", "write", "b", 2),
+               ev(2, "invoke", "read", None, 200), ev(2, "ok", "read", "b", 201)]
+    trace = [{**rec(0, "a", 2), "time": 1}, {**rec(1, "b", 1), "time": 2},
+             {**rec(2, "b", 1, writer=False), "time": 150}]
+    frame = history_to_frame(history)
+    assert settled_staleness(frame, trace) == {"stale_read_settled_fraction": 0.0, "stale_read_settled_reads": 1}
+    # Judged against the newest version by rank instead (a), the read would be stale.
+    rows = t_visibility(frame, trace, successor=causal_successor(trace), lag_ms=100)
+    assert rows["consistent"].tolist() == [False]

@@ -264,20 +264,22 @@ def settled_staleness(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | 
 
     For last-writer-wins (a trace with a causal forest) "successor" is causal: a minority
     read returning its own side's later write did not see the majority's (with version
-    order it would pass, its HLC being newer). And only versions that another node
-    carried on (`carried_elsewhere`) are judged against: a version that a concurrent
-    write replaced before it spread was lost, not stale (the lost-write figures count
-    it), and how many are lost grows with the write rate — at think_ms 0 a local store
-    takes several writes per key per propagation delay.
+    order it would pass, its HLC being newer). And only versions whose branch was still
+    alive `settle_ms` after they committed (some replica applied them or a successor
+    then, `alive_until`) are judged against: a version on a branch that a concurrent
+    write killed first was lost, not stale (the lost-write figures count it), and how
+    many are lost grows with the write rate — at think_ms 0 a local store forks a key
+    into concurrent branches that reach several nodes before all but one die.
     """
     trace = None if trace is None else list(trace)
     forest = causal_forest(trace) if trace else None
     rule = causal_successor(trace) if forest is not None else at_least
     if forest is not None and trace is not None:
         writes = register_ops(frame, trace).writes
-        carried = carried_elsewhere(forest, trace)
-        lost = [op for op, key, version in zip(writes["op"], writes["key"], writes["version"], strict=True)
-                if np.isfinite(version) and (key, int(version)) not in carried]
+        alive = alive_until(forest, trace)
+        lost = [op for op, key, version, done in zip(writes["op"], writes["key"], writes["version"],
+                                                     writes["complete_time"], strict=True)
+                if np.isfinite(version) and alive.get((key, int(version)), -np.inf) < done + settle_ms]
         frame = frame[~frame["op"].isin(lost)]
     rows = t_visibility(frame, trace, successor=rule, lag_ms=settle_ms, with_k_stale=False)
     judged = rows[rows["t_ms"].notna()]
@@ -285,29 +287,22 @@ def settled_staleness(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | 
             "stale_read_settled_reads": len(judged)}
 
 
-def carried_elsewhere(forest: Any, trace: Iterable[Mapping[str, Any]]) -> set[tuple[Any, int]]:
-    """(key, version) of the writes some write on *another* node built on (a causal
-    successor written elsewhere): the version spread beyond its writer before a
-    concurrent write replaced it."""
-    writer: dict[tuple[Any, int], Any] = {}
+def alive_until(forest: Any, trace: Iterable[Mapping[str, Any]]) -> dict[tuple[Any, int], float]:
+    """(key, version) -> the last time any replica applied the version or a causal
+    successor of it: when its branch of the key's history was last alive."""
+    last: dict[tuple[Any, int], float] = {}
     for r in trace:
-        if r.get("kind") == "apply" and "writer" in r and not r.get("set"):
-            writer.setdefault((r["key"], int(r["version"])), r["writer"])
-    carried: set[tuple[Any, int]] = set()
+        if r.get("kind") == "apply" and not r.get("set"):
+            at = (r["key"], int(r["version"]))
+            last[at] = max(last.get(at, -np.inf), float(r["time"]))
+    out: dict[tuple[Any, int], float] = {}
     for key in {k for k, _ in forest.enter}:
-        # Successors first: each version's subtree writers are known when it is reached.
-        others: dict[int, set[Any]] = {}
-        for version in forest.post_order(key):
-            mine = writer.get((key, version))
-            below: set[Any] = set()
+        for version in forest.post_order(key):  # successors first
+            until = last.get((key, version), -np.inf)
             for child in forest.children.get((key, version), ()):
-                below |= others.pop(child, set())
-                below.add(writer.get((key, child)))
-            if below - {mine}:
-                carried.add((key, version))
-            # Only whether a writer other than the parent's exists matters: keep two at most.
-            others[version] = set(list(below | {mine})[:2]) if len(below | {mine}) > 1 else below | {mine}
-    return carried
+                until = max(until, out[(key, child)])
+            out[(key, version)] = until
+    return out
 
 
 def visibility_pairs(frame: pd.DataFrame, trace: Sequence[Mapping[str, Any]] | None, max_t_ms: float,
