@@ -126,7 +126,7 @@ def analysis(store: Path, target: int) -> None:
                                "minority": (3, 4)}])
     raw = frame.drop(columns=["node", "partitioned", "minority", "phase"], errors="ignore")
     steps: list[tuple[str, Callable[[], Any] | None, str]] = [
-        ("annotate_ops", lambda: annotate_ops(raw, intervals, config["nodes"]), ""),
+        ("annotate_ops", lambda: annotate_ops(raw, intervals, nodes=config["nodes"]), ""),
         ("availability_summary", lambda: availability_summary(frame), ""),
         ("availability_summary per run",
          lambda: frame.groupby("run_id", sort=False)[list(frame.columns)].apply(

@@ -117,7 +117,7 @@ def multi_raylet(raylets: int = 3) -> Iterator[MultiRaylet]:
             head = start_local_raylet(1, object_store_mb=200)
             started.append(head)
             for _ in range(raylets - 1):
-                started.append(start_local_raylet(1, head.gcs_address, object_store_mb=200))
+                started.append(start_local_raylet(1, gcs_address=head.gcs_address, object_store_mb=200))
             from workbench.runtime.ray_session import loopback_node_address
 
             with loopback_node_address():

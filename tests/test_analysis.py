@@ -381,7 +381,7 @@ def test_aggregate_seeds_matches_scipy_t_interval() -> None:
                          "mode": ["x"] * 9, "seed": range(9),
                          "latency_p50_ms": rng.uniform(0, 100, 9),
                          "linearizable": [True, True, False, True, None, False, False, True, True]})
-    got = aggregate_seeds(runs, ["latency_p50_ms", "linearizable"], ["protocol", "mode"])
+    got = aggregate_seeds(runs, ["latency_p50_ms", "linearizable"], by=["protocol", "mode"])
     assert len(got) == 6
     for row in got.to_dict("records"):
         column = runs.loc[runs["protocol"] == row["protocol"], row["metric"]]

@@ -14,7 +14,7 @@ from workbench.analysis.aggregate import aggregate_seeds, paired_differences, wi
 def test_two_of_three_linearizable_gets_a_wilson_interval_inside_0_1() -> None:
     # The t-interval of [1, 1, 0] is [-0.77, 2.10]: not a rate.
     runs = pd.DataFrame({"p": ["raft"] * 3, "linearizable": [True, True, False]})
-    row = aggregate_seeds(runs, ["linearizable"], ["p"]).iloc[0]
+    row = aggregate_seeds(runs, ["linearizable"], by=["p"]).iloc[0]
     assert row["interval"] == "wilson"
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.2077, 0.9385), abs=1e-4)
     assert wilson_interval(3, 3)[1] == 1.0 and wilson_interval(0, 3)[0] == 0.0
@@ -23,7 +23,7 @@ def test_two_of_three_linearizable_gets_a_wilson_interval_inside_0_1() -> None:
 def test_fractions_are_clipped_to_0_1() -> None:
     runs = pd.DataFrame({"p": ["a"] * 3, "availability_partitioned": [0.0, 1.0, 1.0],
                          "latency_p50_ms": [0.0, 1.0, 1.0]})
-    got = aggregate_seeds(runs, ["availability_partitioned", "latency_p50_ms"], ["p"]).set_index("metric")
+    got = aggregate_seeds(runs, ["availability_partitioned", "latency_p50_ms"], by=["p"]).set_index("metric")
     assert got.loc["availability_partitioned", "ci_high"] == 1.0
     assert got.loc["latency_p50_ms", "ci_high"] > 1.0  # not a fraction: not clipped
     assert got.loc["availability_partitioned", "ci_low"] == 0.0 == got.loc["latency_p50_ms", "ci_low"]
@@ -31,7 +31,7 @@ def test_fractions_are_clipped_to_0_1() -> None:
 
 def test_one_seed_has_no_interval_and_unknown_verdicts_are_counted() -> None:
     runs = pd.DataFrame({"p": ["a", "b", "b", "b"], "linearizable": [True, True, None, None]})
-    got = aggregate_seeds(runs, ["linearizable"], ["p"]).set_index("p")
+    got = aggregate_seeds(runs, ["linearizable"], by=["p"]).set_index("p")
     assert got.loc["a", "n"] == 1 and got.loc["a", "interval"] == "none" and math.isnan(got.loc["a", "ci_low"])
     assert got.loc["b", "n"] == 1 and got.loc["b", "unknown"] == 2
 
@@ -41,18 +41,18 @@ def test_paired_differences_cancel_the_seed_effect() -> None:
     seed_effect = rng.normal(0, 10, 6)  # large, shared by both settings
     runs = pd.DataFrame({"seed": list(range(6)) * 2, "mode": ["a"] * 6 + ["b"] * 6,
                          "latency": np.concatenate([seed_effect, seed_effect + 1.0 + rng.normal(0, 0.01, 6)])})
-    got = paired_differences(runs, "latency", "mode", baseline="a").iloc[0]
+    got = paired_differences(runs, "latency", setting="mode", baseline="a").iloc[0]
     assert got["setting"] == "b" and got["pairs"] == 6
     assert got["ci_low"] < 1.0 < got["ci_high"] and got["ci_high"] - got["ci_low"] < 0.1
     # Unpaired, the seed effect swamps the difference.
-    means = aggregate_seeds(runs, ["latency"], ["mode"]).set_index("mode")
+    means = aggregate_seeds(runs, ["latency"], by=["mode"]).set_index("mode")
     assert means.loc["b", "ci_low"] < means.loc["a", "mean"]
 
 
 def test_paired_differences_skip_seeds_missing_on_one_side() -> None:
     runs = pd.DataFrame({"seed": [1, 2, 3, 1, 2], "mode": ["a", "a", "a", "b", "b"],
                          "x": [1.0, 2.0, 3.0, 2.0, None], "g": ["k"] * 5})
-    got = paired_differences(runs, "x", "mode", baseline="a", by=["g"]).iloc[0]
+    got = paired_differences(runs, "x", setting="mode", baseline="a", by=["g"]).iloc[0]
     assert got["pairs"] == 1 and got["mean_diff"] == 1.0 and math.isnan(got["ci_low"])
 
 
@@ -73,6 +73,6 @@ def test_by_phase_over_runs_weights_each_run_once() -> None:
 
 def test_non_negative_metrics_are_clipped_at_zero() -> None:
     runs = pd.DataFrame({"p": ["a"] * 3, "leader_changes": [2, 1, 1], "delta": [-1.0, 1.0, 1.0]})
-    got = aggregate_seeds(runs, ["leader_changes", "delta"], ["p"]).set_index("metric")
+    got = aggregate_seeds(runs, ["leader_changes", "delta"], by=["p"]).set_index("metric")
     assert got.loc["leader_changes", "ci_low"] == 0.0
     assert got.loc["delta", "ci_low"] < 0  # a metric that can be negative keeps its interval

@@ -28,21 +28,21 @@ def test_a_fast_retrying_client_weighs_as_much_as_a_slow_one() -> None:
     fast_fail = [(1, "fail", t, t + 0.5) for t in range(0, 100, 1)]  # 100 failed attempts
     ops = _ops(served + fast_fail + [(0, "ok", 100, 101), (1, "fail", 100, 100.5)])
     per_op = ops["type"].eq("ok").mean()
-    tw = time_weighted_availability(ops, 0, 100, clients=2)["availability_time"].iloc[0]
+    tw = time_weighted_availability(ops, start_ms=0, end_ms=100, clients=2)["availability_time"].iloc[0]
     assert per_op < 0.15 and tw == 0.5
-    assert clients_served(ops, 0, 100, clients=2)["clients_served"].iloc[0] == 0.5
+    assert clients_served(ops, start_ms=0, end_ms=100, clients=2)["clients_served"].iloc[0] == 0.5
 
 
 def test_a_timed_out_process_is_replaced_in_the_same_client_slot() -> None:
     ops = _ops([(1, "info", 0, 50), (3, "ok", 60, 61), (3, "ok", 70, 71)])  # 3 = 1 + 2 clients
-    tw = time_weighted_availability(ops, 0, 71, clients=2)
+    tw = time_weighted_availability(ops, start_ms=0, end_ms=71, clients=2)
     assert tw["client_ms"].iloc[0] == 71 and tw["available_ms"].iloc[0] == 11
 
 
 def test_a_client_served_once_is_not_served_throughout() -> None:
     # One lease read right after the cut, then refusals for 90 ms: not a served client.
     ops = _ops([(0, "ok", 0, 1), *[(0, "fail", t, t + 1) for t in range(10, 100, 10)]])
-    assert clients_served(ops, 0, 100, clients=1)["clients_served"].iloc[0] == 0.0
+    assert clients_served(ops, start_ms=0, end_ms=100, clients=1)["clients_served"].iloc[0] == 0.0
 
 
 def test_summary_splits_client_time_by_side_and_partition() -> None:
@@ -60,7 +60,7 @@ def test_summary_splits_client_time_by_side_and_partition() -> None:
     assert got["availability_time_majority"] == 1.0 and got["clients_served_majority"] == 1.0
     assert got["availability_time_ambiguous"] is None
     assert got["availability_time"] == pytest.approx((291 + 191) / (291 + 291))  # last ops end at 291
-    assert client_time_summary(_ops([]), trace, 3, 2, 300)["availability_time"] is None
+    assert client_time_summary(_ops([]), trace, nodes=3, clients=2, end_ms=300)["availability_time"] is None
 
 
 def _raft_under_partition(think_ms: float) -> RunOutput:
@@ -86,9 +86,11 @@ def test_think_time_moves_per_op_availability_but_not_the_time_weighted_one() ->
     for think in (0.0, 100.0):
         out = _raft_under_partition(think)
         window = (3000.0, 7000.0)
-        tw = time_weighted_availability(out.ops, *window, clients=out.config.clients)
+        tw = time_weighted_availability(out.ops, start_ms=window[0], end_ms=window[1],
+                                        clients=out.config.clients)
         runs[think] = {**out.summary, "settled": float(tw["availability_time"].iloc[0]),
-                       "bound": attribution_bound(out.ops, *window, out.config.clients)}
+                       "bound": attribution_bound(out.ops, start_ms=window[0], end_ms=window[1],
+                                                   clients=out.config.clients)}
     fast, slow = runs[0.0], runs[100.0]
     shown = {t: {k: r[k] for k in ("availability_partitioned", "availability_time_partitioned",
                                    "clients_served_partitioned", "settled", "bound")} for t, r in runs.items()}

@@ -76,7 +76,7 @@ def test_forced_format_and_model() -> None:
 
 def test_runs_in_a_subprocess() -> None:
     script = ("import sys; from workbench.checkers.check_command import check_files; "
-              f"sys.exit(check_files([{BAD!r}], None, None, True, None))")
+              f"sys.exit(check_files([{BAD!r}], model=None, fmt=None, as_json=True, max_seconds=None))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 1 and json.loads(proc.stdout)["verdict"] == "not linearizable"

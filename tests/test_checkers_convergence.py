@@ -70,7 +70,7 @@ def test_register_summary() -> None:
               ev(1, "invoke", "read", None, 6), ev(1, "ok", "read", 2, 7)]
     trace = [fault(0, "partition_start"), digest(1, 0, "a"), fault(2, "partition_end"),
              digest(3, 1, "a"), digest(3, 2, "a")]
-    summary = consistency_summary(events, history_to_frame(events), trace, "cas-register",
+    summary = consistency_summary(events, history_to_frame(events), trace, model="cas-register",
                                   nodes=3, duration_ms=10)
     assert set(summary) == set(SUMMARY_KEYS)
     assert summary["linearizable"] is False and summary["lin_check_ms"] >= 0
@@ -86,7 +86,7 @@ def test_register_summary() -> None:
 def test_set_summary_and_unchecked_model() -> None:
     events = [ev(0, "invoke", "add", 1, 0, "s"), ev(0, "ok", "add", 1, 1, "s"),
               ev(1, "invoke", "read", None, 2, "s"), ev(1, "ok", "read", [], 3, "s")]
-    summary = consistency_summary(events, history_to_frame(events), [], None, nodes=3,
+    summary = consistency_summary(events, history_to_frame(events), [], model=None, nodes=3,
                                   duration_ms=10)
     assert summary["linearizable"] is None and summary["lin_check_ms"] is None
     # set-full: the add is known from its ack at 1 and a read begun at 2 misses it: lost,
@@ -98,7 +98,7 @@ def test_set_summary_and_unchecked_model() -> None:
 
 
 def test_empty_run_summary() -> None:
-    summary = consistency_summary([], history_to_frame([]), [], "cas-register", nodes=3,
+    summary = consistency_summary([], history_to_frame([]), [], model="cas-register", nodes=3,
                                   duration_ms=10)
     assert summary["linearizable"] is True and summary["stale_read_fraction"] is None
     assert summary["ryw_violations"] == 0

@@ -44,7 +44,7 @@ def part(
     shape: str, n: int, *, leader: int | None = None, seed: int = 0, **kw: object
 ) -> Partition:
     spec = PartitionSpec.model_validate({"shape": shape, "at": 0, **kw})
-    return resolve_partition(spec, list(range(n)), leader, random.Random(seed))
+    return resolve_partition(spec, list(range(n)), leader=leader, rng=random.Random(seed))
 
 
 def two_way(p: Partition, node: int, n: int) -> frozenset[int]:
@@ -668,11 +668,11 @@ def test_resolve_node() -> None:
     assert resolve_node("leader", nodes, leader=1, rng=random.Random(0)) == 1
     drawn = {resolve_node("leader", nodes, leader=None, rng=random.Random(s)) for s in range(40)}
     assert drawn == set(nodes)
-    assert resolve_node("random", nodes, None, random.Random(8)) == resolve_node(
-        "random", nodes, None, random.Random(8)
+    assert resolve_node("random", nodes, leader=None, rng=random.Random(8)) == resolve_node(
+        "random", nodes, leader=None, rng=random.Random(8)
     )
     with pytest.raises(ValueError):
-        resolve_node(9, nodes, None, random.Random(0))
+        resolve_node(9, nodes, leader=None, rng=random.Random(0))
 
 
 # --------------------------------------------------------------------------- network

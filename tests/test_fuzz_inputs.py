@@ -54,7 +54,7 @@ def one_line_or_result(data: bytes, fmt: str | None, tmp: Path) -> None:
     path = tmp / "history.txt"
     path.write_bytes(data)
     out, err = io.StringIO(), io.StringIO()
-    code = check_files([str(path)], None, fmt, False, 0.2, out=out, err=err)
+    code = check_files([str(path)], model=None, fmt=fmt, as_json=False, max_seconds=0.2, out=out, err=err)
     if code == 2:
         lines = err.getvalue().splitlines()
         assert len(lines) == 1 and lines[0].startswith("workbench: error: "), err.getvalue()
@@ -269,5 +269,6 @@ def test_results_a_model_cannot_hold_are_named(data: bytes, tmp_path: Path) -> N
     path = tmp_path / "h.jsonl"
     path.write_bytes(data)
     err = io.StringIO()
-    assert check_files([str(path)], None, None, False, 0.2, out=io.StringIO(), err=err) == 2
+    assert check_files([str(path)], model=None, fmt=None, as_json=False, max_seconds=0.2,
+                       out=io.StringIO(), err=err) == 2
     assert "result" in err.getvalue() and err.getvalue().count("\n") == 1

@@ -102,7 +102,7 @@ def test_wilson_interval_brackets_the_estimate() -> None:
 
 # ---------------------------------------------------------------- k-staleness vs the closed form
 def pbs_k_config(r: int, w: int, fanout: str, seed: int = 1, duration_s: float = 12.0) -> ExperimentConfig:
-    return k_staleness_config(r, w, fanout, seed, duration_s)
+    return k_staleness_config(r, w, fanout=fanout, seed=seed, duration_s=duration_s)
 
 
 def measured_k_staleness(config: ExperimentConfig) -> Any:
@@ -142,10 +142,10 @@ def test_the_monte_carlo_reproduces_the_papers_t0_numbers() -> None:
     """The paper's method on our presets gives the paper's own R = W = 1 numbers (text of
     the CACM version): a check that the presets are the paper's fits."""
     for row in PAPER.itertuples():
-        mc = wars_monte_carlo(row.preset, 3, row.r, row.w, [row.t_ms], trials=20_000, seed=5)
+        mc = wars_monte_carlo(row.preset, n=3, r=row.r, w=row.w, t_points=[row.t_ms], trials=20_000, seed=5)
         assert abs(mc["monte_carlo"].iloc[0] - row.paper) < 0.015, (row.preset, row.t_ms, mc)
 
 
 def test_strict_quorums_are_always_consistent_in_the_monte_carlo() -> None:
-    mc = wars_monte_carlo("YMMR", 3, 2, 2, [0.0], trials=5000)
+    mc = wars_monte_carlo("YMMR", n=3, r=2, w=2, t_points=[0.0], trials=5000)
     assert mc["monte_carlo"].iloc[0] == 1.0

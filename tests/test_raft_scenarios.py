@@ -127,7 +127,7 @@ def test_fig16_small_study_is_sane(tmp_path: Path) -> None:
     from workbench.studies import fig16
 
     base = load_config(fig16.EXPERIMENT)
-    trials = fig16.run_study(base, ["150-300", "150-150"], trials=40, workers=1)
+    trials = fig16.run_study(base, ranges=["150-300", "150-150"], trials=40, workers=1)
     assert len(trials) == 80 and trials["elected"].all()
     table = fig16.summary(trials).set_index("range")
     ours_300 = table.loc["150-300", "median_ms"]

@@ -72,7 +72,7 @@ def default_out_dir(config_name: str, protocol: str, seed: int) -> Path:
 @app.command()
 def run(
     experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="experiment file (YAML)")],
-    set_: SetOption = None,
+    *, set_: SetOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", help="result folder (default data/runs/NAME-PROTOCOL-seedSEED)")] = None,
     report: Annotated[bool, typer.Option(help="write report.html")] = True,
@@ -123,7 +123,7 @@ def run(
 @app.command()
 def check(
     files: Annotated[list[Path], typer.Argument(metavar="FILE", help="history files, one or more")],
-    model: Annotated[str | None, typer.Option(
+    *, model: Annotated[str | None, typer.Option(
         metavar="MODEL", help="register, cas-register, kv or set (default: from the ops)")] = None,
     fmt: Annotated[str | None, typer.Option(
         "--format", metavar="FORMAT",
@@ -138,14 +138,15 @@ def check(
     """
     from workbench.checkers.check_command import check_files
 
-    raise typer.Exit(check_files([str(f) for f in files], model, fmt, as_json, max_seconds))
+    raise typer.Exit(check_files([str(f) for f in files], model=model, fmt=fmt, as_json=as_json,
+                                 max_seconds=max_seconds))
 
 
 @app.command()
 def sweep(
     experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT",
                                                help="experiment file (YAML) with a sweep: section")],
-    set_: SetOption = None,
+    *, set_: SetOption = None,
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="DIR", help="sweep folder (default data/sweeps/NAME)")] = None,
     workers: Annotated[int | None, typer.Option(
@@ -207,7 +208,7 @@ def report(
 def fig16(
     experiment: Annotated[Path, typer.Argument(metavar="EXPERIMENT", help="base setup of a trial (YAML)")] = Path(
         "experiments/raft_election_fig16.yaml"),
-    trials: Annotated[int, typer.Option(metavar="N", help="trials per election-timeout range")] = 1000,
+    *, trials: Annotated[int, typer.Option(metavar="N", help="trials per election-timeout range")] = 1000,
     ranges: Annotated[str | None, typer.Option(
         metavar="MIN-MAX,...", help="ms ranges, comma-separated (default: the paper's ten)")] = None,
     # Not data/fig16/: that is the committed reference result (refresh it on purpose

@@ -92,7 +92,7 @@ def metric_interval(values: pd.Series, metric: str, confidence: float = 0.95) ->
     return out
 
 
-def aggregate_seeds(runs: pd.DataFrame, metrics: Sequence[str], by: Sequence[str],
+def aggregate_seeds(runs: pd.DataFrame, metrics: Sequence[str], *, by: Sequence[str],
                     confidence: float = 0.95) -> pd.DataFrame:
     """Tidy (long) result: one row per group of `by` and metric, with n, unknown, mean, std, CI.
 
@@ -133,7 +133,7 @@ def wide(aggregated: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return pivot.reset_index().astype({f"{m}_n": "int64" for m in metrics})
 
 
-def paired_differences(runs: pd.DataFrame, metric: str, setting: str, baseline: object,
+def paired_differences(runs: pd.DataFrame, metric: str, *, setting: str, baseline: object,
                        by: Sequence[str] = (), pair_on: str = "seed",
                        confidence: float = 0.95) -> pd.DataFrame:
     """Per level of `setting` other than `baseline`: mean of (level - baseline) over the

@@ -81,14 +81,14 @@ def _pooled(per_client: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def time_weighted_availability(ops: pd.DataFrame, start_ms: float, end_ms: float, clients: int,
+def time_weighted_availability(ops: pd.DataFrame, *, start_ms: float, end_ms: float, clients: int,
                                by: Sequence[str] = ()) -> pd.DataFrame:
     """Columns: *by, client_ms, available_ms, availability_time (NaN without client-time)."""
     out = _pooled(_client_windows(op_slots(ops, clients, by), start_ms, end_ms, by), by)
     return out[[*by, "client_ms", "available_ms", "availability_time"]]
 
 
-def clients_served(ops: pd.DataFrame, start_ms: float, end_ms: float, clients: int,
+def clients_served(ops: pd.DataFrame, *, start_ms: float, end_ms: float, clients: int,
                    by: Sequence[str] = ()) -> pd.DataFrame:
     """Columns: *by, clients, served, clients_served (share served >= SERVED_SHARE of their time)."""
     out = _pooled(_client_windows(op_slots(ops, clients, by), start_ms, end_ms, by), by)
@@ -135,7 +135,7 @@ def _per_client_in(slots: pd.DataFrame, spans: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames).groupby(["label", "client"])[["client_ms", "available_ms"]].sum().reset_index()
 
 
-def client_time_summary(ops: pd.DataFrame, trace: Sequence[Mapping[str, Any]], nodes: int, clients: int,
+def client_time_summary(ops: pd.DataFrame, trace: Sequence[Mapping[str, Any]], *, nodes: int, clients: int,
                         end_ms: float) -> dict[str, Any]:
     """`availability_time*` and `clients_served*` for the whole run, the partitions and
     each side during fault windows, as the per-op `availability*` fields."""
@@ -158,7 +158,7 @@ def client_time_summary(ops: pd.DataFrame, trace: Sequence[Mapping[str, Any]], n
     return out
 
 
-def attribution_bound(ops: pd.DataFrame, start_ms: float, end_ms: float, clients: int) -> float:
+def attribution_bound(ops: pd.DataFrame, *, start_ms: float, end_ms: float, clients: int) -> float:
     """How far the time-weighted availability in [start_ms, end_ms) can be from the truth
     sampled continuously (module docstring): one slot per client at every change of
     outcome between its consecutive ops, plus the slot straddling the window's start,

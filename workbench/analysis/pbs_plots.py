@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 
-def consistency_vs_t(curve: pd.DataFrame, hue: str = "config", ax: Axes | None = None,
+def consistency_vs_t(curve: pd.DataFrame, *, hue: str = "config", ax: Axes | None = None,
                      paper: pd.DataFrame | None = None) -> Axes:
     """P(consistent) against t (bin left edges) with the Wilson 95% band, one line per
     `hue` level (e.g. "LNKD-SSD N3 R1 W1"); `paper` points (columns `hue`, t_ms, paper)

@@ -136,7 +136,7 @@ def _phases(invoke: np.ndarray, windows: pd.DataFrame) -> tuple[np.ndarray, np.n
     return phase, window, period
 
 
-def annotate_ops(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]], nodes: int,
+def annotate_ops(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]], *, nodes: int,
                  end_ms: float) -> pd.DataFrame:
     """Add `node`, `partitioned`, `side`, `minority`, `phase`, `window` and `period` columns.
 

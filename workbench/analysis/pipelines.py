@@ -124,7 +124,7 @@ def by_phase(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = 
     )
 
 
-def by_phase_over_runs(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), side: bool = True,
+def by_phase_over_runs(ops: pd.DataFrame, *, by: Sequence[str] = ("protocol",), side: bool = True,
                        confidence: float = 0.95) -> pd.DataFrame:
     """Availability per (by, phase, side), computed per run first, then over the runs.
 
@@ -138,7 +138,7 @@ def by_phase_over_runs(ops: pd.DataFrame, by: Sequence[str] = ("protocol",), sid
     runs = [c for c in run_columns(ops) if c not in keys]
     per_run = by_phase(ops, by=[*[c for c in by if c in ops.columns], *runs], side=side)
     return (
-        aggregate_seeds(per_run, ["availability"], keys, confidence)
+        aggregate_seeds(per_run, ["availability"], by=keys, confidence=confidence)
         .drop(columns="metric")
         .rename(columns={"mean": "availability"})
         .pipe(order_phases)

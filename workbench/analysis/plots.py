@@ -162,7 +162,7 @@ def shade_partitions(ax: Axes, intervals: pd.DataFrame | None, scale: float = 1.
 
 
 # ---------------------------------------------------------------- the CAP plane
-def cap_plane(runs: pd.DataFrame, x: str | None = None, y: str = "stale_read_fraction",
+def cap_plane(runs: pd.DataFrame, *, x: str | None = None, y: str = "stale_read_fraction",
               hue: str = "protocol", label: str | None = None, by: list[str] | None = None,
               confidence: float = 0.95, ax: Axes | None = None) -> Axes:
     """Availability under partition (x) against a consistency-violation rate (y).
@@ -182,7 +182,7 @@ def cap_plane(runs: pd.DataFrame, x: str | None = None, y: str = "stale_read_fra
         x = cap_plane_x(runs)
     ax = _axes(ax, (7.5, 5.0))
     keys = [c for c in dict.fromkeys([hue, *([label] if label else []), *(by or [])]) if c in runs.columns]
-    points = wide(aggregate_seeds(runs, [x, y], keys, confidence), keys).dropna(subset=[x, y])
+    points = wide(aggregate_seeds(runs, [x, y], by=keys, confidence=confidence), keys).dropna(subset=[x, y])
     levels = level_order(points[hue].astype(str))
     colors = palette_for(levels)
     for level in levels:
@@ -237,7 +237,7 @@ def _half_widths(row: dict, metric: str) -> np.ndarray | None:
     return np.array([[row[metric] - low], [high - row[metric]]])
 
 
-def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", hue: str | None = "protocol",
+def metric_vs_parameter(runs: pd.DataFrame, x: str, *, y: str = "latency_p50_ms", hue: str | None = "protocol",
                         confidence: float = 0.95, log: bool = False, ax: Axes | None = None) -> Axes:
     """Mean of metric `y` against a swept numeric parameter `x`, one line per `hue`, CI bars.
 
@@ -247,7 +247,7 @@ def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", h
     ax = _axes(ax)
     hue = hue if hue in runs.columns and hue != x else None
     by = [x] + ([hue] if hue else [])
-    points = wide(aggregate_seeds(runs, [y], by, confidence), by).sort_values(by)
+    points = wide(aggregate_seeds(runs, [y], by=by, confidence=confidence), by).sort_values(by)
     levels = level_order(points[hue].astype(str)) if hue else [None]
     colors = palette_for(levels) if hue else {None: "0.2"}
     for level in levels:
@@ -266,7 +266,7 @@ def metric_vs_parameter(runs: pd.DataFrame, x: str, y: str = "latency_p50_ms", h
 
 
 # ---------------------------------------------------------------- the Jepsen timeline
-def timeline(ops: pd.DataFrame, intervals: pd.DataFrame | None = None, ax: Axes | None = None,
+def timeline(ops: pd.DataFrame, intervals: pd.DataFrame | None = None, *, ax: Axes | None = None,
              linewidth: float = 3.0) -> Axes:
     """Each op a bar from invoke to completion on its process's row, coloured by outcome.
 
@@ -306,7 +306,7 @@ def timeline(ops: pd.DataFrame, intervals: pd.DataFrame | None = None, ax: Axes 
 
 
 # ---------------------------------------------------------------- latency
-def latency_over_time(binned: pd.DataFrame, y: str = "latency_p50_ms", hue: str | None = "protocol",
+def latency_over_time(binned: pd.DataFrame, *, y: str = "latency_p50_ms", hue: str | None = "protocol",
                       intervals: pd.DataFrame | None = None, ax: Axes | None = None) -> Axes:
     """Latency per time bin (the frame of `pipelines.latency_over_time`), one line per `hue`."""
     ax = _axes(ax)
@@ -319,7 +319,7 @@ def latency_over_time(binned: pd.DataFrame, y: str = "latency_p50_ms", hue: str 
     return ax
 
 
-def latency_cdf(ops: pd.DataFrame, hue: str | None = "protocol", log: bool = True,
+def latency_cdf(ops: pd.DataFrame, *, hue: str | None = "protocol", log: bool = True,
                 ax: Axes | None = None) -> Axes:
     """ECDF of the latency of ok ops, one line per `hue` (a protocol, a phase, ...)."""
     ax = _axes(ax)
@@ -357,7 +357,7 @@ def replication_lag(lags: pd.DataFrame, intervals: pd.DataFrame | None = None,
 
 
 # ---------------------------------------------------------------- staleness
-def staleness_distribution(reads: pd.DataFrame, x: str = "ms_behind", hue: str | None = "protocol",
+def staleness_distribution(reads: pd.DataFrame, *, x: str = "ms_behind", hue: str | None = "protocol",
                            bins: int | str = 30, ax: Axes | None = None) -> Axes:
     """Histogram of how far behind the stale reads were (`staleness.stale_reads` output).
 
@@ -429,7 +429,7 @@ def read_fig16_reference(path: str | Path = REFERENCE_FIG16) -> pd.DataFrame:
 
 
 def election_cdf(ours: pd.DataFrame, reference: pd.DataFrame | str | Path | None = REFERENCE_FIG16,
-                 ax: Axes | None = None, log: bool = True) -> Axes:
+                 *, ax: Axes | None = None, log: bool = True) -> Axes:
     """Election-time CDFs per election-timeout range: ours solid, the Raft paper's dashed.
 
     `ours` has columns `range` (e.g. "150-300") and `time_ms`. Only ranges we ran are

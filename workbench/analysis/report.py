@@ -295,7 +295,7 @@ def sweep_context(sweep: Sweep) -> dict[str, Any]:
     ok = summary[summary["status"].eq("ok")] if "status" in summary.columns else summary
     hue, label, by = _settings(sweep)
     metrics = [m for m in SWEEP_METRICS if m in ok.columns]
-    aggregated = aggregate_seeds(ok, metrics, by) if len(ok) and by else pd.DataFrame()
+    aggregated = aggregate_seeds(ok, metrics, by=by) if len(ok) and by else pd.DataFrame()
     shown = [c for c in ["run_id", *sweep.grid_paths, "seed", "status", "error", *metrics] if c in summary.columns
              and not (c == "error" and summary[c].isna().all())]  # an all-empty error column only takes room
     verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]

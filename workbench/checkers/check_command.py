@@ -35,7 +35,7 @@ EMPTY = "empty"
 _PREFIX_TAIL = 5  # prefix ops shown before the point where the search got stuck
 
 
-def check_files(files: list[str], model: str | None, fmt: str | None, as_json: bool,
+def check_files(files: list[str], *, model: str | None, fmt: str | None, as_json: bool,
                 max_seconds: float | None, out: TextIO | None = None,
                 err: TextIO | None = None) -> int:
     out = out or sys.stdout

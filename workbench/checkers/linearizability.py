@@ -128,7 +128,7 @@ class LinearizabilityResult:
 def check_linearizability(
     events: Iterable[Mapping[str, Any]],
     model: str = "cas-register",
-    max_seconds: float | None = None,
+    *, max_seconds: float | None = None,
     max_states: int | None = None,
 ) -> LinearizabilityResult:
     """Check a history (events as in DESIGN.md) against a model, key by key.

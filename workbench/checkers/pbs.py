@@ -126,7 +126,8 @@ def _keys_of(coded: RegisterOps) -> dict[int, Any]:
 
 
 def t_visibility(frame: pd.DataFrame, trace: Iterable[Mapping[str, Any]] | None = None,
-                 successor: Successor = at_least, lag_ms: float = 0.0, with_k_stale: bool = True) -> pd.DataFrame:
+                 *, successor: Successor = at_least, lag_ms: float = 0.0,
+                 with_k_stale: bool = True) -> pd.DataFrame:
     """One row per ok register read: key, invoke_time, t_ms, consistent, k_stale.
 
     The write a read is judged against is the newest version committed by the read's
@@ -207,7 +208,7 @@ def consistency_vs_t(tvis: pd.DataFrame, edges: Sequence[float] | None = None,
 
 
 def consistency_at(tvis: pd.DataFrame, points: Sequence[float] = PAPER_T_POINTS_MS,
-                   by: Sequence[str] = (), rel_width: float = 0.1,
+                   *, by: Sequence[str] = (), rel_width: float = 0.1,
                    min_width_ms: float = 0.25) -> pd.DataFrame:
     """P(consistent) at chosen t: reads with t in [t, t + max(min_width, rel_width*t)).
 
@@ -305,7 +306,7 @@ def alive_until(forest: Any, trace: Iterable[Mapping[str, Any]]) -> dict[tuple[A
     return out
 
 
-def visibility_pairs(frame: pd.DataFrame, trace: Sequence[Mapping[str, Any]] | None, max_t_ms: float,
+def visibility_pairs(frame: pd.DataFrame, trace: Sequence[Mapping[str, Any]] | None, *, max_t_ms: float,
                      successor: Successor = at_least) -> pd.DataFrame:
     """One row per (ok write w, ok read r of its key) with r invoked t in [0, max_t_ms)
     after w completed: key, write_op, read_op, t_ms, visible (r returned w or a successor).

@@ -47,7 +47,7 @@ def consistency_summary(
     events: Sequence[Mapping[str, Any]],
     frame: pd.DataFrame,
     trace: Sequence[Mapping[str, Any]] | None,
-    model: str | None,
+    *, model: str | None,
     nodes: int,
     duration_ms: float,
     max_seconds: float | None = 30.0,

@@ -64,10 +64,11 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
 
     frame = history_to_frame(result.history)
     intervals = partition_intervals(result.trace, config.duration_ms)
-    ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
+    ops = annotate_ops(frame, result.trace, nodes=config.nodes, end_ms=config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
-    summary.update(client_time_summary(ops, result.trace, config.nodes, config.clients, config.duration_ms))
+    summary.update(client_time_summary(ops, result.trace, nodes=config.nodes, clients=config.clients,
+                                       end_ms=config.duration_ms))
     summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)

@@ -62,7 +62,7 @@ class Network:
     def allows(self, src: int, dst: int) -> bool:
         return (src, dst) not in self._blocked
 
-    def deliveries(self, src: int, dst: int, rng: random.Random, message: object = None) -> list[float]:
+    def deliveries(self, src: int, dst: int, rng: random.Random, *, message: object = None) -> list[float]:
         """Delays in ms at which copies of one message from src reach dst ([] = none).
 
         A cut message draws nothing from `rng`; the same schedule and seed still give

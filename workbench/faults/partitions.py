@@ -160,13 +160,13 @@ def _aim(spec: PartitionSpec, nodes: list[int], leader: int | None, rng: random.
     of a split) or first (an end of a bridge, cut from the other half)."""
     if spec.node is None or len(nodes) < 2:
         return nodes
-    target = resolve_node(spec.node, nodes, leader, rng)
+    target = resolve_node(spec.node, nodes, leader=leader, rng=rng)
     rest = [x for x in nodes if x != target]
     return rest + [target] if at_end else [target] + rest
 
 
 def resolve_partition(
-    spec: PartitionSpec, nodes: Sequence[int], leader: int | None, rng: random.Random
+    spec: PartitionSpec, nodes: Sequence[int], *, leader: int | None, rng: random.Random
 ) -> Partition:
     """The concrete partition for `spec` now. Only `random-halves`, `majorities-ring` and
     `isolate` with a random node draw from `rng`."""
@@ -179,7 +179,7 @@ def resolve_partition(
         rng.shuffle(shuffled)
         return _split(_aim(spec, shuffled, leader, rng, at_end=True))
     if shape == "isolate":
-        return _isolate(resolve_node(spec.node, nodes, leader, rng), nodes)
+        return _isolate(resolve_node(spec.node, nodes, leader=leader, rng=rng), nodes)
     if shape == "bridge":
         return _bridge(_aim(spec, nodes, leader, rng, at_end=False))
     if shape == "majorities-ring":

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 
 def resolve_node(
-    target: int | str | None, nodes: Sequence[int], leader: int | None, rng: random.Random
+    target: int | str | None, nodes: Sequence[int], *, leader: int | None, rng: random.Random
 ) -> int:
     """A node id for `target`.
 

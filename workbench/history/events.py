@@ -28,7 +28,7 @@ OP_NAMES = frozenset({"read", "write", "cas", "add", "get", "put", "append"})
 
 
 def make_event(
-    process: int, type: str, f: str, key: str | None, value: Any, time: float
+    process: int, type: str, *, f: str, key: str | None, value: Any, time: float
 ) -> dict[str, Any]:
     # Times are rounded to the microsecond so float noise never reaches the file.
     return {"process": process, "type": type, "f": f, "key": key, "value": value,

@@ -379,7 +379,7 @@ class ExternalRuntime:
                                   "fault_id": event.fault_id}
         # The harness cannot see inside a node: `leader` targets resolve as random ones.
         if event.kind == "partition_start":
-            partition = resolve_partition(event.spec, members, None, self.fault_rng)  # type: ignore[arg-type]
+            partition = resolve_partition(event.spec, members, leader=None, rng=self.fault_rng)  # type: ignore[arg-type]
             self.network.start_partition(event.fault_id, partition)
             record.update(shape=event.spec.shape,  # type: ignore[attr-defined]
                           groups=[sorted(g) for g in partition.groups],
@@ -387,7 +387,7 @@ class ExternalRuntime:
         elif event.kind == "partition_end":
             self.network.end_partition(event.fault_id)
         elif event.kind == "crash":
-            node = resolve_node(event.spec.node, members, None, self.fault_rng)  # type: ignore[attr-defined]
+            node = resolve_node(event.spec.node, members, leader=None, rng=self.fault_rng)  # type: ignore[attr-defined]
             self._crashed_by_fault[event.fault_id] = node
             self.nodes[node].kill()
             record["node"] = node
@@ -398,7 +398,7 @@ class ExternalRuntime:
             task.add_done_callback(self._restarts.discard)
             record["node"] = node
         elif event.kind == "pause":
-            node = resolve_node(event.spec.node, members, None, self.fault_rng)  # type: ignore[attr-defined]
+            node = resolve_node(event.spec.node, members, leader=None, rng=self.fault_rng)  # type: ignore[attr-defined]
             self._paused_by_fault[event.fault_id] = node
             self.nodes[node].pause()
             record["node"] = node

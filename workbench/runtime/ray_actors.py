@@ -157,7 +157,7 @@ class Conductor:
         record: dict[str, Any] = {"kind": event.kind, "fault_id": event.fault_id}
         if event.kind == "partition_start":
             partition = resolve_partition(event.spec, self.members,  # type: ignore[arg-type]
-                                          self._leader_if_needed(event.spec), self.fault_rng)
+                                          leader=self._leader_if_needed(event.spec), rng=self.fault_rng)
             applied = ray.get([n.start_partition.remote(event.fault_id, partition) for n in nodes])
             at = max(applied)
             self.cut_by_fault[event.fault_id] = partition.blocked
@@ -169,7 +169,7 @@ class Conductor:
             self.cut_by_fault.pop(event.fault_id, None)
         elif event.kind in ("crash", "pause"):
             node = resolve_node(event.spec.node, self.members,  # type: ignore[attr-defined]
-                                self._leader_if_needed(event.spec), self.fault_rng)
+                                leader=self._leader_if_needed(event.spec), rng=self.fault_rng)
             (self.crashed_by_fault if event.kind == "crash" else self.paused_by_fault)[event.fault_id] = node
             at = ray.get(getattr(nodes[node], event.kind).remote())
             record["node"] = node

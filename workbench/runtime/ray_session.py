@@ -153,7 +153,7 @@ def free_port(ip: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
-def start_local_raylet(num_cpus: int, gcs_address: str | None = None,
+def start_local_raylet(num_cpus: int, *, gcs_address: str | None = None,
                        object_store_mb: int | None = None, node_ip: str = LOOPBACK,
                        gcs_port: int | None = None) -> Any:
     """A raylet started from this process (its processes are our children and are ended

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ensure_token(args.new_token and args.role == "head",
                      f"{args.node_ip_address}:{args.port}" if args.role == "head" else args.address)
-        node = start_local_raylet(args.num_cpus, None if args.role == "head" else args.address,
+        node = start_local_raylet(args.num_cpus, gcs_address=None if args.role == "head" else args.address,
                                   node_ip=args.node_ip_address,
                                   gcs_port=args.port if args.role == "head" else None)
     except UserInputError as exc:

@@ -119,7 +119,7 @@ class NodeHost:
         return self.clock.now_ms()
 
     def send(self, src: int, dst: int, message: Message) -> None:
-        delays = self.network.deliveries(src, dst, self.net_rng, message)
+        delays = self.network.deliveries(src, dst, self.net_rng, message=message)
         if not delays:
             self.dropped_at_sender += 1
             return

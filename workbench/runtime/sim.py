@@ -322,8 +322,8 @@ class Simulation:
         self.trace.append(record)
 
     def _fault_partition_start(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        partition = resolve_partition(event.spec, self.members, self.current_leader(),  # type: ignore[arg-type]
-                                      self.fault_rng)
+        partition = resolve_partition(event.spec, self.members, leader=self.current_leader(),  # type: ignore[arg-type]
+                                      rng=self.fault_rng)
         self.network.start_partition(event.fault_id, partition)
         record.update(shape=event.spec.shape, groups=[sorted(g) for g in partition.groups],  # type: ignore[attr-defined]
                       minority=sorted(partition.minority_nodes()))
@@ -338,8 +338,8 @@ class Simulation:
 
     def _fault_target(self, event: FaultEvent, record: dict[str, Any], by_fault: dict[int, int]) -> int:
         """The node a crash or pause hits (`leader` is resolved now), remembered for its end."""
-        node = resolve_node(event.spec.node, self.members, self.current_leader(),  # type: ignore[attr-defined]
-                            self.fault_rng)
+        node = resolve_node(event.spec.node, self.members, leader=self.current_leader(),  # type: ignore[attr-defined]
+                            rng=self.fault_rng)
         by_fault[event.fault_id] = record["node"] = node
         return node
 

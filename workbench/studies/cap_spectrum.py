@@ -43,7 +43,7 @@ def point_labels(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(family=summary.apply(family, axis=1), point=summary.apply(point, axis=1))
 
 
-def add_client_measures(summary: pd.DataFrame, sweep_path: Path, start_ms: float, end_ms: float,
+def add_client_measures(summary: pd.DataFrame, sweep_path: Path, *, start_ms: float, end_ms: float,
                         clients: int) -> pd.DataFrame:
     """Adds `availability_time_partitioned` and `clients_served_partitioned` (issue 14,
     item 2; `analysis/availability_time.py`) from each ok run's ops over the partition,
@@ -60,9 +60,11 @@ def add_client_measures(summary: pd.DataFrame, sweep_path: Path, start_ms: float
                               columns=["process", "type", "invoke_time", "complete_time"])
         rows.append({"run_id": run_id,
                      "availability_time_partitioned":
-                         time_weighted_availability(ops, start_ms, end_ms, clients)["availability_time"].iloc[0],
+                         time_weighted_availability(
+                             ops, start_ms=start_ms, end_ms=end_ms, clients=clients)["availability_time"].iloc[0],
                      "clients_served_partitioned":
-                         clients_served(ops, start_ms, end_ms, clients)["clients_served"].iloc[0]})
+                         clients_served(
+                             ops, start_ms=start_ms, end_ms=end_ms, clients=clients)["clients_served"].iloc[0]})
     return summary.merge(pd.DataFrame(rows, columns=["run_id", "availability_time_partitioned",
                                                      "clients_served_partitioned"]), on="run_id", how="left")
 
@@ -85,7 +87,7 @@ def draw(summary: pd.DataFrame, png: Path | None = None) -> object:
     return ax
 
 
-def run(experiment: Path = EXPERIMENT, out: Path | None = None, workers: int = 1,
+def run(experiment: Path = EXPERIMENT, *, out: Path | None = None, workers: int = 1,
         png: Path | None = DEFAULT_PNG) -> pd.DataFrame:
     from workbench.experiment.execute import run_sweep
     from workbench.experiment.plan import plan_sweep
@@ -97,7 +99,8 @@ def run(experiment: Path = EXPERIMENT, out: Path | None = None, workers: int = 1
     cut = base.faults.partitions[0]
     start_ms = cut.at * 1000.0
     end_ms = start_ms + (cut.duration or base.duration_s - cut.at) * 1000.0
-    frame = add_client_measures(result.frame, result.path, start_ms, end_ms, base.clients)
+    frame = add_client_measures(result.frame, result.path, start_ms=start_ms, end_ms=end_ms,
+                                clients=base.clients)
     draw(frame, png)
     return point_labels(frame)
 
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     from workbench.errors import UserInputError
 
     try:
-        frame = run(args.experiment, args.out, args.workers, args.png)
+        frame = run(args.experiment, out=args.out, workers=args.workers, png=args.png)
     except UserInputError as exc:
         print(f"cap_spectrum: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

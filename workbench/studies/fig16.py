@@ -223,7 +223,7 @@ def _prepare(storage: Storage, entries: int) -> None:
     storage.put("log_base", 0)
 
 
-def trial_config(base: ExperimentConfig, low: float, high: float, trial: int,
+def trial_config(base: ExperimentConfig, *, low: float, high: float, trial: int,
                  clock_drift: float = CLOCK_DRIFT) -> tuple[ExperimentConfig, float]:
     """The run of one trial and its crash time (ms). Deterministic in (base.seed, range, trial)."""
     rng = derive_rng(base.seed, "fig16", f"{low:g}-{high:g}", trial)
@@ -241,9 +241,9 @@ def trial_config(base: ExperimentConfig, low: float, high: float, trial: int,
     return config, crash_ms
 
 
-def run_trial(base: ExperimentConfig, low: float, high: float, trial: int,
+def run_trial(base: ExperimentConfig, *, low: float, high: float, trial: int,
               clock_drift: float = CLOCK_DRIFT, timeout_grain_ms: float = TIMEOUT_GRAIN_MS) -> dict[str, Any]:
-    config, crash_ms = trial_config(base, low, high, trial, clock_drift)
+    config, crash_ms = trial_config(base, low=low, high=high, trial=trial, clock_drift=clock_drift)
     sim = Simulation(config, _TrialNodes(timeout_grain_ms))
     for node in SURVIVORS:
         _prepare(sim.storages[node], 2 if node in LONG_LOGS else 1)
@@ -264,11 +264,11 @@ def run_trial(base: ExperimentConfig, low: float, high: float, trial: int,
 
 def _run_chunk(base: ExperimentConfig, low: float, high: float, trials: list[int],
                timeout_grain_ms: float = TIMEOUT_GRAIN_MS) -> list[dict[str, Any]]:
-    return [run_trial(base, low, high, t, timeout_grain_ms=timeout_grain_ms) for t in trials]
+    return [run_trial(base, low=low, high=high, trial=t, timeout_grain_ms=timeout_grain_ms) for t in trials]
 
 
 # ------------------------------------------------------------------ the study
-def run_study(base: ExperimentConfig, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
+def run_study(base: ExperimentConfig, *, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
               workers: int | None = None, chunk: int = 25,
               timeout_grain_ms: float = TIMEOUT_GRAIN_MS) -> pd.DataFrame:
     """All trials of all ranges as one frame (one row per trial), in range/trial order."""
@@ -398,7 +398,7 @@ def output_paths(out: str | Path, *, force: bool = False) -> tuple[Path, Path]:
     return folder, trials
 
 
-def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
+def main(experiment: str | Path = EXPERIMENT, *, ranges: Iterable[str] = PAPER_RANGES, trials: int = 1000,
          out: str | Path = OUTPUT, workers: int | None = None, echo: Any = print,
          force: bool = False) -> pd.DataFrame:
     base = load_config(experiment)
@@ -406,7 +406,7 @@ def main(experiment: str | Path = EXPERIMENT, ranges: Iterable[str] = PAPER_RANG
         raise ConfigError(f"{experiment}: the Figure 16 study needs protocol: raft and nodes: 5")
     folder, trials_path = output_paths(out, force=force)
     started = time.perf_counter()
-    frame = run_study(base, ranges, trials, workers)
+    frame = run_study(base, ranges=ranges, trials=trials, workers=workers)
     elapsed = time.perf_counter() - started
     path = write_parquet(frame, trials_path)
     table = summary(frame)

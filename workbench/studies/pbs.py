@@ -64,7 +64,7 @@ PAPER = pd.DataFrame([
 ], columns=["preset", "r", "w", "t_ms", "paper", "paper_text"])
 
 
-def simulate_tvis(preset: str, r: int, w: int, experiment: Path = EXPERIMENT,
+def simulate_tvis(preset: str, *, r: int, w: int, experiment: Path = EXPERIMENT,
                   seed: int | None = None, overrides: Sequence[str] = ()) -> pd.DataFrame:
     """One simulator run of `experiment` under `preset` with R = r, W = w: per-read t-visibility."""
     extra = [f"network.wars.preset={preset}", f"quorum.r={r}", f"quorum.w={w}", *overrides]
@@ -79,7 +79,7 @@ def simulate_tvis(preset: str, r: int, w: int, experiment: Path = EXPERIMENT,
     return tvis.assign(preset=preset, r=r, w=w)
 
 
-def wars_monte_carlo(preset: str, n: int, r: int, w: int, t_points: Iterable[float],
+def wars_monte_carlo(preset: str, *, n: int, r: int, w: int, t_points: Iterable[float],
                      trials: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """The paper's Monte Carlo of WARS for one preset: P(consistent) at each t.
 
@@ -128,17 +128,20 @@ def headline(tvis: pd.DataFrame, monte_carlo: pd.DataFrame,
 
 
 def run(presets: Sequence[str] = PRESET_NAMES, rws: Sequence[tuple[int, int]] = RW_HEADLINE,
-        experiment: Path = EXPERIMENT, overrides: Sequence[str] = (), trials: int = 20_000,
+        *, experiment: Path = EXPERIMENT, overrides: Sequence[str] = (), trials: int = 20_000,
         seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-read t-visibility of every run, the headline table)."""
-    tvis = pd.concat([simulate_tvis(p, r, w, experiment, seed, overrides) for p in presets for r, w in rws],
+    tvis = pd.concat([simulate_tvis(p, r=r, w=w, experiment=experiment, seed=seed, overrides=overrides)
+                      for p in presets for r, w in rws],
                      ignore_index=True)
-    mc = pd.concat([wars_monte_carlo(p, 3, r, w, PAPER_T_POINTS_MS, trials) for p in presets for r, w in rws],
+    mc = pd.concat([wars_monte_carlo(p, n=3, r=r, w=w, t_points=PAPER_T_POINTS_MS, trials=trials)
+                    for p in presets for r, w in rws],
                    ignore_index=True)
     return tvis, headline(tvis, mc)
 
 
-def k_staleness_config(r: int, w: int, fanout: str, seed: int = 1, duration_s: float = 12.0) -> ExperimentConfig:
+def k_staleness_config(r: int, w: int, *, fanout: str, seed: int = 1,
+                       duration_s: float = 12.0) -> ExperimentConfig:
     """N = 3, one client and one key, ops one after another (every read follows committed
     writes). `fanout: quorum` with no anti-entropy and no read repair is the closed
     form's setting (§3.2): a write reaches exactly a random W-subset, a read asks a
@@ -155,12 +158,12 @@ def k_staleness_config(r: int, w: int, fanout: str, seed: int = 1, duration_s: f
     }, f"k_staleness_config(r={r}, w={w}, fanout={fanout!r}, seed={seed})")
 
 
-def k_staleness_table(rws: Iterable[tuple[int, int]], fanout: str, ks: Sequence[int] = (1, 2),
+def k_staleness_table(rws: Iterable[tuple[int, int]], *, fanout: str, ks: Sequence[int] = (1, 2),
                       duration_s: float = 12.0, seed: int = 1) -> pd.DataFrame:
     """Measured P(missing the latest k versions) with Wilson 95% bounds beside p^k."""
     frames = []
     for r, w in rws:
-        result = simulate(k_staleness_config(r, w, fanout, seed, duration_s))
+        result = simulate(k_staleness_config(r, w, fanout=fanout, seed=seed, duration_s=duration_s))
         table = k_staleness(t_visibility(history_to_frame(result.history), result.trace), ks=ks)
         frames.append(table.assign(r=r, w=w, fanout=fanout,
                                    closed_form=[closed_form_miss(3, r, w) ** k for k in table["k"]]))

@@ -92,7 +92,7 @@ class ClientPool:
         self._seq[slot] = seq + 1
         request = ClientRequest(process, seq, f, key, value)  # type: ignore[arg-type]
         self._outstanding[slot] = _Outstanding(request, now)
-        self.history.append(make_event(process, "invoke", f, key, value, now))
+        self.history.append(make_event(process, "invoke", f=f, key=key, value=value, time=now))
         return request
 
     def slot_of(self, process: int) -> int:
@@ -107,8 +107,10 @@ class ClientPool:
         self._outstanding[slot] = None
         request = pending.request
         value = _jsonable(reply.value) if reply.type == "ok" else request.value
-        self.history.append(make_event(reply.process, reply.type, request.f, request.key, value, now))
-        self.generator.observe(slot, request.f, request.key, reply.type == "ok", request.value, value)
+        self.history.append(make_event(reply.process, reply.type, f=request.f, key=request.key,
+                                       value=value, time=now))
+        self.generator.observe(slot, f=request.f, key=request.key, ok=reply.type == "ok",
+                               invoke_value=request.value, result=value)
         return slot
 
     def time_out(self, process: int, seq: int, now: float) -> int | None:
@@ -119,7 +121,8 @@ class ClientPool:
             return None
         self._outstanding[slot] = None
         request = pending.request
-        self.history.append(make_event(process, "info", request.f, request.key, request.value, now))
+        self.history.append(make_event(process, "info", f=request.f, key=request.key,
+                                       value=request.value, time=now))
         self.process_of_slot[slot] = process + self.process_step
         self._seq[slot] = 0
         return slot
@@ -130,7 +133,8 @@ class ClientPool:
             if pending is not None:
                 request = pending.request
                 self.history.append(
-                    make_event(request.process, "info", request.f, request.key, request.value, now)
+                    make_event(request.process, "info", f=request.f, key=request.key,
+                               value=request.value, time=now)
                 )
                 self._outstanding[slot] = None
 

@@ -59,7 +59,7 @@ class OpGenerator:
             return "write", key, next(self._values)
         return "cas", key, [self._last_seen.get((slot, key)), next(self._values)]
 
-    def observe(self, slot: int, f: str, key: str, ok: bool, invoke_value: Any, result: Any) -> None:
+    def observe(self, slot: int, *, f: str, key: str, ok: bool, invoke_value: Any, result: Any) -> None:
         """Remember what a client saw, for its next cas."""
         if not ok:
             return
