@@ -242,7 +242,7 @@ def fig16(
     guard_output_file(trials_path, force=force, magic=b"PAR1", option="--out (its trials.parquet)")
     guard_output_file(folder / "comparison.csv", force=force, option="--out (its comparison.csv)")
     guard_output_file(folder / "cdf.png", force=force, magic=b"\x89PNG", option="--out (its cdf.png)")
-    run_fig16(experiment, chosen, trials, out, workers, echo=typer.echo, force=force)
+    run_fig16(experiment, ranges=chosen, trials=trials, out=out, workers=workers, echo=typer.echo, force=force)
 
 
 from workbench.search_command import search as _search  # noqa: E402  (issue 11)
