@@ -513,5 +513,5 @@ def test_raft_modules_import_only_stdlib_and_core() -> None:
             else:
                 continue
             top = module.split(".")[0]
-            assert top in ("__future__", "collections", "dataclasses", "enum", "typing", "random") or \
+            assert top in ("__future__", "collections", "dataclasses", "typing", "random") or \
                 module.startswith(("workbench.core", "workbench.protocols")), f"{name}: {module}"
