@@ -100,7 +100,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._step = self._step_follower
         self._votes = 0  # bitmask of voters (pre-votes while a pre-candidate)
         self._pending: dict[int, ClientRequest] = {}  # own clients' open requests, by process
-        self._held = {}
+        self._held = {}  # out-of-order AppendEntries (log.py)
         # Lazy election timer (see _on_election_timer): phase 1 = checking at
         # ref + min timeout, phase 2 = the random remainder, 0 = not armed (leader).
         self._timer_phase = 0
@@ -126,7 +126,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         return self.sm.digest()
 
     @classmethod
-    def invariant_checker(cls) -> Any:
+    def invariant_checker(cls) -> RaftInvariants:
         return RaftInvariants()
 
     # ------------------------------------------------------------------- inputs
