@@ -10,6 +10,7 @@ message); this module is the only one that changes `promised` and `accepted`.
 from __future__ import annotations
 
 from workbench.core.ids import NodeId
+from workbench.core.storage import Put, PutItem
 from workbench.protocols.common.roles import FOLLOWER, LEADER
 from workbench.protocols.paxos.invariants import AUDIT_ACCEPT, AUDIT_PROMISE
 from workbench.protocols.paxos.messages import (
@@ -45,19 +46,16 @@ class Acceptor:
         if ballot[0] > self.max_round:
             self.max_round = ballot[0]
         if self._bug != "forget_promise":
-            self.storage.put("promised", ballot)
+            self.persist(Put("promised", ballot))
         if self._audit is not None:
             self._audit.append((AUDIT_PROMISE, ballot))
 
     def _accept(self, slot: int, ballot: Ballot, value: Value) -> None:
         """PMS §2.2 phase 2(b): accept unless a higher ballot was promised (callers check)."""
-        if self._bug == "accept_not_persisted":
-            # BUG: a new dict that storage never sees (Storage keeps values by reference,
-            # so writing into the stored dict would be durable); a crash forgets it.
-            self.accepted = {**self.accepted, slot: (ballot, value)}
-        else:
-            self.accepted[slot] = (ballot, value)
-            self.storage.put("accepted", self.accepted)
+        self.accepted[slot] = (ballot, value)
+        if self._bug != "accept_not_persisted":
+            # BUG `accept_not_persisted`: memory only; a crash forgets the acceptance.
+            self.persist(PutItem("accepted", slot, (ballot, value)))
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:
@@ -156,8 +154,14 @@ class Acceptor:
             if m.commit > self._scan:
                 self._learn_commit(ballot, m.commit, now)
             return
-        self._accept(slot, ballot, m.value)
-        self.send(src, Accepted(ballot, slot))
+        if self._bug == "accept_ack_before_persist":
+            # BUG: the Accepted leaves before the persist, so it does not wait for the
+            # fsync; a crash before the fsync completes forgets an acknowledged accept.
+            self.send(src, Accepted(ballot, slot))
+            self._accept(slot, ballot, m.value)
+        else:
+            self._accept(slot, ballot, m.value)
+            self.send(src, Accepted(ballot, slot))
         if slot < self._scan:
             # Overtaken by a later message of this leader saying the slot is decided.
             self._decide(slot, m.value, now)

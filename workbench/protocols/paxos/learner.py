@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from workbench.core.ids import NodeId
 from workbench.core.ops import ClientRequest
+from workbench.core.storage import DeleteItems, Put, PutItem
 from workbench.protocols.common.roles import LEADER
 from workbench.protocols.paxos.invariants import AUDIT_CHECKPOINT, AUDIT_LEARN
 from workbench.protocols.paxos.messages import (
@@ -75,7 +76,7 @@ class Learner:
         if slot < self.next_apply or slot in self.decided:
             return
         self.decided[slot] = value
-        self.storage.put("decided", self.decided)
+        self.persist(PutItem("decided", slot, value))
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:
@@ -153,7 +154,7 @@ class Learner:
     def _set_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._checkpoint = checkpoint
         self.checkpoint_slot = checkpoint.slot
-        self.storage.put("checkpoint", (checkpoint.slot, checkpoint.data))
+        self.persist(Put("checkpoint", (checkpoint.slot, checkpoint.data)))
         if self._audit is not None:
             self._audit.append((AUDIT_CHECKPOINT, checkpoint.slot, self.sm.digest()))
 
@@ -164,7 +165,7 @@ class Learner:
             if stale:
                 for s in stale:
                     del records[s]
-                self.storage.put(name, records)
+                self.persist(DeleteItems(name, tuple(stale)))
 
     def _send_checkpoint(self, peer: NodeId, now: float) -> None:
         """The checkpoint to a peer that asked for compacted slots, once per heartbeat."""

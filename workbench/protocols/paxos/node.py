@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.core.storage import PutMany
 from workbench.protocols.base import Node
 from workbench.protocols.common.roles import FOLLOWER, LEADER, PRE_CANDIDATE, Role
 from workbench.protocols.paxos.acceptor import Acceptor
@@ -85,13 +86,12 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         # ---- acceptor, durable (PMS §2.5: "an acceptor must remember this information
         # even if it fails and then restarts").
         self.promised: Ballot = storage.get("promised", ZERO)
-        if "accepted" not in storage:
-            storage.put("accepted", {})
-            storage.put("decided", {})
-        self.accepted: dict[int, tuple[Ballot, Value]] = storage.get("accepted")
+        if "accepted" not in storage:  # first boot: format the disk
+            self.persist(PutMany((("accepted", {}), ("decided", {}))))
+        self.accepted: dict[int, tuple[Ballot, Value]] = storage.get("accepted", {})
         # ---- learner: decided values are durable too, so a restart replays them
         # on top of the durable checkpoint (Paxos Made Live §5.5).
-        self.decided: dict[int, Value] = storage.get("decided")
+        self.decided: dict[int, Value] = storage.get("decided", {})
         durable: tuple[int, tuple[Any, ...]] | None = storage.get("checkpoint")
         if durable is not None:
             self._checkpoint = Checkpoint(*durable)

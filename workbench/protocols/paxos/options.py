@@ -32,7 +32,8 @@ class PaxosOptions:
     """Checkpoint the state machine and forget per-slot state once this many slots were
     applied since the last checkpoint (Paxos Made Live §5.5; Raft's option of the same name)."""
     bug: Literal["forget_promise", "skip_phase1", "silent_compaction", "accept_below_promise",
-                 "accept_not_persisted", "long_lease", "slot_ignores_accepted"] | None = None
+                 "accept_not_persisted", "long_lease", "slot_ignores_accepted",
+                 "accept_ack_before_persist"] | None = None
     """Deliberately broken variants (catalogue: `workbench.mutants`): `forget_promise` never
     persists the promised ballot, so a restarted acceptor forgets it; `skip_phase1` lets a
     new leader propose without phase 1; `silent_compaction` leaves the checkpoint out of a
@@ -41,7 +42,9 @@ class PaxosOptions:
     (PMS §2.2 phase 2b); `accept_not_persisted` acks an Accept before the accepted value
     is durable (a crash forgets it); `long_lease` makes the lease 10x the election
     timeout; `slot_ignores_accepted` (single_decree) proposes its own command in phase 2
-    even when phase 1 reported an accepted value (PMS §2.2 P2c)."""
+    even when phase 1 reported an accepted value (PMS §2.2 P2c);
+    `accept_ack_before_persist` sends Accepted before asking for the persist, so with a
+    disk model the ack does not wait for the fsync (issue 12)."""
 
     def __post_init__(self) -> None:
         check_leader_options("paxos", self, ("catchup_batch", "snapshot_threshold"))

@@ -14,7 +14,7 @@ from typing import Any
 
 from workbench.core.effects import Send
 from workbench.core.ids import NodeId
-from workbench.core.storage import Storage
+from workbench.core.storage import Extend, Put, PutMany, Storage
 from workbench.protocols.raft.messages import (
     AppendEntries,
     AppendReply,
@@ -43,7 +43,7 @@ class RaftLog:
     def _restore_log(self, storage: Storage) -> None:
         """The durable log and snapshot as they survived any crash (§5.1 Figure 2, §7)."""
         snapshot = storage.get("snapshot")
-        log: list[Entry] = storage.get("log")
+        log: list[Entry] = storage.get("log", [])
         base: int = storage.get("log_base", 0)
         if snapshot is not None:
             snap_index, snap_term, data = snapshot
@@ -53,8 +53,7 @@ class RaftLog:
             self.sm = KVStateMachine()
         if base < snap_index:  # defensive: a snapshot written without its log cut
             log = log[snap_index - base:]
-            storage.put("log", log)
-            storage.put("log_base", snap_index)
+            self.persist(PutMany((("log", list(log)), ("log_base", snap_index))))
         self.log = log
         self.log_start = snap_index
         self.snap_term = snap_term
@@ -158,16 +157,15 @@ class RaftLog:
             self.send(src, AppendReply(self.term, False, first, conflict, prev, m.round))
             return
         count = len(entries)
-        if count and self._bug == "log_not_persisted":
-            # BUG: the entries go to a copy storage never sees (Storage keeps values by
-            # reference, so appending to the stored list would be a durable write);
-            # the ack below then promises entries a crash loses.
-            self._append_volatile(prev - start, entries)
-        elif count:
+        if count:
+            # BUG `log_not_persisted`: the append stays in memory; the ack below then
+            # promises entries a crash loses (storage copies, so nothing else saves them).
+            durable = self._bug != "log_not_persisted"
             pos = prev - start
             if pos == len(log):
                 log.extend(entries)
-                self.storage.put("log", log)
+                if durable:
+                    self._outbox.append(Extend("log", pos, entries))
             else:
                 # §5.3: keep entries already present; at the first conflicting term,
                 # delete it and all that follow, then append the rest.
@@ -175,14 +173,16 @@ class RaftLog:
                     j = pos + k
                     if j >= len(log):
                         log.extend(entries[k:])
-                        self.storage.put("log", log)
+                        if durable:
+                            self._outbox.append(Extend("log", j, entries[k:]))
                         break
                     if log[j][0] != entries[k][0]:
                         del log[j:]
                         if start + j + 1 < self.dirty_from:
                             self.dirty_from = start + j + 1
                         log.extend(entries[k:])
-                        self.storage.put("log", log)
+                        if durable:
+                            self._outbox.append(Extend("log", j, entries[k:]))
                         break
         match = prev + count
         if m.commit > self.commit:
@@ -192,19 +192,6 @@ class RaftLog:
                 self.commit = commit
                 self._apply()
         self._outbox.append(Send(src, AppendReply(self.term, True, match, 0, 0, m.round)))
-
-    def _append_volatile(self, pos: int, entries: tuple[Entry, ...]) -> None:
-        """`log_not_persisted`: §5.3's append, with no durable write."""
-        log = self.log = list(self.log)
-        for k, entry in enumerate(entries):
-            j = pos + k
-            if j < len(log) and log[j][0] == entry[0]:
-                continue
-            del log[j:]
-            if self.log_start + j + 1 < self.dirty_from:
-                self.dirty_from = self.log_start + j + 1
-            log.extend(entries[k:])
-            return
 
     def _on_install_snapshot(self, src: NodeId, m: InstallSnapshot, now: float) -> None:
         self.leader_id = src
@@ -223,9 +210,14 @@ class RaftLog:
             self.snap_term = m.snap_term
             self.commit = self.applied = m.index
             self.dirty_from = m.index + 1
-            self.storage.put("snapshot", (m.index, m.snap_term, m.data))
-            self.storage.put("log", self.log)
-            self.storage.put("log_base", m.index)
+            # One atomic record: written as three, a crash after `snapshot` but before
+            # `log` would keep the old log's entries beside the new snapshot (issue 12).
+            if self._bug == "snapshot_order_reversed":  # BUG: three records, snapshot last
+                self.persist(Put("log_base", m.index), Put("log", list(self.log)),
+                             Put("snapshot", (m.index, m.snap_term, m.data)))
+            else:
+                self.persist(PutMany((("snapshot", (m.index, m.snap_term, m.data)),
+                                      ("log", list(self.log)), ("log_base", m.index))))
             # No `apply` records for the writes the snapshot carries: say it holds them all.
             self.observe("install", version=m.index)
         # Everything up to our commit index matches the leader (state machine safety).
@@ -241,6 +233,5 @@ class RaftLog:
         self.log_start = index
         self.snap_term = term if term is not None else self.snap_term
         self._snap_data = data
-        self.storage.put("snapshot", (index, self.snap_term, data))
-        self.storage.put("log", self.log)
-        self.storage.put("log_base", index)
+        self.persist(PutMany((("snapshot", (index, self.snap_term, data)),
+                              ("log", list(self.log)), ("log_base", index))))

@@ -15,7 +15,7 @@ from workbench.core.effects import Observe
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Put, PutMany, Storage
 from workbench.protocols.base import Node
 from workbench.protocols.common.quorum import majority
 from workbench.protocols.common.roles import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Role
@@ -82,11 +82,9 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         size = max(self.members) + 1
 
         # ---- durable state (§5.1 Figure 2), as it survived any crash
-        if "term" not in storage:
-            storage.put("term", 0)
-            storage.put("vote", None)
-            storage.put("log", [])
-            storage.put("log_base", 0)
+        # (a blank disk reads as term 0, no vote, an empty log; storage returns copies)
+        if "term" not in storage:  # first boot: format the disk (one atomic record)
+            self.persist(PutMany((("term", 0), ("vote", None), ("log", []), ("log_base", 0))))
         self.term: int = storage.get("term", 0)
         self.vote: NodeId | None = storage.get("vote")
         self._restore_log(storage)
@@ -320,9 +318,10 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self.leader_id = None
         self.term += 1
         self.vote = self.id
-        self.storage.put("term", self.term)
         if self._bug != "vote_not_persisted":
-            self.storage.put("vote", self.id)
+            self.persist(Put("term", self.term), Put("vote", self.id))
+        else:
+            self.persist(Put("term", self.term))  # BUG: the vote stays in memory only
         self._votes = 1 << self.id
         if self._votes.bit_count() >= self._quorum:
             self._become_leader(now)
@@ -335,9 +334,10 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             self._held.clear()
             self.term = term
             self.vote = None
-            self.storage.put("term", term)
             if self._bug != "vote_not_persisted":
-                self.storage.put("vote", None)
+                self.persist(Put("term", term), Put("vote", None))
+            else:
+                self.persist(Put("term", term))
             self.leader_id = None
         if self.role == LEADER:
             self._step_down()
@@ -400,7 +400,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             if self.vote != src:
                 self.vote = src
                 if self._bug != "vote_not_persisted":
-                    self.storage.put("vote", src)  # durable before the reply leaves
+                    self.persist(Put("vote", src))  # durable before the reply leaves
             self._heard(now)  # Figure 2: granting a vote resets the election timeout
         self.send(src, VoteReply(self.term, granted))
 

@@ -33,7 +33,8 @@ class RaftOptions:
     max_inflight: int = 8
     """Pipelining: AppendEntries with entries in flight per follower before batching up."""
     bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
-                 "long_lease", "log_not_persisted", "snapshot_no_truncate"] | None = None
+                 "long_lease", "log_not_persisted", "snapshot_no_truncate",
+                 "snapshot_order_reversed"] | None = None
     """Deliberate bugs, for proving the fault search can fail (the catalogue with the
     scenario that catches each is `workbench.mutants`): `commit_old_term` skips §5.4.2
     (counts replicas of old-term entries toward commit); `vote_not_persisted` never
@@ -44,7 +45,9 @@ class RaftOptions:
     (§6.4 step 3); `long_lease` makes the lease 10x the minimum election timeout
     (§6.4.1); `log_not_persisted` acks appended entries before they reach storage
     (a crash loses them); `snapshot_no_truncate` keeps a conflicting log suffix after
-    InstallSnapshot (§7: it must be discarded)."""
+    InstallSnapshot (§7: it must be discarded); `snapshot_order_reversed` writes an
+    installed snapshot as three records, log_base and log before the snapshot, so a torn
+    write or a crash between them leaves a log indexed from a snapshot it does not follow."""
 
     def __post_init__(self) -> None:
         check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))

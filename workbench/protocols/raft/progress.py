@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from workbench.core.effects import Send
 from workbench.core.ids import NodeId
+from workbench.core.storage import Extend
 from workbench.protocols.common.quorum import kth_largest
 from workbench.protocols.raft.messages import AppendEntries, AppendReply, Entry, InstallSnapshot
 
@@ -43,9 +44,10 @@ class ReplicationProgress:
             self._progressed[p] = False
 
     def _append(self, entry: Entry) -> int:
-        self.log.append(entry)
-        self.storage.put("log", self.log)
-        index = self.log_start + len(self.log)
+        log = self.log
+        log.append(entry)
+        self._outbox.append(Extend("log", len(log) - 1, (entry,)))  # hot: a one-record persist
+        index = self.log_start + len(log)
         self._match[self.id] = index
         return index
 
