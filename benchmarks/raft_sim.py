@@ -56,7 +56,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import Simulation
 
 TARGET_MSGS_PER_S = 150_000
