@@ -56,7 +56,10 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.experiment.config import validate_config
+try:
+    from workbench.experiment.config import validate_config
+except ImportError:  # --against-tree a tree from before issue 16's experiment/ package
+    from workbench.config import validate_config  # type: ignore[no-redef]
 from workbench.runtime.sim import Simulation
 
 TARGET_MSGS_PER_S = 150_000
