@@ -120,13 +120,15 @@ def analysis(store: Path, target: int) -> None:
           f"loading + replicating the ops took {load_s + ops_s:.1f} s):")
     config = sweep.config
     partition = config["faults"]["partitions"][0]
-    intervals = pd.DataFrame([{"fault_id": 0, "shape": partition["shape"],
-                               "start": partition["at"] * 1000.0,
-                               "end": (partition["at"] + partition["duration"]) * 1000.0,
-                               "minority": (3, 4)}])
+    # The partition as the trace records it (annotate_ops reads a trace, not intervals).
+    trace = [{"kind": "partition_start", "fault_id": 0, "shape": partition["shape"],
+              "time": partition["at"] * 1000.0, "minority": [3, 4]},
+             {"kind": "partition_end", "fault_id": 0,
+              "time": (partition["at"] + partition["duration"]) * 1000.0}]
+    end_ms = float(config["duration_s"]) * 1000.0
     raw = frame.drop(columns=["node", "partitioned", "minority", "phase"], errors="ignore")
     steps: list[tuple[str, Callable[[], Any] | None, str]] = [
-        ("annotate_ops", lambda: annotate_ops(raw, intervals, nodes=config["nodes"]), ""),
+        ("annotate_ops", lambda: annotate_ops(raw, trace, nodes=config["nodes"], end_ms=end_ms), ""),
         ("availability_summary", lambda: availability_summary(frame), ""),
         ("availability_summary per run",
          lambda: frame.groupby("run_id", sort=False)[list(frame.columns)].apply(
