@@ -41,7 +41,10 @@ scout; PMS §3 "phase 1 for infinitely many instances") and then phase 2 per slo
 - Clients: as with Raft, a request reaches the node its client sits beside; that node
   forwards it to the leader it knows, and the leader sends the result back to it
   (`Result`). A request is answered `fail` only when it was never handed to any
-  leader, since anything forwarded might still be chosen.
+  leader, since anything forwarded might still be chosen: a node that knows no leader
+  answers `fail` at once, as Raft's does (the runtimes' request policy, in
+  `runtime/driver.py`, answers such requests before the core sees them: fail or hold,
+  the same for every protocol; issue 14).
 - `leases: true`: the leader answers reads locally while a majority acked a heartbeat
   it sent less than a lease ago (PMMC §3 "read-only commands"; Chubby's master
   lease); the lease is the election timeout shrunk by the clock drift bound.
@@ -317,11 +320,10 @@ class _Waiting:
     request: ClientRequest
     sent: bool  # handed to some leader (or proposed here): it might be chosen
     sent_at: float
-    deadline: float  # when unsent: answer fail after this
 
 
 FOLLOWER, PRE_CANDIDATE, CANDIDATE, LEADER = range(4)
-_ELECTION, _HEARTBEAT, _CLIENTS = "election", "heartbeat", "clients"
+_ELECTION, _HEARTBEAT = "election", "heartbeat"
 _ROUNDING_MS = 1e-6  # a timer remainder below this is floating-point rounding, not time left
 _RETRANSMIT_LIMIT = 64  # proposals resent per heartbeat tick
 
@@ -385,7 +387,6 @@ class PaxosNode(Node):
         self.leader_id: NodeId | None = None
         self.leader_ballot: Ballot = ZERO
         self.leader_seen = -math.inf  # last contact from leader_id (stickiness, leases)
-        self.leader_lost_at = 0.0  # since when no leader is known (boot, timeout, step-down)
         self.quiet_since = 0.0  # the election timeout counts from here
         self.timeout = self._et_max
         self.boot_quiet_until = -math.inf
@@ -411,7 +412,6 @@ class PaxosNode(Node):
 
         # ---- the client side: requests from this node's own clients
         self.waiting: dict[tuple[int, int], _Waiting] = {}
-        self._clients_timer = False
 
     def _replay(self) -> None:
         """Rebuild the state machine from durable decided values (silently: not new applies)."""
@@ -429,7 +429,6 @@ class PaxosNode(Node):
     # ================================================================== inputs
     def start(self, now: float) -> None:
         self.quiet_since = now
-        self.leader_lost_at = now
         if self._leases:
             # A node restarting may have acked a leader's heartbeat just before it
             # crashed and forgotten that: it waits out the lease before promising.
@@ -444,28 +443,22 @@ class PaxosNode(Node):
             self._heartbeat_tick(now)
         elif name == _ELECTION:
             self._election_tick(now)
-        elif name == _CLIENTS:
-            self._clients_tick(now)
 
     def on_client_request(self, request: ClientRequest, now: float) -> None:
-        waiting = _Waiting(request, False, now, now + self._et_max)
+        if self.role != LEADER and self.leader_id is None:
+            # Handed to no one, so it definitely did not happen. (Holding it for an
+            # election is the runtimes' request policy now, the same for every protocol.)
+            self.reply(request.process, request.seq, False, error="no leader")
+            return
+        waiting = _Waiting(request, True, now)
         self.waiting[request.request_id] = waiting
         if self.role == LEADER:
-            waiting.sent = True
             self._submit(Command(request, self.id), now)
-        elif self.leader_id is not None:
-            waiting.sent = True
+        else:
             self.send(self.leader_id, Forward(request))
-        elif now - self.leader_lost_at > 2 * self._et_max:
-            # Leaderless for two election timeouts: we are cut off from a majority,
-            # not between two leaders. Never handed on, so it definitely did not happen.
-            del self.waiting[request.request_id]
-            self.reply(request.process, request.seq, False, error="no leader")
-        elif not self._clients_timer:
-            # No leader known, probably an election going on: hold the request for an
-            # election timeout; it fails then only if it was never handed on.
-            self._clients_timer = True
-            self.set_timer(_CLIENTS, self._et_max)
+
+    def needs_leader(self, request: ClientRequest) -> bool:
+        return True  # lease reads too are served by the leader only
 
     # ================================================================== runtime queries
     def leader(self) -> NodeId | None:
@@ -936,10 +929,8 @@ class PaxosNode(Node):
             self._submit(Command(waiting.request, self.id), now)
 
     def _lose_leader(self, now: float) -> None:
-        """Forget the leader, noting since when none is known (`leader_lost_at`)."""
-        if self.leader_id is not None:
-            self.leader_id = None
-            self.leader_lost_at = now
+        """Forget the leader."""
+        self.leader_id = None
 
     def _step_down(self, now: float) -> None:
         was_leader = self.role == LEADER
@@ -1189,29 +1180,6 @@ class PaxosNode(Node):
                 waiting.sent = True
                 waiting.sent_at = now
                 self.send(leader, Forward(waiting.request))
-
-    def _clients_tick(self, now: float) -> None:
-        self._clients_timer = False
-        pending = False
-        for rid, waiting in list(self.waiting.items()):
-            if waiting.sent:
-                continue
-            if self.role == LEADER:
-                waiting.sent = True
-                self._submit(Command(waiting.request, self.id), now)
-            elif self.leader_id is not None:
-                waiting.sent = True
-                waiting.sent_at = now
-                self.send(self.leader_id, Forward(waiting.request))
-            elif now >= waiting.deadline:
-                # Never handed to any leader: it definitely will not be executed.
-                del self.waiting[rid]
-                self.reply(rid[0], rid[1], False, error="no leader")
-            else:
-                pending = True
-        if pending:
-            self._clients_timer = True
-            self.set_timer(_CLIENTS, self._et_max / 2)
 
     _HANDLERS: ClassVar[dict[type, Any]] = {
         Accept: _on_accept,

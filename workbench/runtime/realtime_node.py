@@ -62,7 +62,7 @@ class NodeHost:
             node_id, members=range(config.nodes), factory=node_factory or node_class(config.protocol),
             options=config.protocol_options(), transport=self, rng_for=seeded_rngs(config.seed, node_id),
             clock_offset_ms=clock_fault.offset_ms, clock_drift=clock_fault.drift,
-            cut=self.network.cut_links)
+            cut=self.network.cut_links, hold_ms=config.workload.request_policy.node_hold_ms)
         # The simulator's sampling interval, so convergence times of both runtimes compare.
         self.digest_interval_ms = config.sim.digest_interval_ms
         self._handles: dict[int, asyncio.TimerHandle] = {}
