@@ -100,3 +100,39 @@ def test_a_leaderless_store_never_meets_the_no_leader_policy(protocol: str) -> N
     fail_history, _ = run(protocol, 1, "fail")
     hold_history, _ = run(protocol, 1, "hold")
     assert fail_history == hold_history
+
+
+def test_retries_under_the_partition_keep_the_history_linearizable_and_back_off() -> None:
+    """Raft with 3 retries, timeouts retried too: each retry is its own op (a minority
+    client's fails come in bursts of 4 attempts spaced 20, 40, 80 ms), and the history
+    of attempts, `info`s included, still checks linearizable."""
+    from workbench.runner import run_experiment
+
+    raw = {
+        "protocol": "raft", "seed": 4, "nodes": 5, "duration_s": 6,
+        "workload": {"clients": 10, "think_ms": 10, "timeout_ms": 500, "keys": 2,
+                     "mix": {"read": 0.5, "write": 0.5, "cas": 0},
+                     "request_policy": {"retries": 3, "retry_timeouts": True}},
+        "faults": {"partitions": [{"shape": "majority-minority", "at": AT_S, "duration": DURATION_S}]},
+        "sim": {"client_latency_ms": 0},
+    }
+    out = run_experiment(validate_config(raw))
+    assert out.summary["verdict"] == "linearizable", out.summary["verdict"]
+    history = out.result.history
+    minority = next(r for r in out.result.trace if r["kind"] == "partition_start")["minority"]
+    gaps: dict[int, list[float]] = {}
+    last_fail: dict[int, float] = {}
+    for event in history:
+        slot = event["process"] % 10
+        if event["process"] % 5 not in minority or not SETTLED_MS <= event["time"] <= UNTIL_MS:
+            continue
+        if event["type"] == "invoke" and slot in last_fail:
+            gaps.setdefault(slot, []).append(round(event["time"] - last_fail.pop(slot), 6))
+        elif event["type"] == "fail":
+            last_fail[slot] = event["time"]
+    assert gaps, "minority clients retried"
+    for slot, waits in gaps.items():
+        # 20, 40, 80 (three retries), then think time before a fresh op, over and over.
+        assert set(waits) <= {20.0, 40.0, 80.0, 10.0}, (slot, waits[:8])
+        assert waits[:8] in ([20.0, 40.0, 80.0, 10.0] * 2, [40.0, 80.0, 10.0, 20.0] * 2,
+                             [80.0, 10.0, 20.0, 40.0] * 2, [10.0, 20.0, 40.0, 80.0] * 2), (slot, waits[:8])
