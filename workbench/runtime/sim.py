@@ -35,6 +35,7 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
+from workbench.faults.disk import make_disk
 from workbench.faults.sides import node_sides
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
@@ -94,6 +95,8 @@ class Simulation:
             NodeDriver(i, members=self.members, factory=self.node_factory, options=self.options,
                        transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
                        clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check,
+                       storage=(storage := Storage()),
+                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)),
                        hold_ms=config.workload.request_policy.node_hold_ms)
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
