@@ -294,3 +294,35 @@ def test_the_defaults_are_one_policy_for_every_protocol() -> None:
         policy = validate_config({"protocol": protocol}).workload.request_policy
         assert policy == RequestPolicy(no_leader="fail", retries=0, retry_timeouts=False)
         assert policy.node_hold_ms is None
+
+
+# ------------------------------------------------------------------ the real-time runtime
+@pytest.mark.parametrize("no_leader", ["fail", "hold"])
+def test_the_real_time_node_host_applies_the_same_policy(no_leader: str) -> None:
+    """The Ray runtime's node host runs the same driver: a lone Raft node (its peers never
+    answer) fails a request at once under `fail`, and under `hold` only once its hold
+    ran out (no timing asserted: only that the answer waits for the hold timer)."""
+    import asyncio
+    import time
+
+    from workbench.runtime.realtime_clock import RunClock
+    from workbench.runtime.realtime_node import NodeHost
+
+    config = validate_config({"protocol": "raft", "nodes": 3, "runtime": "ray",
+                              "workload": {"request_policy": {"no_leader": no_leader, "hold_ms": 50}}})
+    replies: list[Reply] = []
+    loop = asyncio.new_event_loop()
+    try:
+        host = NodeHost(config, 0, loop, RunClock(time.time()), send=lambda *args: None,
+                        reply=replies.append)
+        host.boot()
+        host.requests([write(0)])
+        if no_leader == "fail":
+            assert [(r.type, r.error) for r in replies] == [("fail", "no leader")]
+            return
+        assert replies == [] and len(host.driver.held_requests) == 1
+        loop.run_until_complete(asyncio.sleep(0.3))
+        assert [(r.type, r.error) for r in replies] == [("fail", "no leader")]
+        host.finish()
+    finally:
+        loop.close()
