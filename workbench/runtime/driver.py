@@ -46,6 +46,15 @@ order, until the fsync is acknowledged (etcd's `msgsAfterAppend`); a release is 
 transport schedule named `DISK_TIMER`. A crash loses the held effects and every write
 not yet durable (`Disk.crash`). Both runtimes do this here, the same way.
 
+One request policy for every protocol (issue 14 item 1, DESIGN.md "One request
+policy"), here and only here: a request the core says needs a leader
+(`Node.needs_leader`) that reaches a node knowing none (`Node.leader()` is None) is
+answered `fail` at once, "no leader" (`hold_ms=None`), or held up to `hold_ms` of run
+time and handed to the core as soon as it learns a leader, else answered `fail` then.
+Both answers are true `fail`s: the request was never handed to the core, so it went
+nowhere (and depends on nothing written, so it does not wait for an fsync). A crash
+loses held requests with the rest (their clients time out: `info`).
+
 Hot paths are kept flat (locals, bound methods, no per-effect allocation beyond the
 transport's own): the simulator runs ~150k delivered messages per second through here.
 """
@@ -53,6 +62,7 @@ transport's own): the simulator runs ~150k delivered messages per second through
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -70,6 +80,10 @@ HELD_MESSAGE, HELD_REQUEST, HELD_TIMER = range(3)
 DISK_TIMER = "__disk"
 
 NO_CUT: frozenset[tuple[int, int]] = frozenset()
+
+HOLD_TIMER = "driver:hold"
+"""The driver's own timer (held requests' deadlines); no core names a timer so."""
+NO_LEADER = "no leader"
 
 
 class Transport(Protocol):
@@ -131,6 +145,7 @@ class NodeDriver:
         "_send", "_reply", "_schedule", "offset", "rate", "cut", "trace", "check",
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
         "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
+        "hold_ms", "held_requests", "_hold_token",
     )
 
     def __init__(
@@ -149,6 +164,7 @@ class NodeDriver:
         trace: list[dict[str, Any]] | None = None,
         check: Callable[[float], None] | None = None,
         disk: Disk | None = None,
+        hold_ms: float | None = None,
     ) -> None:
         self.id = node_id
         self.members = list(members)
@@ -185,6 +201,11 @@ class NodeDriver:
         self.held: list[tuple[float, Send | Reply]] = []
         self.hold_until = -1.0
         self.release_at: float | None = None
+        # The request policy (workload.request_policy): None fails a leaderless request at
+        # once; a number holds it that many ms. Held: (request, run-time deadline), FIFO.
+        self.hold_ms = hold_ms
+        self.held_requests: deque[tuple[ClientRequest, float]] = deque()
+        self._hold_token: int | None = None  # the pending HOLD_TIMER schedule, if any
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:
@@ -211,6 +232,8 @@ class NodeDriver:
         self.incarnation += 1
         self.timers.clear()
         self.pending.clear()
+        self.held_requests.clear()
+        self._hold_token = None
         self.paused = False
         self.last_digest = None
         if self.disk is not None:
@@ -259,8 +282,48 @@ class NodeDriver:
         if self.paused:
             self.pending.append((HELD_REQUEST, request, None))
             return
+        if node.leader() is None and node.needs_leader(request):
+            self._no_leader(request, now)
+            return
         node.on_client_request(request, self.offset + now * self.rate)
         self._drain(node, now)
+
+    def _no_leader(self, request: ClientRequest, now: float) -> None:
+        """The request policy for a node that knows no leader (module docstring)."""
+        if self.hold_ms is None:
+            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
+            return
+        deadline = now + self.hold_ms
+        self.held_requests.append((request, deadline))
+        if self._hold_token is None:
+            self._hold_token = self._schedule(deadline, self.id, HOLD_TIMER, None)
+
+    def _release_held(self, node: Node, now: float) -> None:
+        """The core knows a leader now: hand it the held requests, oldest first."""
+        # Taken out first, so the drains below (which end here again) see none held.
+        held, self.held_requests = self.held_requests, deque()
+        while held:
+            if self.node is not node:
+                return  # crashed meanwhile: held requests are lost with it
+            if node.leader() is None:
+                held.extend(self.held_requests)  # lost the leader again: keep waiting
+                self.held_requests = held
+                return
+            request, _ = held.popleft()
+            node.on_client_request(request, self.offset + now * self.rate)
+            self._drain(node, now)
+
+    def _hold_expired(self, token: int, now: float) -> None:
+        """HOLD_TIMER came due: fail the requests held past their deadline, re-arm for the rest."""
+        if token != self._hold_token:
+            return  # a schedule from before a crash
+        self._hold_token = None
+        held = self.held_requests
+        while held and held[0][1] <= now:
+            request, _ = held.popleft()
+            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
+        if held:
+            self._hold_token = self._schedule(held[0][1], self.id, HOLD_TIMER, None)
 
     def fire(self, name: str, token: int, now: float) -> None:
         """A timer's schedule came due: fire it, re-arm it lazily, or ignore a stale one."""
@@ -272,6 +335,11 @@ class NodeDriver:
                     self.pending.append((HELD_TIMER, name, token))
                 else:
                     self._release(now)
+            elif name == HOLD_TIMER and node is not None:  # never in `timers`: cores do not own it
+                if self.paused:
+                    self.pending.append((HELD_TIMER, name, token))
+                else:
+                    self._hold_expired(token, now)
             return  # cancelled, replaced, or the node crashed since
         if timer[1] > now:
             timer[2] = timer[1]  # pushed back since it was scheduled: schedule again
@@ -303,7 +371,10 @@ class NodeDriver:
         if not effects:
             return False
         if self.disk is not None:
-            return self._drain_disk(effects, now)
+            self._drain_disk(effects, now)
+            if self.held_requests and node.leader() is not None:
+                self._release_held(node, now)
+            return True
         send, me = self._send, self.id
         sent = 0
         stamp: float | None = None
@@ -336,6 +407,8 @@ class NodeDriver:
             self.sent += sent
         if self.check is not None:
             self.check(now)
+        if self.held_requests and node.leader() is not None:
+            self._release_held(node, now)
         return True
 
     def _drain_disk(self, effects: list[Any], now: float) -> bool:

@@ -269,7 +269,7 @@ class ExternalRuntime:
 
     def _next_after(self, slot: int | None) -> None:
         if slot is not None and self.closed_loop:
-            self._later(self.clients.config.think_ms, self._client_next, slot)
+            self._later(self.clients.next_delay_ms(slot), self._client_next, slot)
 
     def _client_reply(self, dest: str, body: dict[str, Any]) -> None:
         msg_id = body.get("in_reply_to")

@@ -96,7 +96,8 @@ class Simulation:
                        transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
                        clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check,
                        storage=(storage := Storage()),
-                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)))
+                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)),
+                       hold_ms=config.workload.request_policy.node_hold_ms)
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
         self.crashed_by_fault: dict[int, int] = {}
@@ -232,6 +233,8 @@ class Simulation:
         request = [d.request for d in drivers]
         fire = [d.fire for d in drivers]
         think_ms, closed_loop, complete = self.clients.config.think_ms, self.closed_loop, self.clients.complete
+        # With retries on, the pool says how long a slot waits (think time or a backoff).
+        next_delay = self.clients.next_delay_ms if self.clients.policy.retries else None
         pop = heapq.heappop
         cut, holding = self._cut, self._holding
         while heap:
@@ -251,8 +254,9 @@ class Simulation:
             elif kind == REPLY:
                 slot = complete(event[3], at)
                 if slot is not None and closed_loop:
-                    if think_ms:
-                        self._push(at + think_ms, CLIENT_NEXT, slot)
+                    delay = think_ms if next_delay is None else next_delay(slot)
+                    if delay:
+                        self._push(at + delay, CLIENT_NEXT, slot)
                     else:
                         self._client_next(slot)  # no think time: invoke now, no event needed
             elif kind == TIMER:
@@ -303,7 +307,7 @@ class Simulation:
             self._push(deadline, TIMEOUT, slot)
             return
         if self.clients.time_out(request.process, request.seq, self.now) is not None and self.closed_loop:
-            self._push(self.now + self.clients.config.think_ms, CLIENT_NEXT, slot)
+            self._push(self.now + self.clients.next_delay_ms(slot), CLIENT_NEXT, slot)
 
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:

@@ -41,7 +41,10 @@ scout; PMS §3 "phase 1 for infinitely many instances") and then phase 2 per slo
 - Clients: as with Raft, a request reaches the node its client sits beside; that node
   forwards it to the leader it knows, and the leader sends the result back to it
   (`Result`). A request is answered `fail` only when it was never handed to any
-  leader, since anything forwarded might still be chosen.
+  leader, since anything forwarded might still be chosen: a node that knows no leader
+  answers `fail` at once, as Raft's does (the runtimes' request policy, in
+  `runtime/driver.py`, answers such requests before the core sees them: fail or hold,
+  the same for every protocol; issue 14).
 - `leases: true`: the leader answers reads locally while a majority acked a heartbeat
   it sent less than a lease ago (PMMC §3 "read-only commands"; Chubby's master
   lease); the lease is the election timeout shrunk by the clock drift bound.

@@ -44,7 +44,6 @@ from workbench.protocols.paxos.options import PaxosOptions
 from workbench.protocols.paxos.proposer import ELECTION, HEARTBEAT, Proposer, _Proposal, _SlotPhase1
 from workbench.protocols.state_machine import KVStateMachine
 
-_CLIENTS = "clients"  # timer: fail requests never handed to a leader
 _ROUNDING_MS = 1e-6  # a timer remainder below this is floating-point rounding, not time left
 
 
@@ -55,7 +54,6 @@ class _Waiting:
     request: ClientRequest
     sent: bool  # handed to some leader (or proposed here): it might be chosen
     sent_at: float
-    deadline: float  # when unsent: answer fail after this
 
 
 
@@ -114,7 +112,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         self.leader_id: NodeId | None = None
         self.leader_ballot: Ballot = ZERO
         self.leader_seen = -math.inf  # last contact from leader_id (stickiness, leases)
-        self.leader_lost_at = 0.0  # since when no leader is known (boot, timeout, step-down)
         self.quiet_since = 0.0  # the election timeout counts from here
         self.timeout = self._et_max
         self.boot_quiet_until = -math.inf
@@ -140,7 +137,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
 
         # ---- the client side: requests from this node's own clients
         self.waiting: dict[tuple[int, int], _Waiting] = {}
-        self._clients_timer = False
 
     @classmethod
     def invariant_checker(cls) -> PaxosInvariants:
@@ -149,7 +145,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
     # ================================================================== inputs
     def start(self, now: float) -> None:
         self.quiet_since = now
-        self.leader_lost_at = now
         if self._leases:
             # A node restarting may have acked a leader's heartbeat just before it
             # crashed and forgotten that: it waits out the lease before promising.
@@ -168,28 +163,22 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
             self._heartbeat_tick(now)
         elif name == ELECTION:
             self._election_tick(now)
-        elif name == _CLIENTS:
-            self._clients_tick(now)
 
     def on_client_request(self, request: ClientRequest, now: float) -> None:
-        waiting = _Waiting(request, False, now, now + self._et_max)
+        if self.role != LEADER and self.leader_id is None:
+            # Handed to no one, so it definitely did not happen. (Holding it for an
+            # election is the runtimes' request policy now, the same for every protocol.)
+            self.reply(request.process, request.seq, False, error="no leader")
+            return
+        waiting = _Waiting(request, True, now)
         self.waiting[request.request_id] = waiting
         if self.role == LEADER:
-            waiting.sent = True
             self._submit(Command(request, self.id), now)
-        elif self.leader_id is not None:
-            waiting.sent = True
+        else:
             self.send(self.leader_id, Forward(request))
-        elif now - self.leader_lost_at > 2 * self._et_max:
-            # Leaderless for two election timeouts: we are cut off from a majority,
-            # not between two leaders. Never handed on, so it definitely did not happen.
-            del self.waiting[request.request_id]
-            self.reply(request.process, request.seq, False, error="no leader")
-        elif not self._clients_timer:
-            # No leader known, probably an election going on: hold the request for an
-            # election timeout; it fails then only if it was never handed on.
-            self._clients_timer = True
-            self.set_timer(_CLIENTS, self._et_max)
+
+    def needs_leader(self, request: ClientRequest) -> bool:
+        return True  # lease reads too are served by the leader only
 
     # ================================================================== runtime queries
     def leader(self) -> NodeId | None:
@@ -275,29 +264,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
                 waiting.sent = True
                 waiting.sent_at = now
                 self.send(leader, Forward(waiting.request))
-
-    def _clients_tick(self, now: float) -> None:
-        self._clients_timer = False
-        pending = False
-        for rid, waiting in list(self.waiting.items()):
-            if waiting.sent:
-                continue
-            if self.role == LEADER:
-                waiting.sent = True
-                self._submit(Command(waiting.request, self.id), now)
-            elif self.leader_id is not None:
-                waiting.sent = True
-                waiting.sent_at = now
-                self.send(self.leader_id, Forward(waiting.request))
-            elif now >= waiting.deadline:
-                # Never handed to any leader: it definitely will not be executed.
-                del self.waiting[rid]
-                self.reply(rid[0], rid[1], False, error="no leader")
-            else:
-                pending = True
-        if pending:
-            self._clients_timer = True
-            self.set_timer(_CLIENTS, self._et_max / 2)
 
     # One flat table lookup per message; the handlers are the mixins' plain functions.
     _HANDLERS: ClassVar[dict[type, Any]] = {

@@ -164,10 +164,8 @@ class Proposer:
             self._submit(Command(waiting.request, self.id), now)
 
     def _lose_leader(self, now: float) -> None:
-        """Forget the leader, noting since when none is known (`leader_lost_at`)."""
-        if self.leader_id is not None:
-            self.leader_id = None
-            self.leader_lost_at = now
+        """Forget the leader."""
+        self.leader_id = None
 
     def _step_down(self, now: float) -> None:
         was_leader = self.role == LEADER
