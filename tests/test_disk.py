@@ -190,3 +190,154 @@ def test_durability_table_labels_disks_and_computes_throughput() -> None:
     assert table["disk"].tolist() == ["off", "spinning +group"]
     assert table["throughput_ops_s"].tolist() == [60.0, 8.0]
     assert disk_label('{"fsync": {"dist": "constant", "ms": 10}}') == "fsync 10"
+
+
+# ------------------------------------------------------------------ crash points inside a step
+class _ScriptedCore:
+    """A core whose every message makes the outbox the test scripted (no protocol)."""
+
+    def __init__(self, node_id: int, members: Any, options: Any, rng: Any, storage: Any) -> None:
+        self.script: list[Any] = options
+        self.out: list[Any] = []
+
+    def start(self, now: float) -> None:
+        pass
+
+    def on_message(self, src: int, message: Any, now: float) -> None:
+        self.out = list(self.script)
+
+    def take_effects(self) -> list[Any]:
+        out, self.out = self.out, []
+        return out
+
+
+class _Wire:
+    """A transport that records what leaves the node."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.replies: list[Any] = []
+        self.schedules: list[tuple[float, str]] = []
+        self.now = 0.0
+
+    def send(self, src: int, dst: int, message: Any) -> None:
+        self.sent.append(message)
+
+    def reply(self, src: int, effect: Any) -> None:
+        self.replies.append(effect.seq)
+
+    def schedule(self, at: float, node: int, name: str, token: int | None) -> int:
+        self.schedules.append((at, name))
+        return len(self.schedules)
+
+    def now_ms(self) -> float:
+        return self.now
+
+
+def _armed(script: list[Any], point: str, seed: int = 0, disk: Disk | None = None,
+           storage: Storage | None = None) -> tuple[Any, _Wire, list[tuple[int, str, int]]]:
+    from workbench.runtime.driver import NodeDriver
+
+    wire = _Wire()
+    driver = NodeDriver(0, members=[0, 1], factory=_ScriptedCore, options=script, transport=wire,
+                        rng_for=lambda inc: random.Random(inc), storage=storage, disk=disk)
+    driver.boot(0.0)
+    landed: list[tuple[int, str, int]] = []
+    driver.arm_crash(point, 7, random.Random(seed), lambda *args: landed.append(args))
+    return driver, wire, landed
+
+
+def _script() -> list[Any]:
+    from workbench.core.effects import Persist, Reply, Send
+
+    return [Send(1, "before"), Persist((Put("term", 2), Put("vote", 1))), Send(1, "after"),
+            Reply(5, 1, "ok")]
+
+
+def test_crash_point_after_persist_keeps_the_write_and_sends_nothing_behind_it() -> None:
+    driver, wire, landed = _armed(_script(), "after_persist")
+    driver.deliver(1, "go", 1.0)
+    assert driver.storage.get("term") == 2 and driver.storage.get("vote") == 1  # durable
+    assert wire.sent == ["before"] and wire.replies == []  # nothing behind the persist left
+    assert driver.node is None and landed == [(7, "after_persist", 2)]
+
+
+def test_crash_point_after_persist_with_a_disk_completes_the_fsync_first() -> None:
+    from workbench.core.effects import Persist, Send
+
+    storage = Storage()
+    disk = Disk(storage, random.Random(0), constant(10.0))
+    driver, wire, landed = _armed([Persist((Put("log", 1),)), Send(1, "ack")], "after_persist",
+                                  disk=disk, storage=storage)
+    driver.crash_point = None  # first step: an ordinary write, its ack held for the fsync
+    driver.deliver(1, "go", 0.0)
+    assert wire.sent == [] and "log" not in storage
+    driver.arm_crash("after_persist", 7, random.Random(0), lambda *args: landed.append(args))
+    driver.node.script = [Persist((Put("term", 3),)), Send(1, "vote")]  # type: ignore[union-attr]
+    driver.deliver(1, "go", 1.0)
+    # The earlier fsync completed (its ack went out), this step's write is durable, its send is not.
+    assert storage.get("log") == 1 and storage.get("term") == 3
+    assert wire.sent == ["ack"] and landed == [(7, "after_persist", 1)] and driver.node is None
+    assert not disk.pending
+
+
+def test_crash_point_mid_persist_keeps_a_proper_prefix_of_the_records() -> None:
+    from workbench.core.effects import Persist, Send
+
+    names = ("a", "b", "c", "d")
+    script = [Persist(tuple(Put(n, 1) for n in names)), Send(1, "ack")]
+    kept_counts = set()
+    for seed in range(30):
+        driver, wire, landed = _armed(script, "mid_persist", seed=seed)
+        driver.deliver(1, "go", 1.0)
+        kept = [n for n in names if n in driver.storage]
+        assert kept == list(names[:len(kept)]) and 1 <= len(kept) <= 3, (seed, kept)
+        assert wire.sent == [] and landed == [(7, "mid_persist", len(kept))]
+        kept_counts.add(len(kept))
+    assert kept_counts == {1, 2, 3}
+    # One atomic record (and a lone record) has no point between two records: no crash.
+    from workbench.core.storage import PutMany
+
+    driver, wire, landed = _armed([Persist((PutMany((("snapshot", 1), ("log", []))),)), Send(1, "ack")],
+                                  "mid_persist")
+    driver.deliver(1, "go", 1.0)
+    assert driver.node is not None and landed == [] and wire.sent == ["ack"]
+    assert driver.storage.get("snapshot") == 1 and driver.disarm_crash(7)
+
+
+def test_crash_point_before_reply_sends_but_never_replies() -> None:
+    driver, wire, landed = _armed(_script(), "before_reply")
+    driver.deliver(1, "go", 1.0)
+    assert driver.storage.get("term") == 2
+    assert wire.sent == ["before", "after"] and wire.replies == []
+    assert driver.node is None and landed == [(7, "before_reply", 2)]
+
+
+def test_crash_point_waits_for_its_step_and_a_plain_crash_takes_it() -> None:
+    from workbench.core.effects import Send
+
+    driver, wire, landed = _armed([Send(1, "hello")], "before_reply")
+    driver.deliver(1, "go", 1.0)  # no reply in this step: the node lives on, still armed
+    assert driver.node is not None and wire.sent == ["hello"] and landed == []
+    driver.crash()
+    assert not driver.disarm_crash(7)
+
+
+def test_composed_nemesis_draws_crash_points_replayably() -> None:
+    from dataclasses import replace
+
+    from workbench.fault_search import default_mix
+    from workbench.runtime.sim import simulate
+
+    mix = replace(default_mix("raft", None), crash_points=4.0)
+    plain = composed_scenario("raft", 11)
+    config = composed_scenario("raft", 11, mix=mix)
+    points = [f for f in config.faults.nodes if f.point is not None]
+    assert {f.point for f in points} == {"after_persist", "mid_persist", "before_reply"}
+    # Drawn last: every other fault is the one the seed drew without them.
+    assert [f for f in config.faults.nodes if f.point is None] == plain.faults.nodes
+    assert config.faults.partitions == plain.faults.partitions
+    first, second = simulate(config), simulate(config)
+    assert first.history == second.history
+    landed = [r for r in first.trace if r["kind"] == "crash" and r.get("point")]
+    assert landed, "no crash point landed"
