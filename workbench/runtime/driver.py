@@ -211,8 +211,9 @@ class NodeDriver:
         if self.node is None:
             self.boot(now)
 
-    def crash(self) -> None:
-        """Lose everything but storage: the core object, its timers and held inputs."""
+    def crash(self) -> int:
+        """Lose everything but storage: the core object, its timers and held inputs.
+        Returns how many records the disk model lost (writes not yet durable)."""
         self.node = None
         self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
         self.incarnation += 1
@@ -220,11 +221,13 @@ class NodeDriver:
         self.pending.clear()
         self.paused = False
         self.last_digest = None
+        lost = 0
         if self.disk is not None:
-            self.disk.crash(self.transport.now_ms())
+            lost = self.disk.crash(self.transport.now_ms())
             self.held.clear()
             self.hold_until = -1.0
             self.release_at = None
+        return lost
 
     def pause(self) -> None:
         self.paused = True

@@ -349,7 +349,8 @@ class Simulation:
         driver = self.drivers[self._fault_target(event, record, self.crashed_by_fault)]
         point = getattr(event.spec, "point", None)
         if point is None:
-            driver.crash()
+            if driver.crash() and hasattr(self.invariant_checker, "lost_writes"):
+                self.invariant_checker.lost_writes(driver.id)  # type: ignore[union-attr]
             return
         # A crash point (issue 12): armed now, it lands inside the node's next step that
         # has the point, and is traced as a `crash` then (`_crash_landed`).
