@@ -402,3 +402,44 @@ def test_a_promise_lost_with_its_unsynced_write_was_never_made() -> None:
     restarted node may promise (6, 0). The Paxos checker judged that against the lost
     in-memory promise; now a crash that loses writes resets it to what storage kept."""
     assert check_seed(disk_scenario("paxos", 81059)) is None
+
+
+@pytest.mark.parametrize("bug", [None, "snapshot_order_reversed"])
+def test_raft_install_snapshot_survives_a_crash_at_every_point_of_its_persist(bug: str | None) -> None:
+    """Issue 12, item 4: a follower installs a snapshot at index 5 of a 10-entry log;
+    restarted from storage cut after every record of that step's persist (a `mid_persist`
+    crash point or a torn write), every entry it holds must sit at its own index. One
+    atomic `PutMany` passes at every cut; the mutant's three records (log_base, log,
+    snapshot) leave the new log behind the old snapshot after two of them."""
+    from workbench.core.effects import Persist
+    from workbench.core.ops import ClientRequest
+    from workbench.protocols.raft import InstallSnapshot, RaftNode, RaftOptions
+    from workbench.protocols.state_machine import KVStateMachine
+
+    entries = [(1, ClientRequest(1, i, "write", "k", i)) for i in range(1, 11)]  # entry i writes i
+    storage = Storage()
+    storage.apply((PutMany((("term", 1), ("vote", None), ("log", entries), ("log_base", 0))),))
+    options = RaftOptions(bug=bug)
+
+    def boot(disk: Storage) -> RaftNode:
+        return RaftNode(1, [0, 1, 2], options, random.Random(0), disk)
+
+    node = boot(storage)
+    node.take_effects()
+    sm = KVStateMachine()
+    data = sm.snapshot()
+    node.on_message(0, InstallSnapshot(1, 5, 1, data, 1), 10.0)
+    records = [r for e in node.take_effects() if type(e) is Persist for r in e.records]
+    misplaced = []
+    for keep in range(len(records) + 1):
+        cut = Storage.from_snapshot(storage.snapshot())
+        cut.apply(tuple(records[:keep]))
+        restarted = boot(cut)
+        for k, (_, request) in enumerate(restarted.log):
+            if request is not None and request.value != restarted.log_start + k + 1:
+                misplaced.append((keep, restarted.log_start + k + 1, request.value))
+                break
+    if bug is None:
+        assert len(records) == 1 and not misplaced
+    else:
+        assert misplaced, "the reversed order should leave entries at the wrong index"
