@@ -188,7 +188,7 @@ def test_crash_is_kill_9_and_restart_a_fresh_initialised_process_pause_is_sigsto
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"external": None}, "external: required field is missing"),
-    ({"runtime": "ray"}, "runtime: protocol external runs its own node processes"),
+    ({"runtime": "ray", "ray": {"time_scale": 2}}, "ray.time_scale: external nodes run on their own OS clock"),
     ({"faults": {"clocks": [{"node": 0, "offset_ms": 5}]}}, "faults.clocks: external nodes read their own"),
 ])
 def test_external_config_errors_are_one_line(change: dict[str, Any], message: str) -> None:
