@@ -25,9 +25,9 @@ member i is `n{i+1}`) and plays Maelstrom's part around them:
 Not byte-for-byte replayable (DESIGN.md "External nodes"): the fault schedule and
 every rng are seeded, but the nodes' own timing and the OS scheduler are not.
 
-The class is the seam for a shared node driver: `NodeProcess` is the transport to one
-node and `ExternalRuntime` only routes lines between them, the network model and the
-clients.
+`ExternalRuntime` only routes lines between the nodes, the network model and the
+clients; its transport to one node is a `NodeProcess` (a child of this process) or,
+on `runtime: ray`, an `external_ray.RemoteNode` (a process a Ray node actor owns).
 """
 
 from __future__ import annotations
