@@ -97,7 +97,7 @@ def run_in_process(raw: dict[str, Any]) -> tuple[RunResult, list[RemoteNode]]:
     argv = python_argv(config.external.command)  # type: ignore[union-attr]
 
     def transport(name: str, *args: Any) -> RemoteNode:
-        return RemoteNode(FakeHandle(ExternalNodeOwner(name, argv, 1 << 20)), name, *args)
+        return RemoteNode(FakeHandle(ExternalNodeOwner(name, argv, 1 << 20)), 1, name, *args)
 
     with tempfile.TemporaryDirectory() as tmp:
         runtime = ExternalRuntime(config, Path(tmp), transport=transport)
@@ -216,3 +216,29 @@ def test_a_killed_node_actor_ends_the_run_with_one_line_and_no_orphans(ray_sessi
     assert failure and isinstance(failure[0], RayNodeLost), failure
     assert "lost an actor mid-run" in str(failure[0]) and "\n" not in str(failure[0])
     assert_none_left(ECHO_PARENT, raw["seed"])
+
+
+@pytest.mark.ray
+def test_a_sweep_reuses_its_node_actors_and_kills_them_at_the_end(ray_session: None) -> None:
+    """Inside `reusing_node_actors` (a serial sweep) the second run's nodes are spawned by
+    the first run's actors; every run still reaps its processes, and the actors die at
+    the end of the sweep."""
+    from workbench.runtime.external_ray import reusing_node_actors
+
+    raw = experiment(ECHO_PARENT, nodes=2, duration_s=1.5)
+    with reusing_node_actors():
+        first = run_experiment(validate_config(raw)).result
+        assert_none_left(ECHO_PARENT, raw["seed"], within_s=0)
+        second = run_experiment(validate_config({**raw, "seed": 12})).result
+        assert_none_left(ECHO_PARENT, 12, within_s=0)
+    assert not first.stats["actors_reused"] and second.stats["actors_reused"]
+    assert second.stats["actor_locations"] == first.stats["actor_locations"]
+    actor_pids = [int(location.split(":")[1]) for location in first.stats["actor_locations"]]
+    for i, name in enumerate(["n1", "n2"]):
+        assert [p for p, _ in parents_in_logs(second, name)] == [actor_pids[i]]
+        assert second.stats["node_pids"][name] != first.stats["node_pids"][name]
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(pid) for pid in actor_pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in actor_pids if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]

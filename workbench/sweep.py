@@ -22,6 +22,7 @@ shared filesystem, and a killed sweep restarts where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import io
@@ -260,6 +261,16 @@ def uses_ray_runtime(plan: SweepPlan) -> bool:
             or any(case.get("runtime") == "ray" for case in sweep.get("cases") or []))
 
 
+def _reusing_node_actors(plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
+    """External nodes on Ray: the runs share their node actors (`external_ray`) instead
+    of starting five new Ray workers each."""
+    if plan.config.get("protocol") == "external" and uses_ray_runtime(plan):
+        from workbench.runtime.external_ray import reusing_node_actors
+
+        return reusing_node_actors()
+    return contextlib.nullcontext()
+
+
 # ---------------------------------------------------------------- one run
 @dataclass
 class RunOutcome:
@@ -484,7 +495,8 @@ def run_sweep(
 
         try:
             if serial:
-                run_serial(pending, on_done, keep_history)
+                with _reusing_node_actors(plan):
+                    run_serial(pending, on_done, keep_history)
             else:
                 run_on_ray(pending, on_done, keep_history, ray_slots(workers))
         except KeyboardInterrupt:

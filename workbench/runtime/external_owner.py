@@ -12,8 +12,8 @@ Two calls carry the traffic, each with one call in flight at a time per node, so
 batches form by themselves under load and keep their order:
 
 - `apply([line | "kill" | "pause" | "resume", ...])`   conductor -> node, in order;
-- `poll() -> [("line", bytes) | ("malformed", text) | ("exit", code), ...]`
-  node -> conductor; waits for the first event; None once the owner has stopped.
+- `poll(run) -> [("line", bytes) | ("malformed", text) | ("exit", code), ...]`
+  node -> conductor; waits for the first event; None once the run's node has stopped.
 
 The node's stderr log is written here (on the actor's machine) and its tail handed
 back by `log_tail` and `stop`: the conductor may run on another machine.
@@ -38,7 +38,15 @@ SIGNALS = ("kill", "pause", "resume")
 
 
 class ExternalNodeOwner:
+    """Owns one node for one run at a time (`begin` ... `stop`); a sweep may hand the same
+    actor the next run's node (`external_ray.reusing_node_actors`)."""
+
     def __init__(self, name: str, argv: list[str], max_line_bytes: int) -> None:
+        self.run = 0
+        self._wake: asyncio.Event | None = None  # made on the actor's loop, on first use
+        self._setup(name, argv, max_line_bytes)
+
+    def _setup(self, name: str, argv: list[str], max_line_bytes: int) -> None:
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix=f"workbench-external-{name}-"))
         self.log_path = self.dir / f"{name}.stderr.log"
@@ -46,7 +54,15 @@ class ExternalNodeOwner:
                                 self._on_line, self._on_malformed, self._on_exit)
         self.events: list[tuple[str, Any]] = []
         self.closed = False
-        self._wake: asyncio.Event | None = None  # made on the actor's loop, on first use
+        self.run += 1
+
+    async def begin(self, name: str, argv: list[str], max_line_bytes: int) -> int:
+        """Take on the next run's node (after `stop`): a fresh log, no events; its run number."""
+        if self.node.alive:
+            raise RuntimeError(f"{self.name}: the previous run's process is still running")
+        self._setup(name, argv, max_line_bytes)
+        self._event().set()  # a poll left over from the last run returns (None) at once
+        return self.run
 
     def _event(self) -> asyncio.Event:
         if self._wake is None:
@@ -89,11 +105,14 @@ class ExternalNodeOwner:
             else:
                 raise ValueError(f"unknown command {command!r}")
 
-    async def poll(self) -> list[tuple[str, Any]] | None:
+    async def poll(self, run: int) -> list[tuple[str, Any]] | None:
+        """The events of run `run` so far (waits for one); None once that run is over."""
         wake = self._event()
-        while not self.events and not self.closed:
+        while run == self.run and not self.events and not self.closed:
             wake.clear()
             await wake.wait()
+        if run != self.run:
+            return None
         events, self.events = self.events, []
         return events or None
 

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +54,13 @@ class RemoteNode:
     time. A lost actor ends the run (`on_lost`), as a lost node actor does on `runtime: ray`.
     """
 
-    def __init__(self, actor: Any, name: str,
+    def __init__(self, actor: Any, run: int, name: str,
                  argv: list[str], log_path: Path, max_line_bytes: int,
                  on_line: Callable[[RemoteNode, bytes], None],
                  on_malformed: Callable[[RemoteNode, str], None],
                  on_exit: Callable[[RemoteNode, int], None]) -> None:
         self.actor = actor
+        self.run = run  # the owner's run number: a reused actor's events of an earlier run are not ours
         self.name = name
         self.log_path = log_path
         self._on_line, self._on_malformed, self._on_exit = on_line, on_malformed, on_exit
@@ -148,7 +149,7 @@ class RemoteNode:
     # ------------------------------------------------------------ from the node
     async def _poll(self) -> None:
         try:
-            while (events := await self.actor.poll.remote()) is not None:
+            while (events := await self.actor.poll.remote(self.run)) is not None:
                 for kind, value in events:
                     if kind == "line":
                         self._on_line(self, value)
@@ -166,41 +167,113 @@ class RemoteNode:
 
 
 @dataclass
+class _Idle:
+    """Node actors kept between the runs of a sweep (`reusing_node_actors`)."""
+
+    key: tuple[str, int, str]  # Ray job, nodes, placement strategy
+    actors: list[Any]
+    placement: PlacementGroup
+    locations: list[str]
+
+
+_reuse_depth = 0
+_idle: list[_Idle] = []
+
+
+@contextlib.contextmanager
+def reusing_node_actors() -> Iterator[None]:
+    """Inside: a run's node actors, once its nodes are stopped and reaped, wait for the
+    next run of the same shape instead of being killed (a serial sweep of external runs
+    on Ray then starts its actors once, not once per run: each new actor is a new Ray
+    worker process, seconds of start-up on a busy machine). At the end every kept actor
+    is killed and its bundles freed."""
+    global _reuse_depth
+    _reuse_depth += 1
+    try:
+        yield
+    finally:
+        _reuse_depth -= 1
+        if _reuse_depth == 0:
+            while _idle:
+                idle = _idle.pop()
+                _kill(idle.actors, idle.placement)
+
+
+def _kill(actors: list[Any], placement: PlacementGroup | None) -> None:
+    for actor in actors:
+        with contextlib.suppress(Exception):  # already dead, or Ray is going down
+            ray.kill(actor)
+    if placement is not None:
+        with contextlib.suppress(Exception):
+            remove_placement_group(placement)
+
+
+@dataclass
 class NodeOwners:
     """The run's node actors: one per node, in bundle i of one placement group."""
 
     config: ExperimentConfig
     actors: list[Any] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
     placement: PlacementGroup | None = None
     locations: list[str] = field(default_factory=list)
     startup_s: float = 0.0
+    reused: bool = False
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (ray.get_runtime_context().get_job_id(), self.config.nodes, self.config.ray.placement)
 
     def launch(self) -> None:
         started = time.perf_counter()
         spec = self.config.external
         assert spec is not None
         argv = python_argv(spec.command)
-        self.placement = reserve_bundles(self.config)
-        for i in range(self.config.nodes):
-            self.actors.append(RemoteOwner.options(**bundle_options(self.placement, i)).remote(
-                f"n{i + 1}", argv, spec.max_line_bytes))
-        self.locations = wait_ready(self.actors)
+        names = [f"n{i + 1}" for i in range(self.config.nodes)]
+        if self._reuse():
+            try:
+                self.runs = ray.get([actor.begin.remote(name, argv, spec.max_line_bytes)
+                                     for actor, name in zip(self.actors, names, strict=True)])
+            except Exception:  # noqa: BLE001 - a kept actor died meanwhile: start afresh
+                self.stop()
+                self.reused = False
+        if not self.reused:
+            self.placement = reserve_bundles(self.config)
+            for i, name in enumerate(names):
+                self.actors.append(RemoteOwner.options(**bundle_options(self.placement, i)).remote(
+                    name, argv, spec.max_line_bytes))
+            self.runs = [1] * len(names)
+            self.locations = wait_ready(self.actors)
         self.startup_s = time.perf_counter() - started
+
+    def _reuse(self) -> bool:
+        key = self.key
+        for idle in _idle:
+            if idle.key == key:
+                _idle.remove(idle)
+                self.actors, self.placement, self.locations = idle.actors, idle.placement, idle.locations
+                self.reused = True
+                return True
+        return False
 
     def transport(self, name: str, *args: Any) -> RemoteNode:
         """The `ExternalRuntime` transport: node `n{i+1}` is actor i."""
-        return RemoteNode(self.actors[int(name[1:]) - 1], name, *args)
+        i = int(name[1:]) - 1
+        return RemoteNode(self.actors[i], self.runs[i], name, *args)
+
+    def release(self) -> None:
+        """After a run whose nodes were all stopped: keep the actors for the next run
+        inside `reusing_node_actors`, else kill them."""
+        if _reuse_depth > 0 and self.placement is not None:
+            _idle.append(_Idle(self.key, self.actors, self.placement, self.locations))
+            self.actors, self.placement = [], None
+        else:
+            self.stop()
 
     def stop(self) -> None:
         """Kill every actor (its node process dies with it) and free the bundles; safe twice."""
-        for actor in self.actors:
-            with contextlib.suppress(Exception):
-                ray.kill(actor)
-        self.actors = []
-        if self.placement is not None:
-            with contextlib.suppress(Exception):
-                remove_placement_group(self.placement)
-            self.placement = None
+        _kill(self.actors, self.placement)
+        self.actors, self.placement = [], None
 
 
 def run_external_on_ray(config: ExperimentConfig) -> RunResult:
@@ -217,11 +290,13 @@ def run_external_on_ray(config: ExperimentConfig) -> RunResult:
                 for node in nodes:
                     node.on_lost = runtime.fail
                 result = asyncio.run(runtime.run())
+        owners.release()  # every node was stopped and reaped: the actors may serve again
     finally:
-        owners.stop()
+        owners.stop()  # a failed run's actors are never kept
     result.stats.update({
         "wall_s": time.perf_counter() - wall,
         "startup_s": owners.startup_s,
+        "actors_reused": owners.reused,
         "actor_locations": owners.locations,
         "node_pids": {node.name: node.pids for node in nodes},
         "node_parents": {node.name: node.parents for node in nodes},
