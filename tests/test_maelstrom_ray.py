@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -216,6 +217,9 @@ def test_a_killed_node_actor_ends_the_run_with_one_line_and_no_orphans(ray_sessi
     assert failure and isinstance(failure[0], RayNodeLost), failure
     assert "lost an actor mid-run" in str(failure[0]) and "\n" not in str(failure[0])
     assert_none_left(ECHO_PARENT, raw["seed"])
+    # The killed actor could not remove its log folder: the test does.
+    for leftover in Path(tempfile.gettempdir()).glob(f"workbench-external-n*-{owner}-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 @pytest.mark.ray

@@ -48,7 +48,8 @@ class ExternalNodeOwner:
 
     def _setup(self, name: str, argv: list[str], max_line_bytes: int) -> None:
         self.name = name
-        self.dir = Path(tempfile.mkdtemp(prefix=f"workbench-external-{name}-"))
+        # Removed by `stop`; an actor killed mid-run leaves it behind, named by its pid.
+        self.dir = Path(tempfile.mkdtemp(prefix=f"workbench-external-{name}-{os.getpid()}-"))
         self.log_path = self.dir / f"{name}.stderr.log"
         self.node = NodeProcess(name, argv, self.log_path, max_line_bytes,
                                 self._on_line, self._on_malformed, self._on_exit)
