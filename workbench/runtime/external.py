@@ -227,7 +227,15 @@ class ExternalRuntime:
             raise ConnectionError(code)
         self.nodes[i].write(_encode(line))
         try:
-            return await asyncio.wait_for(future, timeout=self.spec.init_timeout_s)
+            # A run that failed meanwhile (a lost node actor) ends the wait at once.
+            assert self._failure is not None
+            await asyncio.wait([future, self._failure], timeout=self.spec.init_timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if self._failure.done():
+                raise self._failure.result()
+            if not future.done():
+                raise TimeoutError
+            return future.result()
         finally:
             self._control.pop(msg_id, None)
 
