@@ -6,8 +6,8 @@ import pandas as pd
 from conftest import ROOT
 
 from workbench.analysis.availability_time import clients_served, time_weighted_availability
-from workbench.config import load_config
-from workbench.runner import run_experiment
+from workbench.experiment.config import load_config
+from workbench.experiment.run import run_experiment
 
 
 def _ops(rows: list[tuple[int, str, float, float]]) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from workbench.checkers.tvisibility import (
     t_visibility,
     visibility_pairs,
 )
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.history.frame import history_to_frame
 from workbench.runtime.sim import simulate
 

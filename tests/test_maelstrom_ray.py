@@ -27,8 +27,8 @@ from typing import Any
 import psutil
 import pytest
 
-from workbench.config import validate_config
-from workbench.runner import run_experiment
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment
 from workbench.runtime.external import ExternalNodeError, ExternalRuntime, python_argv
 from workbench.runtime.external_owner import ExternalNodeOwner
 from workbench.runtime.external_ray import RemoteNode

@@ -31,7 +31,7 @@ from typing import Any
 import ray
 from ray.util.placement_group import PlacementGroup, remove_placement_group
 
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 from workbench.runtime.external import ExternalRuntime, python_argv
 from workbench.runtime.external_owner import ExternalNodeOwner
 from workbench.runtime.ray_cluster import (

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.config import read_yaml
+from workbench.experiment.config import read_yaml
 
 EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "cap_spectrum.yaml"
 DEFAULT_PNG = Path(__file__).resolve().parents[2] / "docs" / "cap_spectrum.png"
@@ -85,11 +85,12 @@ def draw(summary: pd.DataFrame, png: Path | None = None) -> object:
 
 def run(experiment: Path = EXPERIMENT, out: Path | None = None, workers: int = 1,
         png: Path | None = DEFAULT_PNG) -> pd.DataFrame:
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     raw = read_yaml(experiment)
     plan = plan_sweep(raw, str(experiment))
-    result = run_sweep(plan, out, workers=workers)
+    result = run_sweep(plan, out=out, workers=workers)
     base = plan.runs[0].config
     cut = base.faults.partitions[0]
     start_ms = cut.at * 1000.0
