@@ -37,10 +37,10 @@ from workbench.runtime.external_owner import ExternalNodeOwner
 from workbench.runtime.ray_cluster import (
     actor_loss_as_error,
     bundle_options,
-    connect,
     reserve_bundles,
     wait_ready,
 )
+from workbench.runtime.ray_session import start_session
 from workbench.runtime.result import RunResult
 
 RemoteOwner = ray.remote(ExternalNodeOwner)
@@ -279,7 +279,8 @@ class NodeOwners:
 def run_external_on_ray(config: ExperimentConfig) -> RunResult:
     """Run `config` (protocol external, runtime ray); every actor and process is gone afterwards."""
     wall = time.perf_counter()
-    connect(config.ray)
+    # Ray for the rest of the process, as `ray_actors.run_on_ray`: the one starter.
+    start_session(config.ray.address, config.ray.num_cpus)
     owners = NodeOwners(config)
     try:
         with actor_loss_as_error(config):
