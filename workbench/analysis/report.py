@@ -325,9 +325,13 @@ def sweep_context(sweep: Sweep) -> dict[str, Any]:
         y = "non_linearizable"
     seeds = int(ok.groupby(by, dropna=False).size().min()) if len(ok) and by else len(ok)
     spread = "mean over seeds with 95% interval" if seeds >= 2 else "n=1: one seed per setting, no interval"
-    if y and "availability_partitioned" in ok.columns and ok["availability_partitioned"].notna().any():
-        images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label, by=by),
-                             f"The CAP plane: availability of ops invoked during a partition against "
+    x = plots.cap_plane_x(ok) if len(ok) else "availability_partitioned"
+    if y and x in ok.columns and ok[x].notna().any():
+        measure = ("the share of client-time during partitions in which requests were answered ok "
+                   "(time-weighted, docs/metrics.md)" if x == "availability_time_partitioned"
+                   else "ok / invoked over ops invoked during a partition")
+        images.append(_image(lambda: plots.cap_plane(ok, x=x, y=y, hue=hue, label=label, by=by),
+                             f"The CAP plane: availability ({measure}) against "
                              f"{plots._label(y)}; one point per setting (every grid parameter), {spread}"))
     for parameter in _numeric_parameters(ok, by):
         images.append(_image(lambda p=parameter: plots.metric_vs_parameter(

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 
 SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
-                "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
+                "availability_partitioned", "availability_minority", "availability_majority",
+                "availability_time_partitioned", "clients_served_partitioned", "latency_p50_ms",
                 "latency_p99_ms", "latency_partitioned_p99_ms", "messages_per_ok_op", "stale_read_fraction",
-                "linearizable", "verdict",
+                "stale_read_settled_fraction", "linearizable", "verdict",
                 "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds",
                 # external (Maelstrom) runs only: the workload's own verdict, misbehaving nodes
                 "workload", "final_valid", "malformed_lines", "node_exits"]

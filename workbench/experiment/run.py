@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.analysis.availability_time import client_time_summary
 from workbench.analysis.metrics import availability_summary, jsonable, message_summary
 from workbench.analysis.phases import annotate_ops, partition_intervals
 from workbench.experiment.config import ExperimentConfig
@@ -67,6 +68,7 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
     ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
+    summary.update(client_time_summary(ops, result.trace, config.nodes, config.clients, config.duration_ms))
     summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
