@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pytest
-from workbench.experiment.config import validate_config
 
 from workbench.core.effects import Reply
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.errors import ConfigError
+from workbench.experiment.config import validate_config
 from workbench.protocols.base import Node
 from workbench.runtime.driver import HOLD_TIMER, NodeDriver
 from workbench.runtime.stepped import SteppedTransport

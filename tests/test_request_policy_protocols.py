@@ -20,8 +20,8 @@ import functools
 from typing import Any
 
 import pytest
-from workbench.experiment.config import validate_config
 
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import simulate
 
 AT_S, DURATION_S = 1.5, 3.0

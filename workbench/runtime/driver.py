@@ -146,6 +146,7 @@ class NodeDriver:
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
         "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
         "hold_ms", "held_requests", "_hold_token",
+        "crash_point", "crash_fault", "crash_rng", "crash_landed",
     )
 
     def __init__(
@@ -206,6 +207,11 @@ class NodeDriver:
         self.hold_ms = hold_ms
         self.held_requests: deque[tuple[ClientRequest, float]] = deque()
         self._hold_token: int | None = None  # the pending HOLD_TIMER schedule, if any
+        # A crash point armed by a fault (`arm_crash`): where in which step the node dies.
+        self.crash_point: str | None = None
+        self.crash_fault: int | None = None
+        self.crash_rng: random.Random | None = None
+        self.crash_landed: Callable[[int, str, int], None] | None = None
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:
@@ -226,9 +232,11 @@ class NodeDriver:
         if self.node is None:
             self.boot(now)
 
-    def crash(self) -> None:
-        """Lose everything but storage: the core object, its timers and held inputs."""
+    def crash(self) -> int:
+        """Lose everything but storage: the core object, its timers and held inputs.
+        Returns how many records the disk model lost (writes not yet durable)."""
         self.node = None
+        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
         self.incarnation += 1
         self.timers.clear()
         self.pending.clear()
@@ -236,11 +244,13 @@ class NodeDriver:
         self._hold_token = None
         self.paused = False
         self.last_digest = None
+        lost = 0
         if self.disk is not None:
-            self.disk.crash(self.transport.now_ms())
+            lost = self.disk.crash(self.transport.now_ms())
             self.held.clear()
             self.hold_until = -1.0
             self.release_at = None
+        return lost
 
     def pause(self) -> None:
         self.paused = True
@@ -370,6 +380,8 @@ class NodeDriver:
         effects = node.take_effects()
         if not effects:
             return False
+        if self.crash_point is not None and self._crash_inside(effects, now):
+            return True
         if self.disk is not None:
             self._drain_disk(effects, now)
             if self.held_requests and node.leader() is not None:
@@ -475,6 +487,96 @@ class NodeDriver:
         del held[:k]
         self.release_at = None
         self._arm_release()
+
+    # ------------------------------------------------------------ crash points (issue 12)
+    def arm_crash(self, point: str, fault_id: int, rng: random.Random,
+                  landed: Callable[[int, str, int], None]) -> None:
+        """Crash inside the node's next step that has `point` (`faults.spec.CrashPoint`).
+
+        `rng` draws the cut of a `mid_persist`; `landed(fault_id, point, records_kept)`
+        is called when the crash lands, before the node is torn down (the transport
+        traces it). Until then the node runs as usual; `disarm_crash` takes it back."""
+        self.crash_point, self.crash_fault = point, fault_id
+        self.crash_rng, self.crash_landed = rng, landed
+
+    def disarm_crash(self, fault_id: int) -> bool:
+        """Take back the crash point of `fault_id`; False if it is no longer armed
+        (it landed, or a plain crash came first and took it with it)."""
+        if self.crash_fault != fault_id:
+            return False
+        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
+        return True
+
+    def _crash_inside(self, effects: list[Any], now: float) -> bool:
+        """Carry out `effects` up to the armed crash point and crash there; False (and
+        nothing done) when this step has no such point.
+
+        - `after_persist`: the step persists and then sends or replies; the crash falls
+          after its writes are durable, before the first send or reply behind them.
+        - `mid_persist`: the step writes two or more records (one `Persist` of several,
+          or several persists); a random proper prefix of them is durable, then the crash.
+          `PutMany` is one record: it is never cut (the point of one atomic record).
+        - `before_reply`: the step replies to a client after a write or a send; its
+          writes and sends are out, the crash falls before its first reply.
+        Effects before the cut run in order; with a disk model every earlier write is
+        made durable first (its fsync completed just now) and the sends and replies held
+        behind it go out, so the crash falls exactly between durable and not sent.
+        """
+        point = self.crash_point
+        cut = -1  # effects[:cut] are carried out
+        keep = -1  # mid_persist: records that reach storage
+        wrote = sent = False
+        if point == "mid_persist":
+            total = sum(len(e.records) if type(e) is Persist else 1
+                        for e in effects if type(e) is Persist or type(e) is Extend)
+            if total < 2:
+                return False
+            keep = self.crash_rng.randint(1, total - 1)  # type: ignore[union-attr]
+            cut = len(effects)
+        else:
+            for i, effect in enumerate(effects):
+                cls = type(effect)
+                if cls is Persist or cls is Extend:
+                    wrote = True
+                elif cls is Send:
+                    if point == "after_persist" and wrote:
+                        cut = i
+                        break
+                    sent = True
+                elif cls is Reply and (wrote if point == "after_persist" else wrote or sent):
+                    cut = i
+                    break
+            if cut < 0:
+                return False
+        if self.disk is not None:
+            self.disk.sync(float("inf"))
+            self._release(float("inf"))
+        storage, me = self.storage, self.id
+        written = 0
+        for effect in effects[:cut]:
+            cls = type(effect)
+            if cls is Persist or cls is Extend:
+                records = effect.records if cls is Persist else (effect,)
+                if keep >= 0 and written + len(records) >= keep:
+                    storage.apply(records[:keep - written])
+                    written = keep
+                    break
+                storage.apply(records)
+                written += len(records)
+            elif cls is Send:
+                self.sent += 1
+                self._send(me, effect.to, effect.message)
+            elif cls is Reply:
+                self._reply(me, effect)
+            elif cls is Observe:
+                self.trace.append({"time": round(now, 3), "kind": effect.kind, "node": me, **effect.fields})
+        landed, fault = self.crash_landed, self.crash_fault
+        if landed is not None and fault is not None:
+            landed(fault, point, written)  # type: ignore[arg-type]
+        self.crash()
+        if self.check is not None:
+            self.check(now)
+        return True
 
     # ------------------------------------------------------------ queries
     def leader_status(self) -> tuple[bool, int | None]:

@@ -101,6 +101,8 @@ class Simulation:
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
         self.crashed_by_fault: dict[int, int] = {}
+        self._landed: set[int] = set()  # crash points that landed, until their restart
+        self._crash_point_rng: Any = None  # derived on first use: other streams untouched
         self.paused_by_fault: dict[int, int] = {}
 
         workload = config.workload
@@ -348,10 +350,35 @@ class Simulation:
         return node
 
     def _fault_crash(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        self.drivers[self._fault_target(event, record, self.crashed_by_fault)].crash()
+        driver = self.drivers[self._fault_target(event, record, self.crashed_by_fault)]
+        point = getattr(event.spec, "point", None)
+        if point is None:
+            if driver.crash() and hasattr(self.invariant_checker, "lost_writes"):
+                self.invariant_checker.lost_writes(driver.id)  # type: ignore[union-attr]
+            return
+        # A crash point (issue 12): armed now, it lands inside the node's next step that
+        # has the point, and is traced as a `crash` then (`_crash_landed`).
+        record["kind"], record["point"] = "crash_armed", point
+        if self._crash_point_rng is None:
+            self._crash_point_rng = derive_rng(self.seed, "crash_points")
+        driver.arm_crash(point, event.fault_id, self._crash_point_rng, self._crash_landed)
+
+    def _crash_landed(self, fault_id: int, point: str, records_kept: int) -> None:
+        node = self.crashed_by_fault[fault_id]
+        self._landed.add(fault_id)
+        down = [d.id for d in self.drivers if d.node is None or d.paused or d.id == node]
+        self.trace.append({"time": round(self.now, 3), "kind": "crash", "fault_id": fault_id, "node": node,
+                           "point": point, "records_kept": records_kept,
+                           "sides": node_sides(self.members, self.network.cut_links, down)})
 
     def _fault_restart(self, event: FaultEvent, record: dict[str, Any]) -> None:
         node = record["node"] = self.crashed_by_fault.pop(event.fault_id)
+        if getattr(event.spec, "point", None) is not None and event.fault_id not in self._landed:
+            # Its window closed with no step at the point (or a plain crash took it).
+            self.drivers[node].disarm_crash(event.fault_id)
+            record["kind"] = "crash_disarmed"
+            return
+        self._landed.discard(event.fault_id)
         self.drivers[node].restart(self.now)
 
     def _fault_pause(self, event: FaultEvent, record: dict[str, Any]) -> None:

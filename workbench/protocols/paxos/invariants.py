@@ -44,6 +44,14 @@ class PaxosInvariants:
         self.max_checkpoint: dict[NodeId, int] = {}
         self._forgotten = 0  # `chosen` and `checkpoint_digest` hold no slot below this
         self._checkpointed = False  # a checkpoint record arrived since the last `_forget`
+        self._rolled_back: set[NodeId] = set()  # crashed with unsynced writes lost
+
+    def lost_writes(self, nid: NodeId) -> None:
+        """A crash lost `nid`'s writes whose fsync had not completed (issue 12's disk
+        model). Everything behind them — the Promise/Accepted replies — was held and
+        died too, so a promise or checkpoint made only in memory was never revealed:
+        judge the restarted node from what its storage kept."""
+        self._rolled_back.add(nid)
 
     def check(self, nodes: list[Any], now: float) -> str | None:
         for node in nodes:
@@ -52,6 +60,10 @@ class PaxosInvariants:
             audit = node._audit
             if audit is None:
                 node._audit = []
+                if node.id in self._rolled_back:
+                    self._rolled_back.discard(node.id)
+                    self.max_promise[node.id] = node.promised
+                    self.max_checkpoint[node.id] = node.checkpoint_slot
                 if node.checkpoint_slot > self.max_checkpoint.get(node.id, 0):
                     # Attached after a restart from a checkpoint it made unobserved.
                     self.max_checkpoint[node.id] = node.checkpoint_slot
