@@ -259,7 +259,7 @@ def _armed(script: list[Any], point: str, seed: int = 0, disk: Disk | None = Non
                         rng_for=lambda inc: random.Random(inc), storage=storage, disk=disk)
     driver.boot(0.0)
     landed: list[tuple[int, str, int]] = []
-    driver.arm_crash(point, 7, random.Random(seed), lambda *args: landed.append(args))
+    driver.arm_crash(point, fault_id=7, rng=random.Random(seed), landed=lambda *args: landed.append(args))
     return driver, wire, landed
 
 
@@ -288,7 +288,7 @@ def test_crash_point_after_persist_with_a_disk_completes_the_fsync_first() -> No
     driver.crash_point = None  # first step: an ordinary write, its ack held for the fsync
     driver.deliver(1, "go", 0.0)
     assert wire.sent == [] and "log" not in storage
-    driver.arm_crash("after_persist", 7, random.Random(0), lambda *args: landed.append(args))
+    driver.arm_crash("after_persist", fault_id=7, rng=random.Random(0), landed=lambda *args: landed.append(args))
     driver.node.script = [Persist((Put("term", 3),)), Send(1, "vote")]  # type: ignore[union-attr]
     driver.deliver(1, "go", 1.0)
     # The earlier fsync completed (its ack went out), this step's write is durable, its send is not.

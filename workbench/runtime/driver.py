@@ -489,7 +489,7 @@ class NodeDriver:
         self._arm_release()
 
     # ------------------------------------------------------------ crash points (issue 12)
-    def arm_crash(self, point: str, fault_id: int, rng: random.Random,
+    def arm_crash(self, point: str, *, fault_id: int, rng: random.Random,
                   landed: Callable[[int, str, int], None]) -> None:
         """Crash inside the node's next step that has `point` (`faults.spec.CrashPoint`).
 

@@ -361,7 +361,8 @@ class Simulation:
         record["kind"], record["point"] = "crash_armed", point
         if self._crash_point_rng is None:
             self._crash_point_rng = derive_rng(self.seed, "crash_points")
-        driver.arm_crash(point, event.fault_id, self._crash_point_rng, self._crash_landed)
+        driver.arm_crash(point, fault_id=event.fault_id, rng=self._crash_point_rng,
+                         landed=self._crash_landed)
 
     def _crash_landed(self, fault_id: int, point: str, records_kept: int) -> None:
         node = self.crashed_by_fault[fault_id]
