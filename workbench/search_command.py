@@ -137,7 +137,7 @@ def _serial(configs: list[ExperimentConfig], progress: _Progress) -> tuple[tuple
 
 def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str | None,
             progress: _Progress) -> tuple[tuple[int, str] | None, list[int]]:
-    """At most `slots` seeds in flight, in seed order; the first finding stops submission.
+    """At most two seeds per slot in flight, in seed order; the first finding stops submission.
     In-flight tasks are abandoned, not cancelled (see `sweep.run_on_ray` on why)."""
     import ray
 
@@ -145,7 +145,9 @@ def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str |
 
     started = ensure_ray(address, workers)
     try:
-        slots = ray_slots(workers)
+        # Two seeds per slot in flight: a worker that finishes finds its next seed
+        # queued instead of idling for the driver's round trip (a seed is ~0.1 s).
+        slots = 2 * ray_slots(workers)
         remote = ray.remote(num_cpus=1, max_retries=1)(check_one)
         pending = iter(configs)
         in_flight: dict[Any, int] = {}
