@@ -251,16 +251,28 @@ SAFE = {
 LIVE = {
     "eventual": lambda s: (s["availability"] >= 0.99 and s["stale_read_fraction"] > 0
                            and s["convergence_ms"] is not None
-                           and math.isfinite(s["convergence_ms"])
-                           # per-write lag needs no quiescence: far below the run's length
-                           # Causal lag (issue 19 §6): last-writer-wins drops the losers of
-                           # concurrent writes, which never reach every replica; how many writes
-                           # are concurrent depends on real-time interleaving, so no bound on
-                           # visibility_incomplete is owed on Ray.
-                           and s["visibility_p50_ms"] < 500),
+                           and math.isfinite(s["convergence_ms"])),
     "raft": lambda s: True,
     "paxos": lambda s: True,
 }
+
+
+def eventual_lag_outside_partition_ms(result: Any, nodes: int) -> float:
+    """Median causal replication lag of the writes first applied outside the partition.
+
+    The whole-run `visibility_p50_ms` is no protocol guarantee: writes made during the
+    cut wait for the heal (seconds), and what share of the complete writes they are
+    depends on how many concurrent LWW losers real-time interleaving made outside it
+    (measured on Ray at load ~6: 1,314 of 2,086 writes during the cut, overall p50
+    620 ms; the sim run of the same scenario: 2.9 ms). What the store owes is that a
+    write made while the network is whole travels at message speed (issue 19 §6)."""
+    from workbench.checkers.visibility import visibility_lags
+
+    lags = visibility_lags(result.trace, nodes)
+    starts = [r["time"] for r in result.trace if r["kind"] == "partition_start"]
+    ends = [r["time"] for r in result.trace if r["kind"] == "partition_end"]
+    whole = (lags["first_ms"] < min(starts)) | (lags["first_ms"] >= max(ends))
+    return float(lags.loc[whole, "lag_ms"].median())
 
 
 def qualitative(protocol: str, summary: dict[str, Any], timely: bool = True) -> bool:
@@ -294,12 +306,7 @@ def assert_same_schema(ray_result: Any, sim_result: Any, timely: bool = True) ->
 
 @pytest.mark.ray
 @pytest.mark.parametrize("protocol", [
-    # Known open failure (2026-12-06, after the causal-visibility and timing-health merges):
-    # the eventual store's Ray liveness check fails reproducibly; which clause is not yet
-    # known. Tracked in the closing note; remove the mark once it is understood.
-    pytest.param("eventual", marks=pytest.mark.xfail(reason="eventual Ray liveness check: open, see note",
-                                                     strict=False)),
-    "raft", "paxos"])
+    "eventual", "raft", "paxos"])
 def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -> None:
     from workbench.runner import run_experiment
 
@@ -310,6 +317,10 @@ def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -
     assert_same_schema(on_ray.result, on_sim.result, timely)
     assert qualitative(protocol, on_sim.summary), on_sim.summary
     assert qualitative(protocol, on_ray.summary, timely), on_ray.summary
+    if protocol == "eventual":
+        assert eventual_lag_outside_partition_ms(on_sim.result, config.nodes) < 500
+        if timely:
+            assert eventual_lag_outside_partition_ms(on_ray.result, config.nodes) < 500
     assert on_ray.summary["timers_fired"] > 0 and on_ray.summary["timer_slip_p99_ms"] is not None
 
 
