@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     max shown with `>` is a lower bound."""
     import argparse
     import statistics
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     parser = argparse.ArgumentParser(prog="python -m workbench.mutants")
     parser.add_argument("--limit", type=int, default=50, help="seeds per mutant, generator and start")
@@ -271,7 +271,10 @@ def main(argv: list[str] | None = None) -> None:
             for start in starts]
     results: dict[tuple[str, str], list[tuple[int, bool]]] = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        for name, gen, _start, count, caught in pool.map(_measure, jobs):
+        for future in as_completed([pool.submit(_measure, job) for job in jobs]):
+            name, gen, start, count, caught = future.result()
+            print(f"  {name} {gen} from seed {start}: {'caught after' if caught else 'nothing in'} {count} seeds",
+                  flush=True)
             got = results.setdefault((name, gen), [])
             got.append((count, caught))
             if len(got) < len(starts):
