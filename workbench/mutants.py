@@ -269,18 +269,19 @@ def main(argv: list[str] | None = None) -> None:
     starts = [int(s) for s in args.starts.split(",")]
     jobs = [(name, gen, args.limit, start) for name in names for gen in args.generators.split(",")
             for start in starts]
-    results: dict[tuple[str, str], list[tuple[int, bool]]] = {}
+    results: dict[tuple[str, str], list[tuple[int, int, bool]]] = {}
     with ProcessPoolExecutor(args.workers) as pool:
         for future in as_completed([pool.submit(_measure, job) for job in jobs]):
             name, gen, start, count, caught = future.result()
             print(f"  {name} {gen} from seed {start}: {'caught after' if caught else 'nothing in'} {count} seeds",
                   flush=True)
             got = results.setdefault((name, gen), [])
-            got.append((count, caught))
+            got.append((start, count, caught))
             if len(got) < len(starts):
                 continue
-            counts = [c for c, _ in got]
-            missed = sum(not ok for _, ok in got)
+            got.sort()  # by start seed
+            counts = [c for _, c, _ in got]
+            missed = sum(not ok for _, _, ok in got)
 
             def show(value: float, bound: bool) -> str:
                 return f"{'>' if bound else ''}{value:g}"
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
             median = statistics.median(counts)
             print(f"{name:30} {gen:9} caught from {len(got) - missed}/{len(got)} starts; seeds-to-catch "
                   f"median {show(median, missed * 2 >= len(got))} max {show(max(counts), missed > 0)}; "
-                  f"per start {['>' + str(c) if not ok else c for c, ok in got]}", flush=True)
+                  f"per start {['>' + str(c) if not ok else c for _, c, ok in got]}", flush=True)
 
 
 if __name__ == "__main__":
