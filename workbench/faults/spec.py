@@ -21,34 +21,16 @@ from workbench.errors import ConfigError
 # The latency models live in latency_spec; re-exported here, where the rest of the fault spec is.
 from workbench.faults.latency_spec import (
     _STRICT,
-    _default_latency,
-)
-from workbench.faults.latency_spec import (
     LATENCY_ADAPTER as LATENCY_ADAPTER,
-)
-from workbench.faults.latency_spec import (
     ConstantLatency as ConstantLatency,
-)
-from workbench.faults.latency_spec import (
     ExponentialLatency as ExponentialLatency,
-)
-from workbench.faults.latency_spec import (
     LatencySpec as LatencySpec,
-)
-from workbench.faults.latency_spec import (
     LognormalLatency as LognormalLatency,
-)
-from workbench.faults.latency_spec import (
     MixtureComponent as MixtureComponent,
-)
-from workbench.faults.latency_spec import (
     MixtureLatency as MixtureLatency,
-)
-from workbench.faults.latency_spec import (
     ParetoLatency as ParetoLatency,
-)
-from workbench.faults.latency_spec import (
     UniformLatency as UniformLatency,
+    _default_latency,
 )
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
