@@ -30,7 +30,7 @@ def timed(seeds: int, workers: int) -> float:
 
 
 def main() -> None:
-    from workbench.sweep import ensure_ray, stop_ray
+    from workbench.runtime.ray_session import end_session, start_session
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=200)
@@ -43,12 +43,12 @@ def main() -> None:
     print(f"workers {args.workers}: {cold:.1f} seeds/minute (Ray start-up included); ratio {cold / serial:.2f}",
           flush=True)
     began = time.perf_counter()
-    ensure_ray(None, args.workers)
+    start_session(None, args.workers)
     startup = time.perf_counter() - began
     try:
         warm = args.seeds / timed(args.seeds, args.workers)
     finally:
-        stop_ray()
+        end_session()
     print(f"workers {args.workers}: {warm:.1f} seeds/minute (Ray warm; its start-up took {startup:.1f} s); "
           f"ratio {warm / serial:.2f}")
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DATA
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workbench.checkers.check_command import check_files
-from workbench.config import parse_yaml, validate_config
 from workbench.errors import UserInputError
+from workbench.experiment.config import parse_yaml, validate_config
 
 FAST = int(os.environ.get("WORKBENCH_FUZZ_EXAMPLES", 100))
 SLOW = 10_000

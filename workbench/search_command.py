@@ -5,7 +5,7 @@
 
 Each seed is a whole scenario (`fault_search.composed_scenario` by default, the old
 one-fault-at-a-time `scenario` with `--generator generic`). Seeds fan out as Ray tasks
-the way sweeps do (`sweep.ensure_ray`), or run in this process with `--workers 1`.
+the way sweeps do (`runtime.ray_session.ray_session`), or run in this process with `--workers 1`.
 The first finding — an invariant trip, a non-linearizable history, or for the
 eventual store a lost acknowledged add or no convergence — stops the search, and its
 config, fault schedule, history and trace go to a new folder; `workbench run
@@ -31,9 +31,10 @@ import typer
 import yaml
 
 from workbench.errors import ConfigError, UserInputError
+from workbench.outputs import fresh_path
 
 if TYPE_CHECKING:
-    from workbench.config import ExperimentConfig
+    from workbench.experiment.config import ExperimentConfig
 
 PROTOCOLS = ("raft", "paxos", "eventual")
 
@@ -103,15 +104,6 @@ def write_finding(config: ExperimentConfig, problem: str, folder: Path) -> None:
         raise
 
 
-def _fresh_folder(base: Path) -> Path:
-    """`base`, or `base-2`, `base-3`, ... : never an existing folder (a user's earlier finding)."""
-    candidate, k = base, 1
-    while candidate.exists():
-        k += 1
-        candidate = base.with_name(f"{base.name}-{k}")
-    return candidate
-
-
 class _Progress:
     """Counts checked seeds (tqdm's own count stops when its bar is disabled off a terminal)."""
 
@@ -138,13 +130,14 @@ def _serial(configs: list[ExperimentConfig], progress: _Progress) -> tuple[tuple
 def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str | None,
             progress: _Progress) -> tuple[tuple[int, str] | None, list[int]]:
     """At most two seeds per slot in flight, in seed order; the first finding stops submission.
-    In-flight tasks are abandoned, not cancelled (see `sweep.run_on_ray` on why)."""
+    In-flight tasks are abandoned, not cancelled (see `experiment.execute.run_as_ray_tasks`
+    on why). Ray comes from the one `ray_session` (a private local Ray, or `address`)."""
     import ray
 
-    from workbench.sweep import ensure_ray, ray_slots
+    from workbench.experiment.execute import ray_slots
+    from workbench.runtime.ray_session import ray_session
 
-    started = ensure_ray(address, workers)
-    try:
+    with ray_session(address, workers):
         # Two seeds per slot in flight: a worker that finishes finds its next seed
         # queued instead of idling for the driver's round trip (a seed is ~0.1 s).
         slots = 2 * ray_slots(workers)
@@ -173,9 +166,6 @@ def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str |
                     return (seed, problem), undecided
             fill()
         return None, undecided
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], mutant: str | None,
@@ -230,7 +220,7 @@ def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], m
         seed, problem = found
         config = next(c for c in configs if c.seed == seed)
         label = (mutant or "search").split(":")[-1]
-        folder = out or _fresh_folder(Path("data") / "search" / f"{protocol}-{label}-seed{seed}")
+        folder = out or fresh_path(Path("data") / "search" / f"{protocol}-{label}-seed{seed}")
         write_finding(config, problem, folder)
         echo(f"FINDING seed {seed}: {problem}")
         echo(f"written to {folder}; replay: workbench run {folder / 'config.yaml'}")

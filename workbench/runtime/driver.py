@@ -39,12 +39,8 @@ schedules itself again with the same token. A steady leader thus costs one sched
 per election timeout per follower instead of one per heartbeat. An earlier deadline
 takes a new token; the old schedule then fires for nothing.
 
-Durability (`Persist`): without a disk model the records are applied to `Storage` at
-once, in outbox order. With one (`disk`, a `core.storage.Disk`), the write is queued
-and every `Send`/`Reply` after it — in this outbox and any later one — is held, in
-order, until the fsync is acknowledged (etcd's `msgsAfterAppend`); a release is a
-transport schedule named `DISK_TIMER`. A crash loses the held effects and every write
-not yet durable (`Disk.crash`). Both runtimes do this here, the same way.
+Durability (`Persist`) and crash points inside a step: `driver_disk.py`.
+One request policy for every protocol (a node that knows no leader): `driver_requests.py`.
 
 Hot paths are kept flat (locals, bound methods, no per-effect allocation beyond the
 transport's own): the simulator runs ~150k delivered messages per second through here.
@@ -53,6 +49,7 @@ transport's own): the simulator runs ~150k delivered messages per second through
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -61,15 +58,15 @@ from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Disk, Extend, Storage
 from workbench.protocols.base import Node
+from workbench.runtime.driver_disk import DISK_TIMER, DiskSteps
+from workbench.runtime.driver_requests import HOLD_TIMER, RequestHold
 from workbench.runtime.seeds import derive_rng
 
 # Kinds of input held while paused: (kind, a, b).
 HELD_MESSAGE, HELD_REQUEST, HELD_TIMER = range(3)
 
-# The transport schedule that releases effects held behind an fsync (never a core timer).
-DISK_TIMER = "__disk"
-
 NO_CUT: frozenset[tuple[int, int]] = frozenset()
+
 
 
 class Transport(Protocol):
@@ -125,12 +122,14 @@ def apply_persist(storage: Storage, effect: Any) -> bool:
     return False
 
 
-class NodeDriver:
+class NodeDriver(DiskSteps, RequestHold):
     __slots__ = (
         "id", "members", "factory", "options", "storage", "rng_for", "transport",
         "_send", "_reply", "_schedule", "offset", "rate", "cut", "trace", "check",
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
         "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
+        "hold_ms", "held_requests", "_hold_token",
+        "crash_point", "crash_fault", "crash_rng", "crash_landed",
     )
 
     def __init__(
@@ -149,6 +148,7 @@ class NodeDriver:
         trace: list[dict[str, Any]] | None = None,
         check: Callable[[float], None] | None = None,
         disk: Disk | None = None,
+        hold_ms: float | None = None,
     ) -> None:
         self.id = node_id
         self.members = list(members)
@@ -185,6 +185,16 @@ class NodeDriver:
         self.held: list[tuple[float, Send | Reply]] = []
         self.hold_until = -1.0
         self.release_at: float | None = None
+        # The request policy (workload.request_policy): None fails a leaderless request at
+        # once; a number holds it that many ms. Held: (request, run-time deadline), FIFO.
+        self.hold_ms = hold_ms
+        self.held_requests: deque[tuple[ClientRequest, float]] = deque()
+        self._hold_token: int | None = None  # the pending HOLD_TIMER schedule, if any
+        # A crash point armed by a fault (`arm_crash`): where in which step the node dies.
+        self.crash_point: str | None = None
+        self.crash_fault: int | None = None
+        self.crash_rng: random.Random | None = None
+        self.crash_landed: Callable[[int, str, int], None] | None = None
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:
@@ -205,19 +215,25 @@ class NodeDriver:
         if self.node is None:
             self.boot(now)
 
-    def crash(self) -> None:
-        """Lose everything but storage: the core object, its timers and held inputs."""
+    def crash(self) -> int:
+        """Lose everything but storage: the core object, its timers and held inputs.
+        Returns how many records the disk model lost (writes not yet durable)."""
         self.node = None
+        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
         self.incarnation += 1
         self.timers.clear()
         self.pending.clear()
+        self.held_requests.clear()
+        self._hold_token = None
         self.paused = False
         self.last_digest = None
+        lost = 0
         if self.disk is not None:
-            self.disk.crash(self.transport.now_ms())
+            lost = self.disk.crash(self.transport.now_ms())
             self.held.clear()
             self.hold_until = -1.0
             self.release_at = None
+        return lost
 
     def pause(self) -> None:
         self.paused = True
@@ -259,6 +275,9 @@ class NodeDriver:
         if self.paused:
             self.pending.append((HELD_REQUEST, request, None))
             return
+        if node.leader() is None and node.needs_leader(request):
+            self._no_leader(request, now)
+            return
         node.on_client_request(request, self.offset + now * self.rate)
         self._drain(node, now)
 
@@ -272,6 +291,11 @@ class NodeDriver:
                     self.pending.append((HELD_TIMER, name, token))
                 else:
                     self._release(now)
+            elif name == HOLD_TIMER and node is not None:  # never in `timers`: cores do not own it
+                if self.paused:
+                    self.pending.append((HELD_TIMER, name, token))
+                else:
+                    self._hold_expired(token, now)
             return  # cancelled, replaced, or the node crashed since
         if timer[1] > now:
             timer[2] = timer[1]  # pushed back since it was scheduled: schedule again
@@ -302,8 +326,13 @@ class NodeDriver:
         effects = node.take_effects()
         if not effects:
             return False
+        if self.crash_point is not None and self._crash_inside(effects, now):
+            return True
         if self.disk is not None:
-            return self._drain_disk(effects, now)
+            self._drain_disk(effects, now)
+            if self.held_requests and node.leader() is not None:
+                self._release_held(node, now)
+            return True
         send, me = self._send, self.id
         sent = 0
         stamp: float | None = None
@@ -336,72 +365,9 @@ class NodeDriver:
             self.sent += sent
         if self.check is not None:
             self.check(now)
+        if self.held_requests and node.leader() is not None:
+            self._release_held(node, now)
         return True
-
-    def _drain_disk(self, effects: list[Any], now: float) -> bool:
-        """`_drain` with a disk model: sends and replies wait, in order, for earlier fsyncs."""
-        disk = self.disk
-        assert disk is not None
-        held, me = self.held, self.id
-        stamp: float | None = None
-        for effect in effects:
-            cls = type(effect)
-            if cls is Persist or cls is Extend:
-                done = disk.write(effect.records if cls is Persist else (effect,), now)
-                if done > self.hold_until:
-                    self.hold_until = done
-            elif cls is Send or cls is Reply:
-                if held or self.hold_until > now:
-                    held.append((self.hold_until, effect))
-                elif cls is Send:
-                    self.sent += 1
-                    self._send(me, effect.to, effect.message)
-                else:
-                    self._reply(me, effect)
-            elif cls is SetTimer:
-                deadline = now + effect.delay_ms / self.rate
-                timer = self.timers.get(effect.name)
-                if timer is not None and timer[2] <= deadline:
-                    timer[1] = deadline
-                else:
-                    token = self._schedule(deadline, me, effect.name, None)
-                    self.timers[effect.name] = [token, deadline, deadline]
-            elif cls is CancelTimer:
-                self.timers.pop(effect.name, None)
-            elif cls is Observe:
-                if stamp is None:
-                    stamp = round(now, 3)
-                self.trace.append({"time": stamp, "kind": effect.kind, "node": me, **effect.fields})
-        self._arm_release()
-        if self.check is not None:
-            self.check(now)
-        return True
-
-    def _arm_release(self) -> None:
-        held = self.held
-        if held and (self.release_at is None or self.release_at > held[0][0]):
-            self.release_at = held[0][0]
-            self._schedule(held[0][0], self.id, DISK_TIMER, None)
-
-    def _release(self, now: float) -> None:
-        """An fsync completed: make its writes durable and let out what waited for it."""
-        disk = self.disk
-        if disk is None:
-            return
-        disk.sync(now)
-        held, me = self.held, self.id
-        k = 0
-        while k < len(held) and held[k][0] <= now:
-            effect = held[k][1]
-            if type(effect) is Send:
-                self.sent += 1
-                self._send(me, effect.to, effect.message)
-            else:
-                self._reply(me, effect)
-            k += 1
-        del held[:k]
-        self.release_at = None
-        self._arm_release()
 
     # ------------------------------------------------------------ queries
     def leader_status(self) -> tuple[bool, int | None]:

@@ -1,11 +1,5 @@
 """Getting actors onto a Ray cluster, and off it again.
 
-`connect` starts or joins Ray: nothing if Ray is already up in this process (a test
-session, a notebook, a sweep worker — never re-initialised, never shut down here);
-else `ray.address`, then `RAY_ADDRESS`, then a local cluster with `ray.num_cpus` cores
-(default: all). Joining a cluster ships this copy of the `workbench` package to the
-workers (`py_modules`); its dependencies must be installed on every machine.
-
 `Cluster` places one bundle per node in a placement group — `pack` keeps the bundles
 on as few machines as possible, `spread` puts them on different machines — and
 schedules node i's actor (and, with `client_actors`, the actor of its client slots)
@@ -16,7 +10,8 @@ machine next to whatever else runs.
 `stop` kills every actor it started (`ray.kill`) and removes the placement group; it
 is safe to call at any point of a launch, and twice.
 
-`connect` starts or joins Ray through `ray_session` (private by default, see there).
+Starting or joining Ray is not done here: `ray_session` is the one way (`ray_actors`
+calls its `start_session` before launching).
 """
 
 from __future__ import annotations
@@ -31,13 +26,12 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from workbench.config import ExperimentConfig, RayConfig
 from workbench.errors import UserInputError
-from workbench.runtime.ray_session import RayStartError, ray_session
+from workbench.experiment.config import ExperimentConfig
+from workbench.runtime.ray_session import RayStartError
 from workbench.runtime.realtime_host import HostActor
 
-__all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "client_slots",
-           "connect"]
+__all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "client_slots"]
 
 BUNDLE_CPU = 0.01
 ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle
@@ -65,18 +59,41 @@ def actor_loss_as_error(config: ExperimentConfig) -> Iterator[None]:
                           f"(every actor of the run was killed): {cause[:300]}") from exc
 
 
-def connect(cfg: RayConfig) -> None:
-    """The Ray runtime's entry: Ray for the rest of the process (see `ray_session`)."""
-    with ray_session(cfg.address, cfg.num_cpus, keep=True):
-        pass
-
-
 def client_slots(config: ExperimentConfig) -> list[list[int]]:
     """Slot s starts as process s, beside node s mod n: host i runs the slots beside node i."""
     slots: list[list[int]] = [[] for _ in range(config.nodes)]
     for slot in range(config.clients):
         slots[slot % config.nodes].append(slot)
     return slots
+
+
+def reserve_bundles(config: ExperimentConfig) -> PlacementGroup:
+    """One bundle per node (`ray.placement`: pack or spread), reserved or one clear error."""
+    strategy = "SPREAD" if config.ray.placement == "spread" else "PACK"
+    placement = placement_group([{"CPU": BUNDLE_CPU}] * config.nodes, strategy=strategy)
+    ready, _ = ray.wait([placement.ready()], timeout=START_TIMEOUT_S)
+    if not ready:
+        with contextlib.suppress(Exception):
+            remove_placement_group(placement)
+        raise RayStartError(f"ray: could not reserve {config.nodes} bundles of "
+                            f"{BUNDLE_CPU} CPU ({strategy}) within {START_TIMEOUT_S:.0f} s")
+    return placement
+
+
+def bundle_options(placement: PlacementGroup, index: int) -> dict[str, Any]:
+    """`.options(...)` for an actor in bundle `index` (node `index`'s machine)."""
+    place = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=index)
+    return {"num_cpus": ACTOR_CPU, "scheduling_strategy": place, "max_restarts": 0}
+
+
+def wait_ready(actors: list[Any]) -> list[str]:
+    """Each actor's `ready()` (its host:pid), once all are up, or one clear error."""
+    refs = [actor.ready.remote() for actor in actors]
+    _, pending = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
+    if pending:
+        raise RayStartError(f"ray: {len(pending)} of {len(refs)} actors did not start "
+                            f"within {START_TIMEOUT_S:.0f} s")
+    return list(ray.get(refs))
 
 
 @dataclass
@@ -101,16 +118,10 @@ class Cluster:
     def launch(self) -> None:
         started = time.perf_counter()
         config = self.config
-        strategy = "SPREAD" if config.ray.placement == "spread" else "PACK"
-        self.placement = placement_group([{"CPU": BUNDLE_CPU}] * config.nodes, strategy=strategy)
-        ready, _ = ray.wait([self.placement.ready()], timeout=START_TIMEOUT_S)
-        if not ready:
-            raise RayStartError(f"ray: could not reserve {config.nodes} bundles of "
-                                f"{BUNDLE_CPU} CPU ({strategy}) within {START_TIMEOUT_S:.0f} s")
+        self.placement = reserve_bundles(config)
         slots = client_slots(config)
         for i in range(config.nodes):
-            place = PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i)
-            options = {"num_cpus": ACTOR_CPU, "scheduling_strategy": place, "max_restarts": 0}
+            options = bundle_options(self.placement, i)
             node = RemoteHost.options(**options).remote(
                 config, i, True, [] if self.client_actors else slots[i], self.node_factory)
             self.nodes.append(node)
@@ -120,12 +131,7 @@ class Cluster:
                                          if slots[i] else None)
             else:
                 self.client_hosts.append(node)
-        refs = [actor.ready.remote() for actor in self.actors]
-        done, pending = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
-        if pending:
-            raise RayStartError(f"ray: {len(pending)} of {len(refs)} actors did not start "
-                                f"within {START_TIMEOUT_S:.0f} s")
-        self.locations = ray.get(refs)
+        self.locations = wait_ready(self.actors)
         self.startup_s = time.perf_counter() - started
 
     def stop(self) -> None:
