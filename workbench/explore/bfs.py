@@ -1,8 +1,9 @@
 """Exhaustive breadth-first exploration (as TLC and Stateright do), shortest counterexample first.
 
-States are stored frozen (pickled) in the frontier; each successor thaws its own copy
-and runs one transition. A state whose canonical key (`model.state_key`) was seen
-before is not expanded again. Breadth-first order makes the first violation found a
+States in the frontier are never mutated again: each successor shares the node objects
+its transition does not touch and copies the ones it does (`model.successor`, copy on
+write), then runs one transition. A state whose canonical key (`model.state_key`) was
+seen before is not expanded again. Breadth-first order makes the first violation found a
 shortest one (fewest transitions from the initial state).
 """
 
@@ -15,12 +16,11 @@ from dataclasses import dataclass, field
 
 from workbench.explore.model import (
     Scope,
-    apply,
-    copy_state,
+    State,
     enabled,
-    freeze,
     initial_state,
     state_key,
+    successor,
     violation,
 )
 
@@ -57,18 +57,18 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
     root = initial_state(scope)
     key = state_key(root)
     seen = {hash(key)}  # 64-bit hashes: collisions are possible but rare (TLC fingerprints likewise)
-    # Frontier entries: (frozen state, depth, index of the parent's trace node).
-    frontier: deque[tuple[bytes, int, int]] = deque([(freeze(root), 0, -1)])
+    # Frontier entries: (state, depth, index of the parent's trace node).
+    root.world.out = []
+    frontier: deque[tuple[State, int, int]] = deque([(root, 0, -1)])
     parents: list[tuple[int, str, list[str]]] = []  # trace tree: (parent, command, args)
     result.distinct = 1
     ticks = 0
     while frontier:
-        blob, depth, node = frontier.popleft()
+        parent, depth, node = frontier.popleft()
         if depth >= max_depth:
             continue
-        for command, args in enabled(copy_state(blob), scope):
-            state = copy_state(blob)
-            apply(state, command, args)
+        for command, args in enabled(parent, scope):
+            state = successor(parent, command, args)
             result.states += 1
             replied = command in ("deliver", "advance", "client", "restart")
             problem = violation(state, replied and _new_reply(state))
@@ -87,8 +87,9 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
             seen.add(key)
             result.distinct += 1
             parents.append((node, command, args))
-            frontier.append((freeze(state), depth + 1, len(parents) - 1))
+            frontier.append((state, depth + 1, len(parents) - 1))
             result.max_depth = max(result.max_depth, depth + 1)
+        parent.blobs = {}  # fully expanded: its node copies are not needed again
         ticks += 1
         if progress is not None and ticks % 50 == 0:
             progress(result, len(frontier))
