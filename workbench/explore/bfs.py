@@ -33,6 +33,9 @@ class Result:
     max_depth: int = 0
     seconds: float = 0.0
     hash_seconds: float = 0.0  # building and hashing canonical keys
+    cpu_seconds: float = 0.0  # this process's CPU time (the machine may be shared)
+    complete_depth: int = 0  # every state within this many transitions was explored...
+    complete_distinct: int = 1  # ...and there are this many of them
     finished: bool = False  # the whole reachable space within max_depth was explored
     violation: str | None = None
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -45,14 +48,15 @@ class Result:
         verdict = f"VIOLATION ({self.violation}) in {len(self.trace)} steps" if self.violation else "no violation"
         status = "finished" if self.finished else "cut off"
         return (f"{self.scope.protocol}: {verdict}; {self.distinct} distinct states, {self.states} transitions, "
-                f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.states_per_s:.0f} states/s, "
-                f"hashing {self.hash_seconds:.1f} s), {status}")
+                f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU; "
+                f"{self.states_per_s:.0f} states/s, hashing {self.hash_seconds:.1f} s), {status}; "
+                f"exhaustive through depth {self.complete_depth} ({self.complete_distinct} states)")
 
 
 def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
             progress: Callable[[Result, int], None] | None = None) -> Result:
     """Breadth-first search of every schedule of `scope` up to `max_depth` transitions."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = Result(scope)
     root = initial_state(scope)
     key = state_key(root)
@@ -65,6 +69,8 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
     ticks = 0
     while frontier:
         parent, depth, node = frontier.popleft()
+        if depth > result.complete_depth:  # every state at depth-1 was expanded: depth is complete
+            result.complete_depth, result.complete_distinct = depth, result.distinct
         if depth >= max_depth:
             continue
         for command, args in enabled(parent, scope):
@@ -77,7 +83,7 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
                 prefix = [(c, list(a)) for c, a in scope.prefix]
                 result.violation, result.trace = problem, prefix + _path(parents, len(parents) - 1)
                 result.max_depth = max(result.max_depth, depth + 1)
-                result.seconds = time.perf_counter() - started
+                _stop(result, started, cpu_started)
                 return result
             t0 = time.perf_counter()
             key = hash(state_key(state))
@@ -94,11 +100,17 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
         if progress is not None and ticks % 50 == 0:
             progress(result, len(frontier))
         if budget_s is not None and time.perf_counter() - started > budget_s:
-            result.seconds = time.perf_counter() - started
+            _stop(result, started, cpu_started)
             return result
     result.finished = True
-    result.seconds = time.perf_counter() - started
+    result.complete_depth, result.complete_distinct = result.max_depth, result.distinct
+    _stop(result, started, cpu_started)
     return result
+
+
+def _stop(result: Result, started: float, cpu_started: float) -> None:
+    result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
 
 
 def _new_reply(state: object) -> bool:
