@@ -54,8 +54,13 @@ class Result:
 
 
 def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
-            progress: Callable[[Result, int], None] | None = None) -> Result:
-    """Breadth-first search of every schedule of `scope` up to `max_depth` transitions."""
+            progress: Callable[[Result, int], None] | None = None, *,
+            cpu_budget_s: float | None = None, max_states: int | None = None) -> Result:
+    """Breadth-first search of every schedule of `scope` up to `max_depth` transitions.
+
+    Stops early after `budget_s` wall seconds, `cpu_budget_s` seconds of this process's
+    CPU time (what a shared machine cannot inflate) or `max_states` distinct states
+    (what a test should bound by: it is the same on any machine)."""
     started, cpu_started = time.perf_counter(), time.process_time()
     result = Result(scope)
     root = initial_state(scope)
@@ -99,7 +104,9 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
         ticks += 1
         if progress is not None and ticks % 50 == 0:
             progress(result, len(frontier))
-        if budget_s is not None and time.perf_counter() - started > budget_s:
+        if ((budget_s is not None and time.perf_counter() - started > budget_s)
+                or (cpu_budget_s is not None and time.process_time() - cpu_started > cpu_budget_s)
+                or (max_states is not None and result.distinct >= max_states)):
             _stop(result, started, cpu_started)
             return result
     result.finished = True

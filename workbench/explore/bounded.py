@@ -26,6 +26,7 @@ class BoundedResult:
     runs: int = 0
     steps: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     enumerated_all: bool = False
     violation: str | None = None
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -42,7 +43,8 @@ class BoundedResult:
             mode = f"enumerated {self.runs - self.sampled}, then sampled {self.sampled} (seed {self.seed})"
         else:
             mode = "while enumerating" if self.violation else "enumeration cut off by the budget"
-        return f"{self.scope.protocol}: {verdict}; {self.runs} runs, {self.steps} steps, {self.seconds:.1f} s, {mode}"
+        return (f"{self.scope.protocol}: {verdict}; {self.runs} runs, {self.steps} steps, {self.seconds:.1f} s "
+                f"({self.cpu_seconds:.1f} s CPU), {mode}")
 
 
 def _default_index(events: list[tuple[str, list[str]]]) -> int | None:
@@ -84,7 +86,7 @@ def run_schedule(scope: Scope, deviations: dict[int, int], max_steps: int
 
 def explore_bounded(scope: Scope, k: int = 2, max_steps: int = 60, budget_runs: int = 2000,
                     sample_runs: int = 0, seed: int = 0, budget_s: float | None = None) -> BoundedResult:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = BoundedResult(scope, seed=seed)
 
     def out_of_time() -> bool:
@@ -127,4 +129,5 @@ def explore_bounded(scope: Scope, k: int = 2, max_steps: int = 60, budget_runs: 
         if one(deviations) is None:
             break
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
     return result

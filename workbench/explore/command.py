@@ -50,6 +50,7 @@ def explore_command(
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
     fifo: Annotated[bool, typer.Option(help="links deliver in send order (--no-fifo: any order)")] = True,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
+    horizon_ms: Annotated[float | None, typer.Option(help="time may not pass this instant (closes the state space)")] = None,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     bounded: Annotated[int | None, typer.Option(help="schedule-bounded mode: at most K deviations from the default order")] = None,
     runs: Annotated[int, typer.Option(help="bounded mode: enumerate this many runs, then sample")] = 2000,
@@ -93,7 +94,8 @@ def explore_command(
                 raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
                       crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
-                      max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening)
+                      max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening,
+                      horizon_ms=horizon_ms)
         from workbench.explore.model import initial_state
 
         initial_state(scope)  # a bad option fails here, as one line

@@ -49,6 +49,10 @@ class Scope:
     """Links deliver in send order (only the oldest message of each directed link may be
     delivered or dropped): TCP-like channels, a large cut in branching. Off explores
     reordering on a link as well."""
+    horizon_ms: float | None = None
+    """Time may not pass this instant (a boundary, as Stateright's `within_boundary`):
+    timers due later never fire, so a scope without faults has a finite, closed state
+    space instead of heartbeats forever."""
     prefix: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Directives run before exploring (a scenario's opening, e.g. a stable leader): the
     search starts from where they leave the cluster, and a counterexample includes them."""
@@ -307,7 +311,7 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
     deadlines = [at for timers in world.timers for at in timers.values()]
     if deadlines:
         due = min(deadlines)
-        if due <= _time_bound(state, scope):
+        if due <= _time_bound(state, scope) and (scope.horizon_ms is None or due <= scope.horizon_ms):
             events.append(("advance", [repr(max(0.0, due - world.now))]))
     for i, node in enumerate(world.nodes):
         if node is None:
