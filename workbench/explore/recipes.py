@@ -1,0 +1,98 @@
+"""How `workbench explore` finds each planted bug of the mutation catalogue (issue 13).
+
+One recipe per Raft and Paxos mutant of `workbench.mutants`: the scope (clients, ops,
+fault budgets, latency), the mode (breadth-first, or schedule-bounded with at most K
+deviations from the default order) and the budget. `python -m workbench.explore.recipes`
+runs them all and prints the table that docs/DESIGN.md quotes (states or runs, CPU
+seconds, counterexample length); tests/test_explore_mutants.py runs the cheap ones in
+`make test` and the rest under `@pytest.mark.slow`.
+
+Budgets are counted in states or runs, never in seconds, so a finding does not depend
+on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.explore.bfs import Result, explore
+from workbench.explore.bounded import BoundedResult, explore_bounded
+from workbench.explore.model import Scope
+from workbench.mutants import find_mutant
+
+
+@dataclass(frozen=True)
+class Recipe:
+    mutant: str
+    scope: dict[str, Any]
+    """`Scope` fields besides the protocol and the mutant's options."""
+    max_depth: int
+    """Breadth-first: transitions from the initial state; bounded: steps per run."""
+    bounded: int | None = None
+    """K for schedule-bounded mode; None: breadth-first."""
+    budget: int = 100_000
+    """Most distinct states (breadth-first) or runs (bounded) before giving up."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Protocol options on top of the mutant's own."""
+    seeds_to_catch: str = ""
+    """How many random seeds `workbench search` needed for the same mutant."""
+
+    def make_scope(self) -> Scope:
+        found = find_mutant(self.mutant)
+        options = {k: str(v) for k, v in found.options.items()} | self.options
+        return Scope(found.protocol, options=options, **self.scope)
+
+    def describe(self) -> str:
+        s = self.scope
+        faults = ",".join(f"{name}={s[key]}" for key, name in
+                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
+        mode = f"bounded K={self.bounded}, {self.max_depth} steps" if self.bounded is not None \
+            else f"BFS depth {self.max_depth}"
+        extra = "".join(f", {k}={v}" for k, v in s.items()
+                        if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+        return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
+                f"{', ' + faults if faults else ''}{extra}; {mode}")
+
+    def run(self) -> Result | BoundedResult:
+        scope = self.make_scope()
+        if self.bounded is None:
+            return explore(scope, max_depth=self.max_depth, max_states=self.budget)
+        return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget)
+
+
+_CRASH = {"clients": 2, "ops": 2, "crashes": 1}
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
+           seeds_to_catch="7 (first caught at seed 6)"),
+    Recipe("paxos:skip_phase1", _CRASH, max_depth=50, bounded=2, budget=2000,
+           seeds_to_catch="1 (caught at seed 0)"),
+)
+
+BY_MUTANT = {r.mutant: r for r in RECIPES}
+
+
+def row(recipe: Recipe, result: Result | BoundedResult) -> str:
+    """One markdown table row: mutant, scope, states/runs, CPU seconds, counterexample length."""
+    if isinstance(result, Result):
+        work = f"{result.distinct} states"
+    else:
+        work = f"{result.runs} runs ({result.steps} steps)"
+    found = f"{len(result.trace)} steps" if result.violation else "not found"
+    return (f"| {recipe.mutant} | {recipe.describe()} | {work} | {result.cpu_seconds:.1f} | {found} | "
+            f"{recipe.seeds_to_catch or 'not measured'} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = (argv if argv is not None else sys.argv[1:]) or [r.mutant for r in RECIPES]
+    print("| mutant | scope | explored | CPU s | counterexample | `workbench search` seeds |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        recipe = BY_MUTANT[name]
+        print(row(recipe, recipe.run()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
