@@ -69,6 +69,8 @@ RECIPES: tuple[Recipe, ...] = (
            seeds_to_catch="7 (first caught at seed 6)"),
     Recipe("paxos:skip_phase1", _CRASH, max_depth=50, bounded=2, budget=2000,
            seeds_to_catch="1 (caught at seed 0)"),
+    Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
+           seeds_to_catch="not measured"),
 )
 
 BY_MUTANT = {r.mutant: r for r in RECIPES}
