@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from typing import Any
 
 from conftest import ROOT
 
@@ -13,6 +14,7 @@ from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.protocols.eventual import EventualNode, EventualOptions, Push, SyncReply, SyncRequest
 from workbench.runner import run_experiment
+from workbench.runtime.driver import apply_persist
 from workbench.runtime.sim import simulate
 
 CAP = ROOT / "experiments" / "cap_partition.yaml"
@@ -101,12 +103,17 @@ class Cluster:
         node = EventualNode(i, list(range(len(self.storages))), self.options, random.Random(i),
                             self.storages[i])
         node.start(0.0)
-        node.take_effects()
+        self._persist(i, node.take_effects())
         return node
+
+    def _persist(self, i: int, effects: list[object]) -> list[object]:
+        for effect in effects:  # the driver's job: durable writes, in order
+            apply_persist(self.storages[i], effect)
+        return effects
 
     def _drain(self, i: int) -> list[object]:
         replies = []
-        for effect in self.nodes[i].take_effects():
+        for effect in self._persist(i, self.nodes[i].take_effects()):
             kind = type(effect).__name__
             if kind == "Send":
                 self.in_flight.append((i, effect.to, effect.message))  # type: ignore[attr-defined]
@@ -209,11 +216,11 @@ def test_saturation_case_thousands_of_writes_in_one_tick_keep_distinct_versions(
 
 
 class CopyingStorage(Storage):
-    """Storage that keeps a deep copy of what is put and hands out copies (as a disk
+    """Storage that keeps a deep copy of what is written and hands out copies (as a disk
     would): a store that relied on mutating stored objects in place loses writes."""
 
-    def put(self, name: str, value: object) -> None:
-        super().put(name, copy.deepcopy(value))
+    def apply(self, records: tuple[Any, ...]) -> None:
+        super().apply(copy.deepcopy(records))
 
     def get(self, name: str, default: object = None) -> object:
         return copy.deepcopy(super().get(name, default))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from workbench.config import validate_config
-from workbench.core.effects import Observe, Reply, Send
+from workbench.core.effects import Observe, Persist, Reply, Send
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.errors import ConfigError
@@ -38,9 +38,16 @@ from workbench.protocols.paxos import (
     Result,
     SlotPrepare,
 )
-from workbench.runtime.driver import NodeDriver
+from workbench.runtime.driver import NodeDriver, apply_persist
 from workbench.runtime.sim import Simulation, simulate
 from workbench.runtime.stepped import SteppedTransport
+
+
+def persisted(effects: list[Any], storage: Storage) -> list[Any]:
+    """Carry out the `Persist` effects of a core called directly (the driver's job), in order."""
+    for effect in effects:
+        apply_persist(storage, effect)
+    return effects
 
 
 # ---------------------------------------------------------------- a hand-driven cluster
@@ -168,8 +175,11 @@ def test_promise_is_durable_before_the_reply_and_survives_restart() -> None:
     node = c.node(2)
     node.on_message(0, Prepare((7, 0), 0), 0.0)
     effects = node.take_effects()
+    kinds = [type(e).__name__ for e in effects if isinstance(e, (Send, Persist))]
+    assert kinds == ["Persist", "Send"]  # the write comes first: the reply waits for it
     assert any(isinstance(e, Send) and isinstance(e.message, Promise) for e in effects)
-    assert c.storages[2].get("promised") == (7, 0)  # written by the time the reply exists
+    persisted(effects, c.storages[2])
+    assert c.storages[2].get("promised") == (7, 0)
     c.crash(2)
     restarted = c.boot(2)
     assert restarted.promised == (7, 0)
@@ -491,7 +501,7 @@ def compacted_cluster(writes: int) -> Cluster:
 def held_slots(c: Cluster, i: int) -> set[int]:
     """Every slot node i keeps any per-slot record of, in memory and in storage."""
     node, storage = c.node(i), c.storages[i]
-    return {*node.accepted, *node.decided, *storage.get("accepted"), *storage.get("decided")}
+    return {*node.accepted, *node.decided, *storage.get("accepted", {}), *storage.get("decided", {})}
 
 
 def test_snapshot_threshold_is_validated() -> None:
@@ -708,7 +718,7 @@ class _RetentionWatch(PaxosInvariants):
             if node is not None:
                 self.memory = max(self.memory, len(node.accepted), len(node.decided))
         for storage in self.storages:  # crashed nodes' disks too
-            self.stored = max(self.stored, len(storage.get("accepted")), len(storage.get("decided")))
+            self.stored = max(self.stored, len(storage.get("accepted", {})), len(storage.get("decided", {})))
         return super().check(nodes, now)
 
 

@@ -31,8 +31,15 @@ from workbench.protocols.raft import (
     RequestVote,
 )
 from workbench.protocols.raft_invariants import RaftInvariants
-from workbench.runtime.driver import NodeDriver
+from workbench.runtime.driver import NodeDriver, apply_persist
 from workbench.runtime.stepped import SteppedTransport
+
+
+def persisted(effects: list[Any], storage: Storage) -> list[Any]:
+    """Carry out the `Persist` effects of a core called directly (the driver's job), in order."""
+    for effect in effects:
+        apply_persist(storage, effect)
+    return effects
 
 
 class Harness(SteppedTransport):
@@ -272,7 +279,8 @@ def test_vote_rules_of_5_4_1() -> None:
     node.on_message(1, RequestVote(4, 5, 2), 0.0)  # longer log, older last term: no
     node.on_message(1, RequestVote(4, 1, 3), 0.0)  # as up-to-date: yes
     node.on_message(2, RequestVote(4, 9, 3), 0.0)  # already voted in term 4: no
-    grants = [e.message.granted for e in node.take_effects() if isinstance(e, Send)]
+    grants = [e.message.granted for e in persisted(node.take_effects(), h.storages[0])
+              if isinstance(e, Send)]
     assert grants == [False, True, False]
     assert (h.storages[0].get("term"), h.storages[0].get("vote")) == (4, 1)
 
@@ -299,6 +307,7 @@ def test_bug_vote_not_persisted_forgets_the_vote() -> None:
     for bug, expected in ((None, 1), ("vote_not_persisted", None)):
         h = Harness(3, pre_vote=False, check_quorum=False, bug=bug)
         h.node(0).on_message(1, RequestVote(1, 0, 0), 0.0)
+        persisted(h.node(0).take_effects(), h.storages[0])
         h.crash(0)
         assert (h.boot(0).term, h.node(0).vote) == (1, expected)
 

@@ -70,3 +70,26 @@ def test_bad_scenarios_are_one_line_errors(tmp_path: Path, text: str, message: s
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("workbench: error: ") and str(path) in err
+
+
+def test_the_scenario_world_applies_persist_effects() -> None:
+    """The World (and so the explorer) carries out `Persist` at once, as the driver does
+    without a disk model (issue 12): a restarted Raft node reads back its term and log."""
+    from workbench.scenario.runner import COMMANDS, World
+    from workbench.scenario.script import Directive
+
+    world = World()
+
+    def run(*words: str) -> None:
+        COMMANDS[words[0]](world, Directive(1, words[0], list(words[1:]), {}, []))
+
+    run("cluster", "raft")
+    run("advance", "150")
+    run("timer", "0", "election")
+    run("stabilize")
+    leader = next(i for i, node in enumerate(world.nodes) if node is not None and node.is_leader())
+    run("client", str(leader), "write", "x", "1")
+    run("stabilize")
+    stored_log = world.storages[leader].get("log")
+    assert world.storages[leader].get("term") == world.nodes[leader].term >= 1  # type: ignore[union-attr]
+    assert stored_log and stored_log == list(world.nodes[leader].log)  # type: ignore[union-attr]

@@ -15,11 +15,10 @@ Paxos phase 1 (skip_phase1, forget_promise), phase 2 (accept_below_promise,
 accept_not_persisted), leases (long_lease), compaction (silent_compaction), single
 decree (slot_ignores_accepted).
 
-"Not persisted" mutants: `Storage` keeps values by reference, so mutating a stored
-list or dict *is* a durable write. Those bugs therefore write to a fresh copy that
-storage never sees (Raft: the follower's appended log; Paxos: the accepted map) or
-skip the put of an immutable value (Raft votedFor, Paxos promised ballot), so a
-crash really loses the data.
+"Not persisted" mutants: durable writes are `Persist` effects and `Storage` holds
+copies (issue 12), so these bugs simply leave out the persist (Raft: the follower's
+appended entries, votedFor; Paxos: the promised ballot, the accepted value) and keep
+the change in memory: the ack still goes out, and a crash really loses the data.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workbench.config import ExperimentConfig
+from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import UserInputError
 from workbench.fault_search import (
     Finding,
@@ -64,9 +63,20 @@ class Mutant:
     test` does not (a guess must not turn CI red)."""
     mix: dict[str, Any] = field(default_factory=dict)
     """Composed-nemesis rates that differ from `NemesisMix()`'s for this mutant's scenario."""
+    disk: dict[str, Any] | None = None
+    """A `faults.disk` model for the scenario (issue 12): bugs that only a disk that
+    loses unsynced or torn writes can show."""
 
     def config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
         """The scenario of `seed` for this mutant, under its generator or another one."""
+        config = self._config(seed, generator)
+        if self.disk is None:
+            return config
+        raw = config.model_dump(by_alias=True, exclude_none=True)
+        raw.setdefault("faults", {})["disk"] = self.disk
+        return validate_config(raw, f"mutant {self.name} seed {seed}")
+
+    def _config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
         gen = generator or self.generator
         if gen == "figure8":
             return figure8_scenario(seed, nodes=self.nodes or 3, options=self.options,

@@ -3,8 +3,8 @@
 A core never performs I/O. Each input call appends effects to its outbox; the runtime
 drains the outbox (`Node.take_effects`) and carries them out: sends through the
 fault model, replies to the client process, (re)arms or cancels timers, records
-observations in the run's trace. Durable writes are not effects: they go straight
-to the `Storage` the runtime handed the node (see `workbench.core.storage`).
+observations in the run's trace, writes durable state (`Persist`, see
+`workbench.core.storage`).
 """
 
 from dataclasses import dataclass, field
@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeAlias
 from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
+from workbench.core.storage import Extend, Record
 
 
 @fast_init
@@ -77,4 +78,22 @@ class Observe:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Effect: TypeAlias = Send | Reply | SetTimer | CancelTimer | Observe
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Write `records` to the node's durable storage, as one batch (etcd's `Ready`).
+
+    Every `Send` and `Reply` after a `Persist` in an outbox — and every one the node
+    emits later — waits until the write is durable: the driver releases them in order
+    once the modelled fsync completes (at once without a disk model). So a vote, an ack
+    or a client reply never leaves before the state it promises is on disk (Raft §5.1
+    Figure 2: "updated on stable storage before responding to RPCs").
+    """
+
+    records: tuple[Record, ...]
+
+
+# A lone `Extend` in an outbox is the one-record persist `Persist((extend,))`, with the
+# same ordering rule: Raft's per-entry log append is the hottest write, and this saves
+# an object and a tuple per append (benchmarks/raft_sim.py).
+Effect: TypeAlias = Send | Reply | SetTimer | CancelTimer | Observe | Persist | Extend

@@ -385,6 +385,44 @@ class LinkFaultSpec(_Timed):
         return self
 
 
+# --------------------------------------------------------------------------- disk (issue 12)
+# See workbench/faults/disk.py for what the runtime does with it.
+
+DiskPreset = Literal["ssd", "spinning"]
+
+# fsync latency of the presets: a datacenter NVMe/SATA SSD ~0.1-1 ms, a 7,200 rpm disk
+# ~5-15 ms (one rotation is 8.3 ms; a flush needs about half to one and a half turns).
+PRESETS: dict[str, UniformLatency] = {
+    "ssd": UniformLatency(low_ms=0.1, high_ms=1.0),
+    "spinning": UniformLatency(low_ms=5.0, high_ms=15.0),
+}
+
+
+class DiskSpec(BaseModel):
+    """`faults.disk`: how long an fsync takes and what a crash does to unsynced writes."""
+
+    model_config = _STRICT
+
+    preset: DiskPreset | None = Field(
+        None, description="fsync latency preset: ssd (uniform 0.1-1 ms) or spinning (uniform 5-15 ms)")
+    fsync: LatencySpec | None = Field(
+        None, description="fsync latency distribution (ms); overrides `preset`; neither: the ssd preset")
+    group_commit: bool = Field(
+        False, description="writes that arrive during an fsync share the next one (one fsync per group)")
+    torn_writes: bool = Field(
+        False, description="a crash keeps a random prefix of the records of the oldest unsynced persist")
+    lying_fsync: bool = Field(
+        False, description="negative control: fsync is acknowledged at once, the write is durable lie_ms later")
+    lie_ms: float = Field(
+        1000.0, gt=0.0, description="with lying_fsync, how long an acknowledged write can still be lost")
+
+    def fsync_latency(self) -> LatencySpec:
+        if self.fsync is not None:
+            return self.fsync
+        return PRESETS[self.preset or "ssd"]
+
+
+
 # --------------------------------------------------------------------------- faults section
 
 
@@ -399,6 +437,8 @@ class FaultsConfig(BaseModel):
     clocks: list[ClockSpec] = Field(default_factory=list)
     clock_changes: list[ClockChangeSpec] = Field(default_factory=list)
     links: list[LinkFaultSpec] = Field(default_factory=list)
+    disk: DiskSpec | None = Field(
+        None, description="disk model: fsync latency and what a crash loses; absent: writes durable at once")
 
     def check_nodes(self, n: int) -> None:
         """Reject node ids outside 0..n-1 and overlapping groups, as one ConfigError line."""

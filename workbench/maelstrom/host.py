@@ -39,6 +39,7 @@ from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.maelstrom.codec import BODY_TYPE, decode, encode, registry_of
 from workbench.protocols import node_class, options_class
+from workbench.runtime.driver import apply_persist
 
 KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE, PRECONDITION_FAILED = 20, 11, 22
 NOT_SUPPORTED, MALFORMED_REQUEST = 10, 12
@@ -140,6 +141,8 @@ class MaelstromHost:
     # ------------------------------------------------------------ effects
     def _drain(self) -> None:
         for effect in self.core.take_effects():
+            if apply_persist(self.core.storage, effect):
+                continue  # durable at once: a Maelstrom crash is kill -9, memory and all
             cls = type(effect)
             if cls is Send:
                 self._write(self.names[effect.to], {"type": BODY_TYPE, "m": encode(effect.message)})

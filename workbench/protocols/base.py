@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from workbench.core.canonical import canonical_fields
-from workbench.core.effects import CancelTimer, Effect, Observe, Reply, Send, SetTimer
+from workbench.core.effects import CancelTimer, Effect, Observe, Persist, Reply, Send, SetTimer
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Record, Storage
 
 
 def check_leader_options(protocol: str, options: Any, at_least_one: Sequence[str]) -> None:
@@ -139,3 +139,7 @@ class Node(ABC):
 
     def observe(self, kind: str, **fields: Any) -> None:
         self._outbox.append(Observe(kind, fields))
+
+    def persist(self, *records: Record) -> None:
+        """Ask for a durable write; every send and reply after it waits until it is durable."""
+        self._outbox.append(Persist(records))

@@ -44,10 +44,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from workbench.core.effects import Persist, Reply, Send
 from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.core.storage import Put, Record
 from workbench.protocols.base import Node
 from workbench.protocols.common.hlc import HybridClock, Timestamp
 
@@ -204,7 +206,7 @@ class EventualNode(Node):
     def _client_add(self, request: ClientRequest, now: float) -> None:
         stamp = self.clock.tick(physical_ticks(now)).packed()
         self._store_element(request.key, request.value)
-        self.storage.put(_CLOCK, stamp)  # acknowledged: durable before the reply
+        self.persist(Put(_CLOCK, stamp))  # acknowledged: durable before the reply
         self.observe("apply", key=request.key, value=request.value, version=stamp, set=True)
         if self.options.replication:
             self.broadcast(PushSet(request.key, (request.value,)))
@@ -218,6 +220,23 @@ class EventualNode(Node):
     }
 
     # ------------------------------------------------------------ internals
+    def persist(self, *records: Record) -> None:
+        """The store's one persist path: a step's writes (register/set index, value,
+        clock) join the step's open `Persist` — one batch, one fsync under a disk model
+        — unless a send or reply already left after it (that one must not wait for
+        writes it does not depend on). Applied at once, in order, without a disk model,
+        so histories are those of separate writes."""
+        outbox = self._outbox
+        for k in range(len(outbox) - 1, -1, -1):
+            effect = outbox[k]
+            cls = type(effect)
+            if cls is Persist:
+                outbox[k] = Persist(effect.records + records)
+                return
+            if cls is Send or cls is Reply:
+                break
+        outbox.append(Persist(records))
+
     def _local_write(self, key: str, value: Any, now: float) -> None:
         pt = physical_ticks(now)
         stamp = self.clock.tick(pt)
@@ -230,7 +249,7 @@ class EventualNode(Node):
             stamp = self.clock.receive(Timestamp.unpack(seen), pt)
         version = stamp.packed()
         self._store_register(key, version, value)
-        self.storage.put(_CLOCK, version)  # acknowledged: durable before the reply
+        self.persist(Put(_CLOCK, version))  # acknowledged: durable before the reply
         self.observe("apply", key=key, value=value, version=version, writer=self.id, seen=seen)
         if self.options.replication:
             self.broadcast(Push(key, version, value))
@@ -263,22 +282,22 @@ class EventualNode(Node):
 
     def _store_register(self, key: str, version: Version, value: Any) -> None:
         if key not in self.registers:
-            self.storage.put(_REGISTER_KEYS, (*self.registers, key))
+            self.persist(Put(_REGISTER_KEYS, (*self.registers, key)))
         entry = (version, value)
         self.registers[key] = entry
-        self.storage.put(f"register/{key}", entry)
+        self.persist(Put(f"register/{key}", entry))
 
     def _store_element(self, key: str, element: Any) -> None:
         """A G-Set persisted as one entry per element: O(1) per add, immutable values."""
         mine = self.sets.get(key)
         if mine is None:
-            self.storage.put(_SET_KEYS, (*self.sets, key))
+            self.persist(Put(_SET_KEYS, (*self.sets, key)))
             mine = self.sets[key] = set()
         if element in mine:
             return
-        self.storage.put(f"set/{key}/{len(mine)}", element)
+        self.persist(Put(f"set/{key}/{len(mine)}", element))
         mine.add(element)
-        self.storage.put(f"set/{key}#", len(mine))
+        self.persist(Put(f"set/{key}#", len(mine)))
 
     def _state_payload(self, now: float) -> tuple[tuple[tuple[str, Version, Any], ...],
                                                   tuple[tuple[str, tuple[Any, ...]], ...], Version]:

@@ -62,6 +62,7 @@ from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.core.storage import DeleteItems, Put, PutItem, PutMany
 from workbench.protocols.base import Node, check_leader_options
 from workbench.protocols.state_machine import KVStateMachine, Outcome
 
@@ -90,7 +91,8 @@ class PaxosOptions:
     """Checkpoint the state machine and forget per-slot state once this many slots were
     applied since the last checkpoint (Paxos Made Live §5.5; Raft's option of the same name)."""
     bug: Literal["forget_promise", "skip_phase1", "silent_compaction", "accept_below_promise",
-                 "accept_not_persisted", "long_lease", "slot_ignores_accepted"] | None = None
+                 "accept_not_persisted", "long_lease", "slot_ignores_accepted",
+                 "accept_ack_before_persist"] | None = None
     """Deliberately broken variants (catalogue: `workbench.mutants`): `forget_promise` never
     persists the promised ballot, so a restarted acceptor forgets it; `skip_phase1` lets a
     new leader propose without phase 1; `silent_compaction` leaves the checkpoint out of a
@@ -99,7 +101,9 @@ class PaxosOptions:
     (PMS §2.2 phase 2b); `accept_not_persisted` acks an Accept before the accepted value
     is durable (a crash forgets it); `long_lease` makes the lease 10x the election
     timeout; `slot_ignores_accepted` (single_decree) proposes its own command in phase 2
-    even when phase 1 reported an accepted value (PMS §2.2 P2c)."""
+    even when phase 1 reported an accepted value (PMS §2.2 P2c);
+    `accept_ack_before_persist` sends Accepted before asking for the persist, so with a
+    disk model the ack does not wait for the fsync (issue 12)."""
 
     def __post_init__(self) -> None:
         check_leader_options("paxos", self, ("catchup_batch", "snapshot_threshold"))
@@ -356,13 +360,12 @@ class PaxosNode(Node):
         # ---- acceptor, durable (PMS §2.5: "an acceptor must remember this information
         # even if it fails and then restarts").
         self.promised: Ballot = storage.get("promised", ZERO)
-        if "accepted" not in storage:
-            storage.put("accepted", {})
-            storage.put("decided", {})
-        self.accepted: dict[int, tuple[Ballot, Value]] = storage.get("accepted")
+        if "accepted" not in storage:  # first boot: format the disk
+            self.persist(PutMany((("accepted", {}), ("decided", {}))))
+        self.accepted: dict[int, tuple[Ballot, Value]] = storage.get("accepted", {})
         # ---- learner: decided values are durable too, so a restart replays them
         # on top of the durable checkpoint (Paxos Made Live §5.5).
-        self.decided: dict[int, Value] = storage.get("decided")
+        self.decided: dict[int, Value] = storage.get("decided", {})
         durable: tuple[int, tuple[Any, ...]] | None = storage.get("checkpoint")
         if durable is not None:
             self._checkpoint = Checkpoint(*durable)
@@ -484,19 +487,16 @@ class PaxosNode(Node):
         if ballot[0] > self.max_round:
             self.max_round = ballot[0]
         if self._bug != "forget_promise":
-            self.storage.put("promised", ballot)
+            self.persist(Put("promised", ballot))
         if self._audit is not None:
             self._audit.append((AUDIT_PROMISE, ballot))
 
     def _accept(self, slot: int, ballot: Ballot, value: Value) -> None:
         """PMS §2.2 phase 2(b): accept unless a higher ballot was promised (callers check)."""
-        if self._bug == "accept_not_persisted":
-            # BUG: a new dict that storage never sees (Storage keeps values by reference,
-            # so writing into the stored dict would be durable); a crash forgets it.
-            self.accepted = {**self.accepted, slot: (ballot, value)}
-        else:
-            self.accepted[slot] = (ballot, value)
-            self.storage.put("accepted", self.accepted)
+        self.accepted[slot] = (ballot, value)
+        if self._bug != "accept_not_persisted":
+            # BUG `accept_not_persisted`: memory only; a crash forgets the acceptance.
+            self.persist(PutItem("accepted", slot, (ballot, value)))
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:
@@ -595,8 +595,14 @@ class PaxosNode(Node):
             if m.commit > self._scan:
                 self._learn_commit(ballot, m.commit, now)
             return
-        self._accept(slot, ballot, m.value)
-        self.send(src, Accepted(ballot, slot))
+        if self._bug == "accept_ack_before_persist":
+            # BUG: the Accepted leaves before the persist, so it does not wait for the
+            # fsync; a crash before the fsync completes forgets an acknowledged accept.
+            self.send(src, Accepted(ballot, slot))
+            self._accept(slot, ballot, m.value)
+        else:
+            self._accept(slot, ballot, m.value)
+            self.send(src, Accepted(ballot, slot))
         if slot < self._scan:
             # Overtaken by a later message of this leader saying the slot is decided.
             self._decide(slot, m.value, now)
@@ -664,7 +670,7 @@ class PaxosNode(Node):
         if slot < self.next_apply or slot in self.decided:
             return
         self.decided[slot] = value
-        self.storage.put("decided", self.decided)
+        self.persist(PutItem("decided", slot, value))
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:
@@ -742,7 +748,7 @@ class PaxosNode(Node):
     def _set_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._checkpoint = checkpoint
         self.checkpoint_slot = checkpoint.slot
-        self.storage.put("checkpoint", (checkpoint.slot, checkpoint.data))
+        self.persist(Put("checkpoint", (checkpoint.slot, checkpoint.data)))
         if self._audit is not None:
             self._audit.append((AUDIT_CHECKPOINT, checkpoint.slot, self.sm.digest()))
 
@@ -753,7 +759,7 @@ class PaxosNode(Node):
             if stale:
                 for s in stale:
                     del records[s]
-                self.storage.put(name, records)
+                self.persist(DeleteItems(name, tuple(stale)))
 
     def _send_checkpoint(self, peer: NodeId, now: float) -> None:
         """The checkpoint to a peer that asked for compacted slots, once per heartbeat."""

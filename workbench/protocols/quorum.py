@@ -52,6 +52,8 @@ from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.core.storage import DeleteItems, PutItem, PutMany
+from workbench.core.storage import Put as StoragePut  # `Put` here is the replica write message
 from workbench.protocols.base import Node
 from workbench.protocols.quorum_clock import HybridClock
 
@@ -221,12 +223,15 @@ class QuorumNode(Node):
 
     def __init__(self, node_id, peers, options, rng, storage) -> None:  # type: ignore[no-untyped-def]
         super().__init__(node_id, peers, options, rng, storage)
-        if "store" not in storage:
-            storage.put("store", {})
-            storage.put("hints", {})
-            storage.put("counter", 0)
-        self.store: dict[str, Entries] = storage.get("store")
-        self.hints: dict[NodeId, dict[str, Entries]] = storage.get("hints")
+        # Durable state is written through `Persist` (issue 12) and read back only here;
+        # storage returns copies one level deep, so the hints' inner dicts are copied too.
+        if "store" not in storage:  # first boot: format the disk (one atomic record)
+            self.persist(PutMany((("store", {}), ("hints", {}), ("counter", 0))))
+        self.store: dict[str, Entries] = storage.get("store", {})
+        self.hints: dict[NodeId, dict[str, Entries]] = {
+            node: dict(held) for node, held in storage.get("hints", {}).items()}
+        self.counter: int = storage.get("counter", 0)  # this node's version-vector entry
+        self.own_last: dict[str, Any] = storage.get("own_last", {})  # key -> own last stamp
         self.clock = HybridClock(node_id)
         self.ops: dict[tuple[ProcessId, int], _Op] = {}
         self._ring: dict[str, tuple[NodeId, ...]] = {}
@@ -308,8 +313,8 @@ class QuorumNode(Node):
         if self.options.versioning == "vv":
             # Context: what this node holds for the key (clients send none); the new
             # version descends from all of it, so it replaces what it has seen.
-            counter = self.storage.get("counter") + 1
-            self.storage.put("counter", counter)
+            counter = self.counter = self.counter + 1
+            self.persist(StoragePut("counter", counter))
             seen: dict[NodeId, int] = {}
             for _, vv, _ in self.store.get(request.key, ()):
                 for node, count in vv:
@@ -322,11 +327,11 @@ class QuorumNode(Node):
         # (`checkers/lost_writes.py`): what the coordinator held for the key.
         # A coordinator's own earlier write is in the past too (its vector entry, or
         # session order under LWW), even when it is not a replica of the key.
-        own = self.storage.get("own_last", {})
+        own = self.own_last
         context = {e[0] for e in self.store.get(request.key, ())} | (
             {own[request.key]} if request.key in own else set())
         own[request.key] = stamp
-        self.storage.put("own_last", own)
+        self.persist(PutItem("own_last", request.key, stamp))
         self.observe("write", key=request.key, value=request.value, version=stamp,
                      context=sorted(context))
         op = _Op(request, "write", entries=((stamp, clock, request.value),))
@@ -434,7 +439,7 @@ class QuorumNode(Node):
                                               self.options.versioning)
             for stamp, _, _ in message.entries:
                 self.observe("hint", key=message.key, version=stamp, replica=message.hint_for)
-            self.storage.put("hints", self.hints)
+            self.persist(PutItem("hints", message.hint_for, dict(held)))
         self.send(src, PutAck(message.op))
 
     def _on_get(self, src: NodeId, message: Get, now: float) -> None:
@@ -448,7 +453,7 @@ class QuorumNode(Node):
         for stamp, _, _ in entries:
             self.clock.observe(stamp, now)
         self.store[key] = merged
-        self.storage.put("store", self.store)  # durable before the ack goes out
+        self.persist(PutItem("store", key, merged))  # durable before the ack goes out
         old = {e[0] for e in current}
         for stamp, _, value in merged:
             if stamp not in old:
@@ -466,7 +471,9 @@ class QuorumNode(Node):
                 del held[key]
         if not held:
             self.hints.pop(src, None)
-        self.storage.put("hints", self.hints)
+            self.persist(DeleteItems("hints", (src,)))
+        else:
+            self.persist(PutItem("hints", src, dict(held)))
 
     def _anti_entropy(self) -> None:
         if self.peers:

@@ -51,7 +51,7 @@ from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Extend, Put, PutMany, Storage
 from workbench.protocols.base import Node, check_leader_options
 from workbench.protocols.state_machine import KVStateMachine
 
@@ -93,7 +93,8 @@ class RaftOptions:
     max_inflight: int = 8
     """Pipelining: AppendEntries with entries in flight per follower before batching up."""
     bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
-                 "long_lease", "log_not_persisted", "snapshot_no_truncate"] | None = None
+                 "long_lease", "log_not_persisted", "snapshot_no_truncate",
+                 "snapshot_order_reversed"] | None = None
     """Deliberate bugs, for proving the fault search can fail (the catalogue with the
     scenario that catches each is `workbench.mutants`): `commit_old_term` skips §5.4.2
     (counts replicas of old-term entries toward commit); `vote_not_persisted` never
@@ -104,7 +105,9 @@ class RaftOptions:
     (§6.4 step 3); `long_lease` makes the lease 10x the minimum election timeout
     (§6.4.1); `log_not_persisted` acks appended entries before they reach storage
     (a crash loses them); `snapshot_no_truncate` keeps a conflicting log suffix after
-    InstallSnapshot (§7: it must be discarded)."""
+    InstallSnapshot (§7: it must be discarded); `snapshot_order_reversed` writes an
+    installed snapshot as three records, log_base and log before the snapshot, so a torn
+    write or a crash between them leaves a log indexed from a snapshot it does not follow."""
 
     def __post_init__(self) -> None:
         check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))
@@ -250,15 +253,13 @@ class RaftNode(Node):
         size = max(self.members) + 1
 
         # ---- durable state (§5.1 Figure 2), as it survived any crash
-        if "term" not in storage:
-            storage.put("term", 0)
-            storage.put("vote", None)
-            storage.put("log", [])
-            storage.put("log_base", 0)
+        # (a blank disk reads as term 0, no vote, an empty log; storage returns copies)
+        if "term" not in storage:  # first boot: format the disk (one atomic record)
+            self.persist(PutMany((("term", 0), ("vote", None), ("log", []), ("log_base", 0))))
         self.term: int = storage.get("term", 0)
         self.vote: NodeId | None = storage.get("vote")
         snapshot = storage.get("snapshot")
-        log: list[Entry] = storage.get("log")
+        log: list[Entry] = storage.get("log", [])
         base: int = storage.get("log_base", 0)
         if snapshot is not None:
             snap_index, snap_term, data = snapshot
@@ -268,8 +269,7 @@ class RaftNode(Node):
             self.sm = KVStateMachine()
         if base < snap_index:  # defensive: a snapshot written without its log cut
             log = log[snap_index - base:]
-            storage.put("log", log)
-            storage.put("log_base", snap_index)
+            self.persist(PutMany((("log", list(log)), ("log_base", snap_index))))
         self.log: list[Entry] = log
         self.log_start: int = snap_index
         """Index of the last entry folded into the snapshot; log[0] is index log_start + 1."""
@@ -534,9 +534,10 @@ class RaftNode(Node):
         self.leader_id = None
         self.term += 1
         self.vote = self.id
-        self.storage.put("term", self.term)
         if self._bug != "vote_not_persisted":
-            self.storage.put("vote", self.id)
+            self.persist(Put("term", self.term), Put("vote", self.id))
+        else:
+            self.persist(Put("term", self.term))  # BUG: the vote stays in memory only
         self._votes = 1 << self.id
         if self._votes.bit_count() >= self._quorum:
             self._become_leader(now)
@@ -549,9 +550,10 @@ class RaftNode(Node):
             self._held.clear()
             self.term = term
             self.vote = None
-            self.storage.put("term", term)
             if self._bug != "vote_not_persisted":
-                self.storage.put("vote", None)
+                self.persist(Put("term", term), Put("vote", None))
+            else:
+                self.persist(Put("term", term))
             self.leader_id = None
         if self.role == LEADER:
             self._step_down()
@@ -635,7 +637,7 @@ class RaftNode(Node):
             if self.vote != src:
                 self.vote = src
                 if self._bug != "vote_not_persisted":
-                    self.storage.put("vote", src)  # durable before the reply leaves
+                    self.persist(Put("vote", src))  # durable before the reply leaves
             self._heard(now)  # Figure 2: granting a vote resets the election timeout
         self.send(src, VoteReply(self.term, granted))
 
@@ -705,16 +707,15 @@ class RaftNode(Node):
             self.send(src, AppendReply(self.term, False, first, conflict, prev, m.round))
             return
         count = len(entries)
-        if count and self._bug == "log_not_persisted":
-            # BUG: the entries go to a copy storage never sees (Storage keeps values by
-            # reference, so appending to the stored list would be a durable write);
-            # the ack below then promises entries a crash loses.
-            self._append_volatile(prev - start, entries)
-        elif count:
+        if count:
+            # BUG `log_not_persisted`: the append stays in memory; the ack below then
+            # promises entries a crash loses (storage copies, so nothing else saves them).
+            durable = self._bug != "log_not_persisted"
             pos = prev - start
             if pos == len(log):
                 log.extend(entries)
-                self.storage.put("log", log)
+                if durable:
+                    self._outbox.append(Extend("log", pos, entries))
             else:
                 # §5.3: keep entries already present; at the first conflicting term,
                 # delete it and all that follow, then append the rest.
@@ -722,14 +723,16 @@ class RaftNode(Node):
                     j = pos + k
                     if j >= len(log):
                         log.extend(entries[k:])
-                        self.storage.put("log", log)
+                        if durable:
+                            self._outbox.append(Extend("log", j, entries[k:]))
                         break
                     if log[j][0] != entries[k][0]:
                         del log[j:]
                         if start + j + 1 < self.dirty_from:
                             self.dirty_from = start + j + 1
                         log.extend(entries[k:])
-                        self.storage.put("log", log)
+                        if durable:
+                            self._outbox.append(Extend("log", j, entries[k:]))
                         break
         match = prev + count
         if m.commit > self.commit:
@@ -739,19 +742,6 @@ class RaftNode(Node):
                 self.commit = commit
                 self._apply()
         self._outbox.append(Send(src, AppendReply(self.term, True, match, 0, 0, m.round)))
-
-    def _append_volatile(self, pos: int, entries: tuple[Entry, ...]) -> None:
-        """`log_not_persisted`: §5.3's append, with no durable write."""
-        log = self.log = list(self.log)
-        for k, entry in enumerate(entries):
-            j = pos + k
-            if j < len(log) and log[j][0] == entry[0]:
-                continue
-            del log[j:]
-            if self.log_start + j + 1 < self.dirty_from:
-                self.dirty_from = self.log_start + j + 1
-            log.extend(entries[k:])
-            return
 
     def _on_install_snapshot(self, src: NodeId, m: InstallSnapshot, now: float) -> None:
         self.leader_id = src
@@ -770,9 +760,14 @@ class RaftNode(Node):
             self.snap_term = m.snap_term
             self.commit = self.applied = m.index
             self.dirty_from = m.index + 1
-            self.storage.put("snapshot", (m.index, m.snap_term, m.data))
-            self.storage.put("log", self.log)
-            self.storage.put("log_base", m.index)
+            # One atomic record: written as three, a crash after `snapshot` but before
+            # `log` would keep the old log's entries beside the new snapshot (issue 12).
+            if self._bug == "snapshot_order_reversed":  # BUG: three records, snapshot last
+                self.persist(Put("log_base", m.index), Put("log", list(self.log)),
+                             Put("snapshot", (m.index, m.snap_term, m.data)))
+            else:
+                self.persist(PutMany((("snapshot", (m.index, m.snap_term, m.data)),
+                                      ("log", list(self.log)), ("log_base", m.index))))
             # No `apply` records for the writes the snapshot carries: say it holds them all.
             self.observe("install", version=m.index)
         # Everything up to our commit index matches the leader (state machine safety).
@@ -780,9 +775,10 @@ class RaftNode(Node):
 
     # -------------------------------------------------------- leader: replication
     def _append(self, entry: Entry) -> int:
-        self.log.append(entry)
-        self.storage.put("log", self.log)
-        index = self.log_start + len(self.log)
+        log = self.log
+        log.append(entry)
+        self._outbox.append(Extend("log", len(log) - 1, (entry,)))  # hot: a one-record persist
+        index = self.log_start + len(log)
         self._match[self.id] = index
         return index
 
@@ -1064,6 +1060,5 @@ class RaftNode(Node):
         self.log_start = index
         self.snap_term = term if term is not None else self.snap_term
         self._snap_data = data
-        self.storage.put("snapshot", (index, self.snap_term, data))
-        self.storage.put("log", self.log)
-        self.storage.put("log_base", index)
+        self.persist(PutMany((("snapshot", (index, self.snap_term, data)),
+                              ("log", list(self.log)), ("log_base", index))))

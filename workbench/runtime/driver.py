@@ -39,6 +39,13 @@ schedules itself again with the same token. A steady leader thus costs one sched
 per election timeout per follower instead of one per heartbeat. An earlier deadline
 takes a new token; the old schedule then fires for nothing.
 
+Durability (`Persist`): without a disk model the records are applied to `Storage` at
+once, in outbox order. With one (`disk`, a `core.storage.Disk`), the write is queued
+and every `Send`/`Reply` after it — in this outbox and any later one — is held, in
+order, until the fsync is acknowledged (etcd's `msgsAfterAppend`); a release is a
+transport schedule named `DISK_TIMER`. A crash loses the held effects and every write
+not yet durable (`Disk.crash`). Both runtimes do this here, the same way.
+
 Hot paths are kept flat (locals, bound methods, no per-effect allocation beyond the
 transport's own): the simulator runs ~150k delivered messages per second through here.
 """
@@ -49,15 +56,18 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
+from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Disk, Extend, Storage
 from workbench.protocols.base import Node
 from workbench.runtime.seeds import derive_rng
 
 # Kinds of input held while paused: (kind, a, b).
 HELD_MESSAGE, HELD_REQUEST, HELD_TIMER = range(3)
+
+# The transport schedule that releases effects held behind an fsync (never a core timer).
+DISK_TIMER = "__disk"
 
 NO_CUT: frozenset[tuple[int, int]] = frozenset()
 
@@ -96,12 +106,31 @@ def current_leader(statuses: Sequence[tuple[bool, int | None]]) -> int | None:
     return max(leaders, key=lambda i: (votes[i], -i))
 
 
+def apply_persist(storage: Storage, effect: Any) -> bool:
+    """Apply `effect` to `storage` at once if it is a durable write; True if it was one.
+
+    The one place outside `NodeDriver` that carries out `Persist` (and the lone-`Extend`
+    shorthand): the scenario runner's World (and so the explorer), the Maelstrom host and
+    the test harnesses step cores without a driver and without a disk model, so a write
+    is durable the moment it is drained — exactly what `NodeDriver._drain` does with
+    `disk=None`.
+    """
+    cls = type(effect)
+    if cls is Persist:
+        storage.apply(effect.records)
+        return True
+    if cls is Extend:
+        storage.extend(effect)
+        return True
+    return False
+
+
 class NodeDriver:
     __slots__ = (
         "id", "members", "factory", "options", "storage", "rng_for", "transport",
         "_send", "_reply", "_schedule", "offset", "rate", "cut", "trace", "check",
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
-        "sent", "delivered", "dropped",
+        "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
     )
 
     def __init__(
@@ -119,6 +148,7 @@ class NodeDriver:
         cut: Any = NO_CUT,
         trace: list[dict[str, Any]] | None = None,
         check: Callable[[float], None] | None = None,
+        disk: Disk | None = None,
     ) -> None:
         self.id = node_id
         self.members = list(members)
@@ -149,6 +179,12 @@ class NodeDriver:
         self.sent = 0
         self.delivered = 0
         self.dropped = 0  # at arrival (cut while in flight); the transport counts sender drops
+        # The disk model (None: persists are durable at once) and, with it, the sends and
+        # replies waiting for an fsync: (release time, effect) in emission order.
+        self.disk = disk
+        self.held: list[tuple[float, Send | Reply]] = []
+        self.hold_until = -1.0
+        self.release_at: float | None = None
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:
@@ -177,6 +213,11 @@ class NodeDriver:
         self.pending.clear()
         self.paused = False
         self.last_digest = None
+        if self.disk is not None:
+            self.disk.crash(self.transport.now_ms())
+            self.held.clear()
+            self.hold_until = -1.0
+            self.release_at = None
 
     def pause(self) -> None:
         self.paused = True
@@ -226,6 +267,11 @@ class NodeDriver:
         timer = self.timers.get(name)
         node = self.node
         if node is None or timer is None or timer[0] != token:
+            if name == DISK_TIMER and node is not None:
+                if self.paused:
+                    self.pending.append((HELD_TIMER, name, token))
+                else:
+                    self._release(now)
             return  # cancelled, replaced, or the node crashed since
         if timer[1] > now:
             timer[2] = timer[1]  # pushed back since it was scheduled: schedule again
@@ -256,6 +302,8 @@ class NodeDriver:
         effects = node.take_effects()
         if not effects:
             return False
+        if self.disk is not None:
+            return self._drain_disk(effects, now)
         send, me = self._send, self.id
         sent = 0
         stamp: float | None = None
@@ -274,6 +322,10 @@ class NodeDriver:
                 else:
                     token = self._schedule(deadline, me, effect.name, None)
                     self.timers[effect.name] = [token, deadline, deadline]
+            elif cls is Extend:
+                self.storage.extend(effect)
+            elif cls is Persist:
+                self.storage.apply(effect.records)
             elif cls is CancelTimer:
                 self.timers.pop(effect.name, None)
             elif cls is Observe:
@@ -285,6 +337,71 @@ class NodeDriver:
         if self.check is not None:
             self.check(now)
         return True
+
+    def _drain_disk(self, effects: list[Any], now: float) -> bool:
+        """`_drain` with a disk model: sends and replies wait, in order, for earlier fsyncs."""
+        disk = self.disk
+        assert disk is not None
+        held, me = self.held, self.id
+        stamp: float | None = None
+        for effect in effects:
+            cls = type(effect)
+            if cls is Persist or cls is Extend:
+                done = disk.write(effect.records if cls is Persist else (effect,), now)
+                if done > self.hold_until:
+                    self.hold_until = done
+            elif cls is Send or cls is Reply:
+                if held or self.hold_until > now:
+                    held.append((self.hold_until, effect))
+                elif cls is Send:
+                    self.sent += 1
+                    self._send(me, effect.to, effect.message)
+                else:
+                    self._reply(me, effect)
+            elif cls is SetTimer:
+                deadline = now + effect.delay_ms / self.rate
+                timer = self.timers.get(effect.name)
+                if timer is not None and timer[2] <= deadline:
+                    timer[1] = deadline
+                else:
+                    token = self._schedule(deadline, me, effect.name, None)
+                    self.timers[effect.name] = [token, deadline, deadline]
+            elif cls is CancelTimer:
+                self.timers.pop(effect.name, None)
+            elif cls is Observe:
+                if stamp is None:
+                    stamp = round(now, 3)
+                self.trace.append({"time": stamp, "kind": effect.kind, "node": me, **effect.fields})
+        self._arm_release()
+        if self.check is not None:
+            self.check(now)
+        return True
+
+    def _arm_release(self) -> None:
+        held = self.held
+        if held and (self.release_at is None or self.release_at > held[0][0]):
+            self.release_at = held[0][0]
+            self._schedule(held[0][0], self.id, DISK_TIMER, None)
+
+    def _release(self, now: float) -> None:
+        """An fsync completed: make its writes durable and let out what waited for it."""
+        disk = self.disk
+        if disk is None:
+            return
+        disk.sync(now)
+        held, me = self.held, self.id
+        k = 0
+        while k < len(held) and held[k][0] <= now:
+            effect = held[k][1]
+            if type(effect) is Send:
+                self.sent += 1
+                self._send(me, effect.to, effect.message)
+            else:
+                self._reply(me, effect)
+            k += 1
+        del held[:k]
+        self.release_at = None
+        self._arm_release()
 
     # ------------------------------------------------------------ queries
     def leader_status(self) -> tuple[bool, int | None]:

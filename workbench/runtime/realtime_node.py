@@ -33,6 +33,7 @@ from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.faults import LinkModel, Network, Partition, clocks_for
+from workbench.faults.disk import make_disk
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
 from workbench.runtime.driver import NodeDriver, seeded_rngs
@@ -62,7 +63,8 @@ class NodeHost:
             node_id, members=range(config.nodes), factory=node_factory or node_class(config.protocol),
             options=config.protocol_options(), transport=self, rng_for=seeded_rngs(config.seed, node_id),
             clock_offset_ms=clock_fault.offset_ms, clock_drift=clock_fault.drift,
-            cut=self.network.cut_links)
+            cut=self.network.cut_links, storage=(storage := Storage()),
+            disk=make_disk(config.faults.disk, storage, derive_rng(config.seed, "disk", node_id)))
         # The simulator's sampling interval, so convergence times of both runtimes compare.
         self.digest_interval_ms = config.sim.digest_interval_ms
         self._handles: dict[int, asyncio.TimerHandle] = {}

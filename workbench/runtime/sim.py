@@ -35,6 +35,7 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
+from workbench.faults.disk import make_disk
 from workbench.faults.sides import node_sides
 from workbench.protocols import node_class
 from workbench.protocols.base import Node
@@ -93,7 +94,9 @@ class Simulation:
         self.drivers = [
             NodeDriver(i, members=self.members, factory=self.node_factory, options=self.options,
                        transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
-                       clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check)
+                       clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check,
+                       storage=(storage := Storage()),
+                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)))
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
         self.crashed_by_fault: dict[int, int] = {}

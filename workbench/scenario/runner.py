@@ -44,6 +44,7 @@ from workbench.core.storage import Storage
 from workbench.errors import UserInputError
 from workbench.protocols import PROTOCOL_NAMES, node_class, options_class
 from workbench.protocols.base import Node
+from workbench.runtime.driver import apply_persist
 from workbench.scenario.script import Directive, Script
 
 _MAX_STABILIZE = 10_000  # deliveries in one `stabilize` before it is called a storm
@@ -103,7 +104,10 @@ class World:
         node = self.nodes[i]
         if node is None:
             return
+        storage = self.storages[i]
         for effect in node.take_effects():
+            if apply_persist(storage, effect):  # durable at once, in outbox order (no disk model)
+                continue
             if isinstance(effect, Send):
                 self.next_id += 1
                 if (i, effect.to) in self.cut:
