@@ -38,37 +38,52 @@ class Recipe:
     """Protocol options on top of the mutant's own."""
     seeds_to_catch: str = ""
     """How many random seeds `workbench search` needed for the same mutant."""
+    prefix: str = ""
+    """Directives (`;`-separated) run before exploring: a scenario opening."""
+    clients_last: bool = False
+    """Bounded mode: client ops only as deviations (`bounded.CLIENTS_LAST`)."""
 
     def make_scope(self) -> Scope:
         found = find_mutant(self.mutant)
         options = {k: str(v) for k, v in found.options.items()} | self.options
-        return Scope(found.protocol, options=options, **self.scope)
+        opening = tuple((d.split()[0], tuple(d.split()[1:])) for d in self.prefix.split(";") if d.strip())
+        return Scope(found.protocol, options=options, prefix=opening, **self.scope)
 
     def describe(self) -> str:
         s = self.scope
         faults = ",".join(f"{name}={s[key]}" for key, name in
                           (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
-        mode = f"bounded K={self.bounded}, {self.max_depth} steps" if self.bounded is not None \
+        last = ", clients last" if self.clients_last else ""
+        mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
             else f"BFS depth {self.max_depth}"
         extra = "".join(f", {k}={v}" for k, v in s.items()
                         if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+        opening = f"; from `{self.prefix}`" if self.prefix else ""
         return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
-                f"{', ' + faults if faults else ''}{extra}; {mode}")
+                f"{', ' + faults if faults else ''}{extra}; {mode}{opening}")
 
     def run(self) -> Result | BoundedResult:
         scope = self.make_scope()
         if self.bounded is None:
             return explore(scope, max_depth=self.max_depth, max_states=self.budget)
-        return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget)
+        return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget,
+                               clients_last=self.clients_last)
 
 
 _CRASH = {"clients": 2, "ops": 2, "crashes": 1}
+# Fast elections (the catalogue's FAST_ELECTIONS): the seeded timers make node 0 lead
+# term 2 after this opening, with x=1 committed on all three nodes.
+RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stabilize"
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
            seeds_to_catch="7 (first caught at seed 6)"),
     Recipe("paxos:skip_phase1", _CRASH, max_depth=50, bounded=2, budget=2000,
            seeds_to_catch="1 (caught at seed 0)"),
+    # The leader cut from node 2 commits with node 1 alone; node 1 crashes and comes
+    # back without the entry (it acked before persisting), and node 2 wins term 3.
+    Recipe("raft:log_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2", seeds_to_catch="not measured"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
 )
