@@ -74,6 +74,8 @@ _CRASH = {"clients": 2, "ops": 2, "crashes": 1}
 # Fast elections (the catalogue's FAST_ELECTIONS): the seeded timers make node 0 lead
 # term 2 after this opening, with x=1 committed on all three nodes.
 RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stabilize"
+# Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
+PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
@@ -84,6 +86,10 @@ RECIPES: tuple[Recipe, ...] = (
     # back without the entry (it acked before persisting), and node 2 wins term 3.
     Recipe("raft:log_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
            bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2", seeds_to_catch="not measured"),
+    # The leader cut from node 0 gets slot 1 chosen with node 1's ack alone; node 1
+    # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
+    Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="not measured"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
 )
