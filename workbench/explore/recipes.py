@@ -74,6 +74,9 @@ _CRASH = {"clients": 2, "ops": 2, "crashes": 1}
 # Fast elections (the catalogue's FAST_ELECTIONS): the seeded timers make node 0 lead
 # term 2 after this opening, with x=1 committed on all three nodes.
 RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stabilize"
+# Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
+# (node 0 leads term 1, x=1 committed everywhere, leases held).
+RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 
@@ -90,6 +93,17 @@ RECIPES: tuple[Recipe, ...] = (
     # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
     Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
            bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="not measured"),
+    # Stale reads: the leader is cut off from both followers; nodes 1 and 2 elect a
+    # new leader and commit x=11 (a deviation invokes the write), then a late read at
+    # the old leader returns x=1. Correct ReadIndex (a heartbeat round first) and a
+    # correct lease (shorter than an election timeout) are not fooled (measured with
+    # the same budget, `bug=none`).
+    Recipe("raft:read_index_no_confirm", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
+           budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
+           seeds_to_catch="17 (first caught at seed 16)"),
+    Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
+           budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
+           seeds_to_catch="8 (first caught at seed 7)"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
 )
