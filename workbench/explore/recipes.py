@@ -42,6 +42,9 @@ class Recipe:
     """Directives (`;`-separated) run before exploring: a scenario opening."""
     clients_last: bool = False
     """Bounded mode: client ops only as deviations (`bounded.CLIENTS_LAST`)."""
+    sample: int = 0
+    """Bounded mode: after `budget` enumerated runs, this many runs with sampled
+    deviations (seed 0, so a finding reproduces)."""
 
     def make_scope(self) -> Scope:
         found = find_mutant(self.mutant)
@@ -67,7 +70,7 @@ class Recipe:
         if self.bounded is None:
             return explore(scope, max_depth=self.max_depth, max_states=self.budget)
         return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget,
-                               clients_last=self.clients_last)
+                               sample_runs=self.sample, clients_last=self.clients_last)
 
 
 _CRASH = {"clients": 2, "ops": 2, "crashes": 1}
@@ -104,6 +107,11 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="8 (first caught at seed 7)"),
+    # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
+    # and a phase 1 that no longer reports the compacted slot refills it.
+    Recipe("paxos:silent_compaction", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=8000, sample=6000, prefix=PAXOS_STABLE + ";cut 2 0",
+           seeds_to_catch="9 (first caught at seed 8)"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
 )
