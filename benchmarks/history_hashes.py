@@ -43,7 +43,7 @@ _STATS = ("messages_sent", "messages_delivered", "messages_dropped", "events_sch
 
 
 def run_hash(protocol: str, overrides: list[str]) -> str:
-    from workbench.config import load_config
+    from workbench.experiment.config import load_config
     from workbench.history.events import dumps_event
     from workbench.runtime.sim import simulate
 

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workbench.config import validate_config  # noqa: E402
+from workbench.experiment.config import validate_config  # noqa: E402
 from workbench.runtime.external import run_external  # noqa: E402
 
 NODE = [sys.executable, str(ROOT / "examples" / "maelstrom" / "pingpong.py")]

@@ -15,7 +15,7 @@ import argparse
 from collections import Counter
 from typing import Any
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import simulate
 
 

@@ -54,7 +54,7 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import Simulation
 
 TARGET_MSGS_PER_S = 150_000

@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 import ray  # noqa: E402
 
-from workbench.config import config_from  # noqa: E402
+from workbench.experiment.config import config_from  # noqa: E402
 from workbench.runtime.ray_actors import run_on_ray  # noqa: E402
-from workbench.runtime.ray_cluster import connect  # noqa: E402
+from workbench.runtime.ray_session import start_session  # noqa: E402
 
 TARGET_OPS_S = 2000.0
 
@@ -93,7 +93,7 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
         "network": {"latency": {"dist": "constant", "ms": 0.5}},
         "ray": {"flush_interval_ms": 2.0, "address": address},
     })
-    connect(config.ray)
+    start_session(config.ray.address, config.ray.num_cpus)
     result = run_on_ray(config, client_actors=client_actors)
     # Steady window: from a second after the clients start until they stop invoking.
     low, high = (start_s + 1.0) * 1000.0, config.duration_ms - config.workload.timeout_ms - 100.0
@@ -186,13 +186,12 @@ def main() -> None:
                         help="skip the ceiling and saturation runs; just the comparison")
     args = parser.parse_args()
     if args.only_pysyncobj:
-        connect(config_from({"protocol": "eventual", "ray": {"address": args.address}}).ray)
+        start_session(args.address)
         compare_with_pysyncobj([int(n) for n in (args.pysyncobj or "1000,10000").split(",")],
                                args.duration, args.address)
         return
 
-    cfg_probe = config_from({"protocol": "eventual", "ray": {"address": args.address}})
-    connect(cfg_probe.ray)
+    start_session(args.address)
     cpus = int(ray.cluster_resources().get("CPU", 0))
     driver_rate, actor_rate = empty_call_rates()
     print(f"cluster: {cpus} CPUs")

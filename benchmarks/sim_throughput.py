@@ -11,7 +11,7 @@ import heapq
 import random
 import time
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import simulate
 
 

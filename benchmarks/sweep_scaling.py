@@ -27,11 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.api import SweepResults, load
-from workbench.config import apply_overrides, read_yaml
 from workbench.errors import UserInputError
+from workbench.experiment.config import apply_overrides, read_yaml
+from workbench.experiment.execute import run_sweep
+from workbench.experiment.plan import plan_sweep
 from workbench.history.frame import FRAME_COLUMNS
-from workbench.sweep import ensure_ray, plan_sweep, run_sweep
+from workbench.results.load import Sweep, load
+from workbench.runtime.ray_session import end_session, start_session
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = ROOT / "experiments" / "cap_sweep.yaml"
@@ -49,7 +51,7 @@ def warm_up(cores: int) -> None:
 
     @ray.remote(num_cpus=1)
     def touch() -> int:
-        import workbench.runner  # noqa: F401
+        import workbench.experiment.run  # noqa: F401
         import workbench.runtime.sim  # noqa: F401
 
         time.sleep(0.5)  # hold the CPU so the next touch lands on another worker
@@ -67,16 +69,16 @@ def scaling(seeds: int, duration: float | None, cores: int, scratch: Path) -> Pa
     # Speedup needs idle cores: other work on the machine shows up as lost efficiency.
     print(f"load average before: {os.getloadavg()[0]:.1f} (1 min)")
 
-    serial_s, serial = timed(lambda: run_sweep(plan, scratch / "serial", workers=1, progress=False))
+    serial_s, serial = timed(lambda: run_sweep(plan, out=scratch / "serial", workers=1, progress=False))
     assert serial.failed == 0, serial.frame[["run_id", "error"]]
     print(f"  1 worker (serial, no Ray): {serial_s:7.1f} s  {60 * runs / serial_s:6.1f} runs/min")
     try:
-        ray_start_s, _ = timed(lambda: ensure_ray(None, cores))
+        ray_start_s, _ = timed(lambda: start_session(None, cores))
     except UserInputError as exc:  # e.g. Ray's daemons time out on an overloaded machine
         print(f"  {cores} workers: skipped, {exc}")
         return scratch / "serial"
     warm_s, _ = timed(lambda: warm_up(cores))
-    parallel_s, parallel = timed(lambda: run_sweep(plan, scratch / "parallel", workers=cores,
+    parallel_s, parallel = timed(lambda: run_sweep(plan, out=scratch / "parallel", workers=cores,
                                                    progress=False))
     assert parallel.failed == 0, parallel.frame[["run_id", "error"]]
 
@@ -88,7 +90,7 @@ def scaling(seeds: int, duration: float | None, cores: int, scratch: Path) -> Pa
 
 
 # ---------------------------------------------------------------- part 2: analysis of 1M ops
-def big_frame(sweep: SweepResults, target: int) -> pd.DataFrame:
+def big_frame(sweep: Sweep, target: int) -> pd.DataFrame:
     ops = sweep.ops()
     copies = []
     total, k = 0, 0
@@ -112,7 +114,7 @@ def analysis(store: Path, target: int) -> None:
     from workbench.analysis.phases import annotate_ops
 
     load_s, sweep = timed(lambda: load(store))
-    assert isinstance(sweep, SweepResults)
+    assert isinstance(sweep, Sweep)
     ops_s, frame = timed(lambda: big_frame(sweep, target))
     print(f"analysis of {len(frame):,} ops ({frame['run_id'].nunique()} runs; "
           f"loading + replicating the ops took {load_s + ops_s:.1f} s):")
@@ -158,10 +160,7 @@ def main() -> None:
         try:
             store = scaling(args.seeds, args.duration, args.workers, Path(scratch))
         finally:
-            import ray
-
-            if ray.is_initialized():
-                ray.shutdown()
+            end_session()  # the raylets and the private token go too, not just the driver
         analysis(store, args.ops)
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench.config import read_yaml
-from workbench.sweep import plan_sweep
+from workbench.experiment.config import read_yaml
+from workbench.experiment.plan import plan_sweep
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
 

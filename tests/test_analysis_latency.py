@@ -9,8 +9,8 @@ import pytest
 from tests.conftest import tiny_experiment
 from workbench.analysis.metrics import censored_quantile, latency_summary, message_summary
 from workbench.analysis.pipelines import op_stats
-from workbench.config import validate_config
-from workbench.runner import run_experiment
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment
 
 
 def frame(ok_ms: list[float], timeouts_ms: list[float]) -> pd.DataFrame:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import tiny_experiment
 from workbench.analysis.phases import annotate_ops, fault_windows
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment
 from workbench.faults.sides import node_sides
-from workbench.runner import run_experiment
 
 
 def run_raft(faults: dict[str, Any], **changes: Any) -> tuple[pd.DataFrame, dict[str, Any]]:

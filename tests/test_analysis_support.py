@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from workbench.config import ExperimentConfig, validate_config
+from workbench.experiment.config import ExperimentConfig, validate_config
 
 SMALL = {
     "name": "small",
@@ -29,13 +29,13 @@ def small_config(**changes: Any) -> ExperimentConfig:
 
 
 def run_output(config: ExperimentConfig) -> Any:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     return run_experiment(config)
 
 
 def make_run_folder(folder: Path, **changes: Any) -> Path:
-    from workbench.runner import write_run
+    from workbench.experiment.run import write_run
 
     return write_run(run_output(small_config(**changes)), folder, report=False)
 
@@ -43,9 +43,10 @@ def make_run_folder(folder: Path, **changes: Any) -> Path:
 def make_sweep_folder(folder: Path, grid: dict[str, list[Any]], seeds: int = 2,
                       keep_history: bool = False, **changes: Any) -> Path:
     """A real sweep folder (serial, in-process), via `workbench.sweep`."""
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     raw = {**SMALL, **changes, "sweep": {"grid": grid, "seeds": seeds}}
-    result = run_sweep(plan_sweep(raw, "test"), folder, workers=1, keep_history=keep_history,
+    result = run_sweep(plan_sweep(raw, "test"), out=folder, workers=1, keep_history=keep_history,
                        progress=False)
     return result.path

@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from workbench.config import read_yaml
 from workbench.errors import ConfigError
+from workbench.experiment.config import read_yaml
+from workbench.experiment.execute import run_sweep
+from workbench.experiment.plan import plan_sweep
 from workbench.studies.cap_spectrum import draw, point_labels
-from workbench.sweep import plan_sweep, run_sweep
 
 SPECTRUM = ROOT / "experiments" / "cap_spectrum.yaml"
 
@@ -41,7 +42,7 @@ def test_a_short_spectrum_runs_and_draws_its_cap_plane(tmp_path: Path) -> None:
     raw.update(duration_s=4, faults={"partitions": [{"shape": "majority-minority", "at": 1.0, "duration": 2}]})
     raw["sweep"]["cases"] = [c for c in raw["sweep"]["cases"]
                              if c.get("protocol") in ("raft", "eventual") or c.get("quorum.r") == 2]
-    result = run_sweep(plan_sweep(raw, "short"), tmp_path / "sweep", workers=1, progress=False)
+    result = run_sweep(plan_sweep(raw, "short"), out=tmp_path / "sweep", workers=1, progress=False)
     frame = point_labels(result.frame)
     assert (frame["status"] == "ok").all(), frame["error"].tolist()
     assert set(frame["family"]) == {"raft", "eventual", "quorum strict", "quorum sloppy"}

@@ -9,7 +9,7 @@ import pytest
 from conftest import tiny_experiment
 
 from workbench.checkers.visibility import visibility_lags, visibility_summary
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import simulate
 
 

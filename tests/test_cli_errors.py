@@ -123,7 +123,7 @@ def test_catch_all_is_one_line_and_debug_shows_the_traceback(cli, monkeypatch: p
     def bug(*_: object, **__: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setattr("workbench.config.load_config", bug)
+    monkeypatch.setattr("workbench.experiment.config.load_config", bug)
     line = cli("run", str(CAP)).one_error_line()
     assert "internal error: KeyError" in line and "--debug" in line
     debug = cli("run", str(CAP), "--debug")

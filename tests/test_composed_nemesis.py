@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.fault_search import composed_scenario
 from workbench.faults import build_schedule
 from workbench.faults.composed import NemesisMix, composed_faults, overlapping_faults

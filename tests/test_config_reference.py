@@ -11,8 +11,8 @@ import yaml
 from cli_harness import run_cli
 from conftest import ROOT
 
-from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.schema import render_markdown, walk
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from conftest import search_seeds
 
-from workbench.config import validate_config
 from workbench.core.storage import Disk, Extend, Put, PutItem, PutMany, Storage
+from workbench.experiment.config import validate_config
 from workbench.fault_search import check_seed, composed_scenario
 from workbench.faults.disk import make_disk
 from workbench.faults.spec import DiskSpec, FaultsConfig

@@ -11,7 +11,7 @@ from cli_harness import run_cli, snapshot, write_experiment
 from conftest import tiny_experiment
 
 from workbench.errors import ConfigError
-from workbench.sweep import MAX_RUNS, PlannedRuns, plan_sweep
+from workbench.experiment.plan import MAX_RUNS, PlannedRuns, plan_sweep
 
 NINE = list(range(1, 10))
 BILLION_GRID = {  # 9 keys x 9 values x 3 seeds = 1,162,261,467 runs (the reproducer)
@@ -93,6 +93,6 @@ def test_sweep_dry_run_with_cases_counts_them(tmp_path) -> None:
     plan_config = {"name": "x", "sweep": {"grid": {"faults.partitions.0.duration": [5, 10]},
                                           "cases": [{"protocol": "raft"}, {"protocol": "quorum"}],
                                           "seeds": 1}}
-    text = describe_sweep(plan_config, [], ["protocol", "faults.partitions.0.duration"], 1,
+    text = describe_sweep(plan_config, [], ["protocol", "faults.partitions.0.duration"], seeds=1,
                           workers=1, serial=True, out_dir=str(tmp_path))
     assert "runs: 0 (2 cases x 2 faults.partitions.0.duration x 1 seeds)" in text

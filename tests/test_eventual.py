@@ -9,11 +9,11 @@ from typing import Any
 from conftest import ROOT
 
 from workbench.checkers.convergence import convergence_ms
-from workbench.config import load_config, validate_config
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
+from workbench.experiment.config import load_config, validate_config
+from workbench.experiment.run import run_experiment
 from workbench.protocols.eventual import EventualNode, EventualOptions, Push, SyncReply, SyncRequest
-from workbench.runner import run_experiment
 from workbench.runtime.driver import apply_persist
 from workbench.runtime.sim import simulate
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from workbench.checkers.lww import lww_anomalies
-from workbench.config import ExperimentConfig, validate_config
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.runtime.sim import simulate
 
 # Each bug's scenario (three nodes, one key so writes collide), the catching seed and

@@ -19,7 +19,7 @@ from conftest import search_seeds
 from workbench.checkers.convergence import convergence_ms
 from workbench.checkers.lww import lww_anomalies
 from workbench.checkers.sets import set_report
-from workbench.config import ExperimentConfig, validate_config
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.fault_search import scenario
 from workbench.history.frame import history_to_frame
 from workbench.runtime.seeds import derive_rng

@@ -21,8 +21,8 @@ from workbench.analysis.explorer import (
     render_explorer,
     write_explorer,
 )
-from workbench.config import validate_config
-from workbench.runner import run_experiment, write_run
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment, write_run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # CI sets this after installing chromium: there, a missing browser is a failure, not a skip.

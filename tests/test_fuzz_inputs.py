@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workbench.checkers.check_command import check_files
-from workbench.config import parse_yaml, validate_config
 from workbench.errors import UserInputError
+from workbench.experiment.config import parse_yaml, validate_config
 
 FAST = int(os.environ.get("WORKBENCH_FUZZ_EXAMPLES", 100))
 SLOW = 10_000

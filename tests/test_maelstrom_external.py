@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from workbench.config import validate_config
-from workbench.runner import run_experiment, write_run
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment, write_run
 from workbench.runtime.external import ExternalNodeError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,11 +203,12 @@ def test_external_config_errors_are_one_line(change: dict[str, Any], message: st
 def test_a_sweep_of_external_runs_fans_out_as_ray_tasks(ray_session: None, tmp_path: Path) -> None:
     """Each run is a Ray task running the asyncio runtime; its node processes are the
     worker's children and are gone when the task returns."""
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     raw = experiment(example("g_counter.py"), "g-counter", duration_s=1.5)
     raw["sweep"] = {"grid": {"network.loss": [0.0, 0.2]}, "seeds": 1}
-    result = run_sweep(plan_sweep(raw), tmp_path / "sweep", workers=2, progress=False)
+    result = run_sweep(plan_sweep(raw), out=tmp_path / "sweep", workers=2, progress=False)
     frame = result.frame
     assert len(frame) == 2 and (frame["status"] == "ok").all(), frame.get("error")
     assert frame["final_valid"].all() and (frame["runtime"] == "external").all()

@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import tiny_experiment
 from workbench.analysis.metric_docs import METRICS_DOC, metric_docs, parse_metric_docs
 from workbench.checkers.summary import SUMMARY_KEYS
-from workbench.config import validate_config
-from workbench.runner import run_experiment
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment
 
 SWEEP_FIELDS = ("run_id", "status", "error")
 REQUIRED = ("definition", "unit", "ops", "biases", "pinned_by")

@@ -15,7 +15,7 @@ import typing
 import pytest
 from conftest import ROOT, search_seeds
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
 from workbench.mutants import CATALOGUE, Mutant, catches, find_mutant, first_catch
 from workbench.protocols.paxos import PaxosOptions
 from workbench.protocols.raft import RaftOptions

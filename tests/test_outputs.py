@@ -29,7 +29,7 @@ def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_: object, **__: object) -> None:
         raise AssertionError("the experiment ran although its output path is refused")
 
-    monkeypatch.setattr("workbench.runner.run_experiment", refuse)
+    monkeypatch.setattr("workbench.experiment.run.run_experiment", refuse)
 
 
 def users_folder(tmp_path: Path) -> Path:
@@ -101,16 +101,16 @@ def test_force_replaces_only_a_workbench_folder_and_never_a_file_dropped_in_it(t
 def test_a_failure_while_writing_leaves_no_staging_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import tiny_experiment
 
-    from workbench import runner
-    from workbench.config import validate_config
-    from workbench.runner import run_experiment, write_run
+    from workbench.experiment import run as runner
+    from workbench.experiment.config import validate_config
+    from workbench.experiment.run import run_experiment, write_run
 
     output = run_experiment(validate_config(tiny_experiment(nodes=3, duration_s=1)))
 
     def disk_full(*_: object, **__: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(runner, "_write_files", disk_full)
+    monkeypatch.setattr(runner, "write_files", disk_full)
     with pytest.raises(OSError):
         write_run(output, tmp_path / "a" / "b" / "out")
     assert list(tmp_path.iterdir()) == [], "no stage, no parents made for it"
@@ -202,21 +202,22 @@ def test_sweep_force_replaces_only_a_workbench_sweep_of_another_experiment(tmp_p
     from conftest import tiny_experiment
 
     from workbench.errors import ConfigError
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     def plan(**changes: object):
         return plan_sweep({**tiny_experiment(**{"nodes": 3, "duration_s": 1, **changes}),
                            "sweep": {"grid": {"workload.keys": [1]}, "seeds": 1}})
 
     out = tmp_path / "s"
-    run_sweep(plan(), out, workers=1, progress=False)
+    run_sweep(plan(), out=out, workers=1, progress=False)
     assert (out / MARKER_FILE).is_file()
     with pytest.raises(ConfigError, match="--force to replace it"):
-        run_sweep(plan(duration_s=2), out, workers=1, progress=False)
-    result = run_sweep(plan(duration_s=2), out, workers=1, progress=False, force=True)
+        run_sweep(plan(duration_s=2), out=out, workers=1, progress=False)
+    result = run_sweep(plan(duration_s=2), out=out, workers=1, progress=False, force=True)
     assert result.ran == 1 and (out / MARKER_FILE).is_file()
     (out / "notes.txt").write_text("mine")
     with pytest.raises(OutputPathError, match="notes.txt"):
-        run_sweep(plan(duration_s=1), out, workers=1, progress=False, force=True)
+        run_sweep(plan(duration_s=1), out=out, workers=1, progress=False, force=True)
     assert (out / "notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from workbench.config import validate_config
 from workbench.core.effects import Observe, Persist, Reply, Send
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.errors import ConfigError
+from workbench.experiment.config import validate_config
 from workbench.protocols import node_class
 from workbench.protocols.paxos import (
     AUDIT_CHECKPOINT,

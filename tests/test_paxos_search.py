@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, assert_mostly_checked, search_seeds
 
-from workbench.config import ExperimentConfig, config_from, load_config, validate_config
+from workbench.experiment.config import ExperimentConfig, config_from, load_config, validate_config
 from workbench.fault_search import UNCHECKED, Finding, check_seed, scenario, search
 from workbench.runtime.seeds import derive_rng
 
@@ -231,7 +231,7 @@ def test_leases_break_when_clocks_drift_past_the_bound() -> None:
 
 # ---------------------------------------------------------------- the CAP experiment
 def test_cap_partition_minority_unavailable_majority_recovers_no_stale_reads() -> None:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = load_config(ROOT / "experiments" / "cap_partition.yaml", ["protocol=paxos"])
     summary = run_experiment(config).summary

@@ -16,7 +16,7 @@ from workbench.checkers.pbs import (
     t_visibility,
     wilson_interval,
 )
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults.links import LinkModel, make_sampler
 from workbench.faults.spec import ConstantLatency, LinkSpec, WarsSpec
 from workbench.faults.wars import PRESETS, WARS_KINDS

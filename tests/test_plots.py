@@ -60,9 +60,18 @@ def test_cap_plane_one_point_per_protocol_at_the_seed_mean_with_ci() -> None:
     assert sorted(map(tuple, np.round(offsets, 9))) == sorted(map(tuple, np.round(means.to_numpy(), 9)))
     bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
     assert len(bars) == 3
-    assert ax.get_xlabel() == "availability during partition"
+    assert ax.get_xlabel() == "availability during partition (per op)"  # no time-weighted column: old results
     assert ax.get_ylabel() == "stale-read fraction"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["raft", "paxos", "eventual"]
+
+
+def test_cap_plane_uses_time_weighted_availability_by_default() -> None:
+    runs = pd.DataFrame({"protocol": ["raft", "eventual"], "availability_partitioned": [0.1, 1.0],
+                         "availability_time_partitioned": [0.6, 1.0], "stale_read_fraction": [0.0, 0.4]})
+    ax = plots.cap_plane(runs)
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    assert sorted(offsets[:, 0].tolist()) == [0.6, 1.0]
+    assert ax.get_xlabel().startswith("availability during partition\n(share of client-time")
 
 
 def test_cap_plane_single_runs_have_no_error_bars_and_labels_settings() -> None:

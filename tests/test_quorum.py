@@ -12,14 +12,14 @@ from conftest import assert_mostly_checked, search_seeds
 
 from workbench.checkers.linearizability import NOT_LINEARIZABLE, check_linearizability
 from workbench.checkers.lost_writes import causal_past, count_lost_writes, lost_writes
-from workbench.config import ExperimentConfig, validate_config
 from workbench.core.effects import Reply, Send
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
+from workbench.experiment.config import ExperimentConfig, validate_config
+from workbench.experiment.run import run_experiment
 from workbench.fault_search import UNCHECKED, Finding, search
 from workbench.history.frame import history_to_frame
 from workbench.protocols.quorum import QuorumNode, QuorumOptions, merge_entries, resolve
-from workbench.runner import run_experiment
 from workbench.runtime.driver import apply_persist
 from workbench.runtime.sim import Simulation
 

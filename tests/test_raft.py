@@ -497,8 +497,8 @@ def test_leader_completeness_covers_entries_committed_in_earlier_terms_only() ->
 def test_options_are_validated() -> None:
     with pytest.raises(ValueError):
         RaftOptions(election_timeout_min_ms=300, election_timeout_max_ms=150)
-    from workbench.config import validate_config
     from workbench.errors import ConfigError
+    from workbench.experiment.config import validate_config
 
     with pytest.raises(ConfigError, match="raft.bug"):
         validate_config({"protocol": "raft", "raft": {"bug": "nope"}})

@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from workbench.config import ExperimentConfig, load_config, validate_config
 from workbench.core.storage import Storage
+from workbench.experiment.config import ExperimentConfig, load_config, validate_config
 from workbench.fault_search import check_seed
 from workbench.protocols.raft import RaftNode
 from workbench.runtime.sim import Simulation
@@ -57,7 +57,7 @@ def test_lease_within_the_bound_and_read_index_stay_linearizable(drift: float, r
 
 # ------------------------------------------------------------------ CAP: where availability falls
 def test_cap_partition_raft_is_consistent_and_unavailable_only_on_the_minority() -> None:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = load_config(ROOT / "experiments" / "cap_partition.yaml", ["protocol=raft"])
     output = run_experiment(config)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import assert_mostly_checked, search_seeds
 
-from workbench.config import ExperimentConfig, validate_config
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.fault_search import (
     UNCHECKED,
     Finding,

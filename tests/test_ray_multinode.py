@@ -20,9 +20,10 @@ import pytest
 from conftest import tiny_experiment
 from ray_support import MultiRaylet, multi_raylet
 
-from workbench.config import config_from
-from workbench.store import ERROR_FILE, SUMMARY_FILE
-from workbench.sweep import plan_sweep, run_sweep
+from workbench.experiment.config import config_from
+from workbench.experiment.execute import run_sweep
+from workbench.experiment.plan import plan_sweep
+from workbench.results.layout import ERROR_FILE, SUMMARY_FILE
 
 # Over 2 minutes on a 2-core machine (three raylets, workers importing the shipped
 # package): `make test-slow`. `make test` keeps the single-raylet slice
@@ -67,7 +68,7 @@ def test_cluster_has_three_live_raylets(cluster: MultiRaylet) -> None:
 
 def test_sweep_tasks_land_on_more_than_one_raylet(cluster: MultiRaylet, tmp_path: Path) -> None:
     plan = sweep_plan("spread-sweep", runs=6, duration_s=4)
-    result = run_sweep(plan, tmp_path / "sweep", progress=False)
+    result = run_sweep(plan, out=tmp_path / "sweep", progress=False)
     summary = assert_every_run_once(plan, result.path)
     assert (summary["status"] == "ok").all(), summary["error"].tolist()
     used = set(summary["ray_node_id"])
@@ -117,7 +118,7 @@ def test_killing_a_worker_raylet_mid_sweep_keeps_every_run_once(cluster: MultiRa
     box: dict[str, Any] = {}
     # Kill once the first run is stored: the others are in flight or queued.
     killer = _kill_when(lambda: any((out / "runs").glob("*/" + SUMMARY_FILE)), cluster, victim, box)
-    result = run_sweep(plan, out, progress=False)
+    result = run_sweep(plan, out=out, progress=False)
     killer.join(timeout=300)
     assert box.get("killed"), "the raylet was never killed"
     summary = assert_every_run_once(plan, result.path)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from workbench.config import ExperimentConfig, config_from
+from workbench.experiment.config import ExperimentConfig, config_from
 from workbench.faults import Partition
 from workbench.protocols import node_class
 from workbench.runtime.ray_cluster import client_slots
@@ -308,7 +308,7 @@ def assert_same_schema(ray_result: Any, sim_result: Any, timely: bool = True) ->
 @pytest.mark.parametrize("protocol", [
     "eventual", "raft", "paxos"])
 def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -> None:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = scenario(protocol)
     on_ray = run_experiment(config)
@@ -327,7 +327,7 @@ def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -
 @pytest.mark.ray
 def test_crash_restart_on_ray(ray_session: None) -> None:
     """Crash the Raft leader from 2 s to 5 s: its storage survives, it serves again, linearizable."""
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = scenario("raft", faults={"nodes": [
         {"kind": "crash", "node": "leader", "at": 2, "duration": 3}]})
@@ -367,7 +367,7 @@ def test_crash_restart_on_ray(ray_session: None) -> None:
 @pytest.mark.ray
 def test_one_way_cut_with_client_actors(ray_session: None) -> None:
     """Node 0 cannot send to the others but still hears them; clients run in actors of their own."""
-    from workbench.runner import summarize
+    from workbench.experiment.run import summarize
     from workbench.runtime.ray_actors import run_on_ray
 
     # A timed-out slot continues beside the same node (process p + lcm(clients, n)),

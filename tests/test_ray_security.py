@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from ray_support import descendants, is_loopback, listeners, token_of_session
 
-from workbench.config import config_from
+from workbench.experiment.config import config_from
 from workbench.runtime.ray_session import RayStartError, join_token_env
 
 pytestmark = pytest.mark.ray

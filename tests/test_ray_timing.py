@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from workbench.config import config_from
+from workbench.experiment.config import config_from
 from workbench.runtime.ray_timing import SLIP_WARN_FRACTION, percentile, timing_health
 
 

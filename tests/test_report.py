@@ -130,7 +130,7 @@ def test_run_report_has_summary_table_plots_and_verdicts(run_folder: Path) -> No
 
 
 def test_runner_writes_the_report_of_a_raft_run_with_leadership(tmp_path: Path) -> None:
-    from workbench.runner import write_run
+    from workbench.experiment.run import write_run
 
     folder = write_run(run_output(small_config(protocol="raft")), tmp_path / "raft", report=True)
     html = (folder / "report.html").read_text(encoding="utf-8")

@@ -10,10 +10,10 @@ import pytest
 from cli_harness import run_cli
 from conftest import tiny_experiment
 
-from workbench.config import validate_config
+from workbench.experiment.config import validate_config
+from workbench.experiment.run import run_experiment
+from workbench.results.store import summary_frame
 from workbench.run_warnings import config_warnings
-from workbench.runner import run_experiment
-from workbench.store import summary_frame
 
 
 def summary_of(**changes: object) -> dict:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from test_ray_runtime import LocalCluster
 
-from workbench.config import ExperimentConfig, config_from
+from workbench.experiment.config import ExperimentConfig, config_from
 
 CAP = Path(__file__).resolve().parent.parent / "experiments" / "cap_partition.yaml"
 
@@ -104,7 +104,7 @@ def compare(protocol: str, config: ExperimentConfig, on_sim: Any, real_time: Any
 @pytest.mark.ray
 @pytest.mark.parametrize("protocol", ["raft", "paxos", "eventual"])
 def test_fault_free_run_ends_equivalently_on_sim_and_ray(ray_session: None, protocol: str) -> None:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = fault_free(protocol)
     on_ray = run_experiment(config)
@@ -114,7 +114,7 @@ def test_fault_free_run_ends_equivalently_on_sim_and_ray(ray_session: None, prot
 
 def run_in_process(config: ExperimentConfig) -> Any:
     """The real-time hosts in this process, as `run_experiment` would give them back."""
-    from workbench.runner import summarize
+    from workbench.experiment.run import summarize
     from workbench.runtime.result import RunResult
 
     cluster = LocalCluster(config)
@@ -134,7 +134,7 @@ def run_in_process(config: ExperimentConfig) -> Any:
 
 @pytest.mark.parametrize("protocol", ["raft", "paxos", "eventual"])
 def test_fault_free_run_ends_equivalently_on_sim_and_in_real_time(protocol: str) -> None:
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     config = fault_free(protocol)
     on_sim = run_experiment(config.model_copy(update={"runtime": "sim"}))

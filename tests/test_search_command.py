@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workbench.config import validate_config
 from workbench.errors import UserInputError
+from workbench.experiment.config import validate_config
 from workbench.runtime.sim import simulate
 from workbench.search_command import parse_options, run_search
 

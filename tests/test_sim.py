@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from conftest import ROOT
 
-from workbench.config import load_config, validate_config
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.experiment.config import load_config, validate_config
 from workbench.history.events import dumps_event
 from workbench.protocols.base import Node
 from workbench.runtime.sim import Simulation, simulate

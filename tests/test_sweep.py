@@ -12,10 +12,11 @@ import pytest
 import yaml
 from conftest import tiny_experiment
 
-from workbench.config import validate_config
 from workbench.errors import ConfigError, UserInputError
-from workbench.store import SweepStore, atomic_write_bytes, summary_frame
-from workbench.sweep import plan_sweep, run_id, run_sweep
+from workbench.experiment.config import validate_config
+from workbench.experiment.execute import run_sweep
+from workbench.experiment.plan import plan_sweep, run_id
+from workbench.results.store import SweepStore, atomic_write_bytes, summary_frame
 
 BASE: dict[str, Any] = tiny_experiment()
 GRID = {"faults.partitions.0.duration": [0.5, 1.0], "workload.keys": [1, 3]}
@@ -99,7 +100,7 @@ def read_summary(root: Path) -> pd.DataFrame:
 def test_sweep_writes_the_store_and_resumes(tmp_path: Path) -> None:
     plan = plan_sweep(tiny())
     out = tmp_path / "tiny"
-    result = run_sweep(plan, out, workers=1, progress=False)
+    result = run_sweep(plan, out=out, workers=1, progress=False)
     assert (result.ran, result.failed, result.skipped) == (8, 0, 0)
 
     frame = read_summary(out)
@@ -110,43 +111,43 @@ def test_sweep_writes_the_store_and_resumes(tmp_path: Path) -> None:
     assert sorted(frame["seed"].unique()) == [1, 2]
     for rid in frame["run_id"]:
         assert {p.name for p in (out / "runs" / rid).iterdir()} == {
-            "config.yaml", "events.jsonl", "ops.parquet", "summary.json"}
+            "config.yaml", "events.jsonl", "ops.parquet", "point.json", "summary.json"}
     stored = yaml.safe_load((out / "config.yaml").read_text())
     assert stored["sweep"] == {"grid": GRID, "seeds": 2}
     assert validate_config(stored).duration_s == 2  # the stored config is an experiment file
 
-    again = run_sweep(plan, out, workers=1, progress=False)
+    again = run_sweep(plan, out=out, workers=1, progress=False)
     assert (again.ran, again.skipped) == (0, 8)
     pd.testing.assert_frame_equal(read_summary(out), frame)
 
 
 def test_more_seeds_extend_a_sweep_but_a_changed_base_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "tiny"
-    run_sweep(plan_sweep(tiny(seeds=1)), out, workers=1, progress=False)
-    more = run_sweep(plan_sweep(tiny(seeds=2)), out, workers=1, progress=False)
+    run_sweep(plan_sweep(tiny(seeds=1)), out=out, workers=1, progress=False)
+    more = run_sweep(plan_sweep(tiny(seeds=2)), out=out, workers=1, progress=False)
     assert (more.ran, more.skipped) == (4, 4)
     assert len(read_summary(out)) == 8
     with pytest.raises(ConfigError, match="different experiment .duration_s differs"):
-        run_sweep(plan_sweep(tiny(duration_s=3)), out, workers=1, progress=False)
+        run_sweep(plan_sweep(tiny(duration_s=3)), out=out, workers=1, progress=False)
     with pytest.raises(ConfigError, match="other grid paths"):
-        run_sweep(plan_sweep(tiny(grid={"workload.keys": [1]})), out, workers=1, progress=False)
+        run_sweep(plan_sweep(tiny(grid={"workload.keys": [1]})), out=out, workers=1, progress=False)
 
 
 def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import workbench.runner
+    import workbench.experiment.run
 
-    real = workbench.runner.run_experiment
+    real = workbench.experiment.run.run_experiment
 
     def flaky(config: Any) -> Any:
         if config.workload.keys == 3 and config.seed == 2:
             raise RuntimeError("injected failure\nsecond line")
         return real(config)
 
-    monkeypatch.setattr(workbench.runner, "run_experiment", flaky)
+    monkeypatch.setattr(workbench.experiment.run, "run_experiment", flaky)
     plan = plan_sweep(tiny())
     out = tmp_path / "tiny"
-    result = run_sweep(plan, out, workers=1, progress=False)
+    result = run_sweep(plan, out=out, workers=1, progress=False)
     assert (result.ran, result.failed) == (8, 2)
     frame = read_summary(out).set_index("run_id")
     bad = frame[frame["status"] == "error"]
@@ -158,8 +159,8 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(
     assert "Traceback" in info["traceback"] and info["params"]["seed"] == 2
 
     # Started again (the bug fixed), failed runs are retried and every run appears once.
-    monkeypatch.setattr(workbench.runner, "run_experiment", real)
-    again = run_sweep(plan, out, workers=1, progress=False)
+    monkeypatch.setattr(workbench.experiment.run, "run_experiment", real)
+    again = run_sweep(plan, out=out, workers=1, progress=False)
     assert (again.ran, again.skipped, again.failed) == (2, 6, 0)
     final = read_summary(out)
     assert final["run_id"].is_unique and len(final) == 8 and (final["status"] == "ok").all()
@@ -169,7 +170,7 @@ def test_a_run_that_raises_is_recorded_and_the_sweep_goes_on(
 def test_a_killed_writer_leaves_nothing_a_restart_cannot_repair(tmp_path: Path) -> None:
     plan = plan_sweep(tiny())
     out = tmp_path / "tiny"
-    run_sweep(plan, out, workers=1, progress=False)
+    run_sweep(plan, out=out, workers=1, progress=False)
     # What a SIGKILL can leave: a half-staged run folder, a temp file, a stale summary.
     victim = plan.runs[-1].run_id
     (out / "runs" / victim).rename(out / "runs" / f".{victim}.stage-abc")
@@ -180,7 +181,7 @@ def test_a_killed_writer_leaves_nothing_a_restart_cannot_repair(tmp_path: Path) 
     assert len(load(out).summary) == 8  # summary.parquet still lists the victim ...
     (out / "summary.parquet").unlink()
     assert len(load(out).summary) == 7  # ... rebuilt from the run folders it is 7
-    result = run_sweep(plan, out, workers=1, progress=False)
+    result = run_sweep(plan, out=out, workers=1, progress=False)
     assert (result.ran, result.skipped) == (1, 7)
     assert read_summary(out)["run_id"].tolist() == [r.run_id for r in plan.runs]
     assert not [p for p in out.rglob(".*") if p.name != ".workbench-output"]
@@ -199,7 +200,7 @@ def test_summary_frame_keeps_mixed_grid_values_parquet_safe(tmp_path: Path) -> N
 def test_a_folder_that_is_not_a_sweep_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not a sweep folder"):
-        run_sweep(plan_sweep(tiny()), tmp_path, workers=1, progress=False)
+        run_sweep(plan_sweep(tiny()), out=tmp_path, workers=1, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
     assert not SweepStore(tmp_path).is_sweep()
 
@@ -214,7 +215,7 @@ def test_sweep_on_ray_tasks(ray_session: None, tmp_path: Path) -> None:
     frame = sweep(tiny(), out=tmp_path / "tiny", workers=2, progress=False)
     assert ray.is_initialized()  # the session's Ray: neither re-initialized nor shut down
     assert len(frame) == 8 and (frame["status"] == "ok").all()
-    serial = run_sweep(plan_sweep(tiny()), tmp_path / "serial", workers=1, progress=False).frame
+    serial = run_sweep(plan_sweep(tiny()), out=tmp_path / "serial", workers=1, progress=False).frame
     # Same seeds, same simulator: Ray workers produce exactly the serial results.
     timings = [c for c in frame.columns if c == "wall_s" or c.endswith("check_ms")]
     assert frame["ray_node_id"].notna().all()  # where each task ran (issue 17)
@@ -227,7 +228,7 @@ def test_history_flag_keeps_each_runs_event_log(tmp_path: Path) -> None:
     from workbench.api import load
 
     plan = plan_sweep(tiny(grid={}, seeds=1))
-    run_sweep(plan, tmp_path / "h", workers=1, keep_history=True, progress=False)
+    run_sweep(plan, out=tmp_path / "h", workers=1, keep_history=True, progress=False)
     run = load(tmp_path / "h").run(plan.runs[0].run_id)
     invokes = [e for e in run.history if e["type"] == "invoke"]
     assert len(invokes) == run.summary["ops"]
@@ -235,12 +236,13 @@ def test_history_flag_keeps_each_runs_event_log(tmp_path: Path) -> None:
 
 
 def test_without_history_each_run_keeps_its_fault_and_leader_events(tmp_path: Path) -> None:
+    from workbench.analysis.phases import partition_intervals
     from workbench.analysis.report import run_context
-    from workbench.analysis.results import load_run
     from workbench.api import load
+    from workbench.results.load import load_run
 
     plan = plan_sweep(tiny(grid={"protocol": ["raft"]}, seeds=1))
-    run_sweep(plan, tmp_path / "e", workers=1, progress=False)
+    run_sweep(plan, out=tmp_path / "e", workers=1, progress=False)
     run_id = plan.runs[0].run_id
     run = load(tmp_path / "e").run(run_id)
     kinds = {r["kind"] for r in run.events}
@@ -251,7 +253,8 @@ def test_without_history_each_run_keeps_its_fault_and_leader_events(tmp_path: Pa
     # The run's own report shades the partition and shows leadership from the events,
     # but draws no convergence from digests it does not have.
     folder = load_run(tmp_path / "e" / "runs" / run_id)
-    assert not folder.trace_complete and len(folder.intervals()) == 1
+    assert not folder.trace_complete
+    assert len(partition_intervals(folder.trace_records, folder.duration_ms)) == 1
     context = run_context(folder)
     titles = [title for title, _ in context["sections"]]
     assert "Leadership" in titles and "Convergence after each heal" not in titles

@@ -64,7 +64,8 @@ def assert_consistent(out: Path) -> set[str]:
         if files == {"error.json"}:
             json.loads((out / "runs" / rid / "error.json").read_text())
             continue
-        assert files == {"config.yaml", "events.jsonl", "ops.parquet", "summary.json"}, (rid, files)
+        assert files == {"config.yaml", "events.jsonl", "ops.parquet", "point.json",
+                         "summary.json"}, (rid, files)
         json.loads((out / "runs" / rid / "summary.json").read_text())
         assert len(pd.read_parquet(out / "runs" / rid / "ops.parquet")) > 0
     if (out / "summary.parquet").exists():
@@ -143,11 +144,12 @@ def test_bad_input_is_one_line_exit_2_and_no_folder(
 
 
 def test_a_folder_of_another_experiment_is_refused_untouched(tmp_path: Path) -> None:
-    from workbench.config import read_yaml
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.config import read_yaml
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     exp, out = experiment(tmp_path, sweep={"grid": {}, "seeds": 1}), tmp_path / "out"
-    run_sweep(plan_sweep(read_yaml(exp)), out, workers=1, progress=False)
+    run_sweep(plan_sweep(read_yaml(exp)), out=out, workers=1, progress=False)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     proc = sweep(tmp_path, str(exp), "--out", str(out), "--set", "nodes=3", "--workers", "1")
     assert proc.returncode == 2

@@ -60,29 +60,9 @@ def _options(
     del debug, show_version
 
 
-SUMMARY_ROWS = ["protocol", "runtime", "seed", "ops", "ok", "fail", "info", "availability",
-                "availability_partitioned", "availability_minority", "availability_majority", "latency_p50_ms",
-                "latency_p99_ms", "latency_partitioned_p99_ms", "messages_per_ok_op", "stale_read_fraction",
-                "linearizable", "verdict",
-                "convergence_ms", "visibility_p50_ms", "visibility_p99_ms", "lost_adds",
-                # external (Maelstrom) runs only: the workload's own verdict, misbehaving nodes
-                "workload", "final_valid", "malformed_lines", "node_exits"]
-
-
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", metavar="KEY.PATH=VALUE", help="override one config field, e.g. raft.read_mode=lease; "
     "repeat --set for more (paths as in `workbench config --schema`)")]
-
-
-def _print_summary(summary: dict) -> None:
-    width = max(len(k) for k in SUMMARY_ROWS)
-    for key in SUMMARY_ROWS:
-        if key in summary:
-            value = summary[key]
-            text = f"{value:.4g}" if isinstance(value, float) else str(value)
-            if summary.get(key.removesuffix("_ms") + "_censored"):
-                text = f">= {text}"  # the percentile landed on timed-out ops (docs/metrics.md)
-            typer.echo(f"  {key:<{width}}  {text}")
 
 
 def default_out_dir(config_name: str, protocol: str, seed: int) -> Path:
@@ -110,9 +90,9 @@ def run(
     Exit codes: 0 done (warnings, if any, on stderr); 2 bad input (config, argument,
     output path); 130 interrupted.
     """
-    from workbench.config import load_config
+    from workbench.experiment.config import load_config
+    from workbench.experiment.run import run_experiment, write_run
     from workbench.outputs import guard_output_dir
-    from workbench.runner import run_experiment, write_run
 
     config = load_config(experiment, set_ or [])
     if address:
@@ -133,7 +113,9 @@ def run(
         return
     typer.echo(f"{config.name}: {config.protocol} on {output.summary['runtime']}, {config.nodes} nodes, "
                f"{config.duration_s:g} s, seed {config.seed}")
-    _print_summary(output.summary)
+    from workbench.analysis.summary_text import summary_text
+
+    typer.echo(summary_text(output.summary))
     written = report and (out_dir / "report.html").is_file()
     typer.echo(f"results: {out_dir}" + (f"  (report: {out_dir / 'report.html'})" if written else ""))
 
@@ -184,12 +166,13 @@ def sweep(
     Exit codes: 0 all runs ok; 1 some runs failed; 2 bad input (config, grid, argument,
     output folder, more than 10,000 runs without --yes); 130 interrupted (finished runs kept).
     """
-    from workbench.sweep import sweep_command
+    from workbench.experiment.execute import sweep_command
 
     # sys.exit, not typer.Exit: with standalone_mode=False typer returns Exit codes from app()
     # instead of raising them, and main() ignores that return value.
-    code = sweep_command(experiment, set_ or [], out, workers, address, report, history,
-                         retry_errors, force=force, dry_run=dry_run, yes=yes)
+    code = sweep_command(experiment, overrides=set_ or [], out=out, workers=workers,
+                         address=address, report=report, keep_history=history,
+                         retry_errors=retry_errors, force=force, dry_run=dry_run, yes=yes)
     if code:
         sys.exit(code)
 
@@ -207,11 +190,11 @@ def report(
     Exit codes: 0 written; 2 bad input (not a result folder, output path).
     """
     from workbench.analysis.report import write_report
-    from workbench.analysis.results import RunResults, load_results
     from workbench.outputs import REPORT_GENERATOR, guard_output_file
+    from workbench.results.load import Run, load
 
-    results = load_results(folder)  # a folder without results is named before anything is written
-    if isinstance(results, RunResults) and results.summary.get("ops") == 0:
+    results = load(folder)  # a folder without results is named before anything is written
+    if isinstance(results, Run) and results.summary.get("ops") == 0:
         raise UserInputError(f"{folder}: the run has no operations, so there is nothing to report")
     target = out or folder / "report.html"
     # FOLDER/report.html belongs to the result folder and is rewritten freely.

@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.analysis.report import write_report
-from workbench.cli import _print_summary
-from workbench.config import read_yaml
-from workbench.sweep import plan_sweep, run_sweep, write_sweep_report
+import workbench
 
 EXPERIMENT = Path("experiments/cap_partition.yaml")
 
@@ -31,26 +28,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    raw = read_yaml(EXPERIMENT)
-    raw["runtime"] = args.runtime
-    raw["sweep"] = {"grid": {"protocol": ["raft", "paxos", "eventual"]}, "seeds": 1}
+    # Only the public surface (`workbench.<name>`), like a notebook.
+    duration_s = workbench.load_config(EXPERIMENT).duration_s
     out = args.out or Path("data") / "demo" / f"cap_partition-{args.runtime}"
-    plan = plan_sweep(raw, str(EXPERIMENT))
-    print(f"cap_partition on {args.runtime}: 3 protocols x {raw['duration_s']} s, "
+    print(f"cap_partition on {args.runtime}: 3 protocols x {duration_s} s, "
           f"partition {{0,1,2}} | {{3,4}} from 10 s to 30 s")
-    result = run_sweep(plan, out=out, workers=1, keep_history=True)
-    for row in result.frame.to_dict("records"):
+    frame = workbench.sweep(EXPERIMENT, out=out, workers=1, history=True, runtime=args.runtime,
+                            sweep={"grid": {"protocol": ["raft", "paxos", "eventual"]}, "seeds": 1})
+    for row in frame.to_dict("records"):
         print(f"== {row['protocol']}  ({row['status']})")
         if row["status"] == "ok":
-            _print_summary(row)
+            print(workbench.summary_text(row))
         else:
             print(f"  error: {row.get('error')}")
-    for run_folder in sorted((result.path / "runs").glob("*")):
+    for run_folder in sorted((out / "runs").glob("*")):
         if (run_folder / "summary.json").is_file():
-            write_report(run_folder)  # before the summary page, which links the ones it finds
-    note = write_sweep_report(result.path)
-    print(note or f"report: {result.path / 'report.html'}")
-    if result.failed:
+            workbench.write_report(run_folder)  # before the summary page, which links them
+    print(f"report: {workbench.write_report(out)}")
+    if (frame["status"] != "ok").any():
         raise SystemExit(1)
 
 

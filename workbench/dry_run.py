@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 
 SAMPLE_S = 2.0
 """Virtual seconds simulated per sample run."""
@@ -33,7 +33,7 @@ def estimate_run_seconds(config: ExperimentConfig) -> float:
     """Wall seconds one run of `config` should take on this machine."""
     if config.runtime == "ray":
         return config.duration_s / config.ray.time_scale + RAY_START_S
-    from workbench.runner import run_experiment
+    from workbench.experiment.run import run_experiment
 
     sample_s = min(SAMPLE_S, config.duration_s)
     sample = config.model_copy(update={
@@ -72,9 +72,9 @@ def describe_run(config: ExperimentConfig, out_dir: str) -> str:
     ])
 
 
-def describe_sweep(plan_config: dict, runs: Sequence, grid_paths: list[str], seeds: int,
+def describe_sweep(plan_config: dict, runs: Sequence, grid_paths: list[str], *, seeds: int,
                    workers: int | None, serial: bool, out_dir: str) -> str:
-    from workbench.sweep import MAX_RUNS
+    from workbench.experiment.plan import MAX_RUNS
 
     total = len(runs)
     picks = sorted({0, total // 2, total - 1}) if total else []

@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import ConfigError
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.faults.composed import NemesisMix, composed_faults
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng

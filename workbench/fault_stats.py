@@ -19,8 +19,8 @@ import statistics
 from collections.abc import Callable
 from typing import Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Send
+from workbench.experiment.config import ExperimentConfig
 from workbench.fault_search import GENERATORS
 from workbench.faults import build_schedule
 from workbench.faults.composed import overlapping_faults

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workbench.config import ExperimentConfig, validate_config
 from workbench.errors import UserInputError
+from workbench.experiment.config import ExperimentConfig, validate_config
 from workbench.fault_search import (
     Finding,
     check_seed,

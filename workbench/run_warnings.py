@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 
 NO_LEADER_TIMEOUTS = 5
 """Warn when a fault-free stretch without a leader lasts this many (maximum) election

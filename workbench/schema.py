@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 
 _SECONDS = {"at", "duration", "every", "mean_interval", "mean_duration", "start", "stop"}
 """Fault schedule fields, in seconds (faults/spec.py's module docstring)."""

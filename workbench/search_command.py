@@ -5,7 +5,7 @@
 
 Each seed is a whole scenario (`fault_search.composed_scenario` by default, the old
 one-fault-at-a-time `scenario` with `--generator generic`). Seeds fan out as Ray tasks
-the way sweeps do (`sweep.ensure_ray`), or run in this process with `--workers 1`.
+the way sweeps do (`runtime.ray_session.ray_session`), or run in this process with `--workers 1`.
 The first finding — an invariant trip, a non-linearizable history, or for the
 eventual store a lost acknowledged add or no convergence — stops the search, and its
 config, fault schedule, history and trace go to a new folder; `workbench run
@@ -33,7 +33,7 @@ import yaml
 from workbench.errors import ConfigError, UserInputError
 
 if TYPE_CHECKING:
-    from workbench.config import ExperimentConfig
+    from workbench.experiment.config import ExperimentConfig
 
 PROTOCOLS = ("raft", "paxos", "eventual")
 
@@ -138,13 +138,14 @@ def _serial(configs: list[ExperimentConfig], progress: _Progress) -> tuple[tuple
 def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str | None,
             progress: _Progress) -> tuple[tuple[int, str] | None, list[int]]:
     """At most `slots` seeds in flight, in seed order; the first finding stops submission.
-    In-flight tasks are abandoned, not cancelled (see `sweep.run_on_ray` on why)."""
+    In-flight tasks are abandoned, not cancelled (see `experiment.execute.run_as_ray_tasks`
+    on why). Ray comes from the one `ray_session` (a private local Ray, or `address`)."""
     import ray
 
-    from workbench.sweep import ensure_ray, ray_slots
+    from workbench.experiment.execute import ray_slots
+    from workbench.runtime.ray_session import ray_session
 
-    started = ensure_ray(address, workers)
-    try:
+    with ray_session(address, workers):
         slots = ray_slots(workers)
         remote = ray.remote(num_cpus=1, max_retries=1)(check_one)
         pending = iter(configs)
@@ -171,9 +172,6 @@ def _on_ray(configs: list[ExperimentConfig], workers: int | None, address: str |
                     return (seed, problem), undecided
             fill()
         return None, undecided
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], mutant: str | None,

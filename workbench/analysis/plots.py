@@ -31,7 +31,8 @@ OUTCOME_COLORS = {"ok": "#2a9d3c", "fail": "#d62728", "info": "#ff9f1c"}
 """Jepsen's colours: ok green, fail red, info (unknown) orange."""
 PARTITION_COLOR = "0.55"
 LABELS = {
-    "availability_partitioned": "availability during partition",
+    "availability_partitioned": "availability during partition (per op)",
+    "availability_time_partitioned": "availability during partition\n(share of client-time served)",
     "availability": "availability",
     "stale_read_fraction": "stale-read fraction",
     "stale_fraction": "stale-read fraction",
@@ -161,10 +162,14 @@ def shade_partitions(ax: Axes, intervals: pd.DataFrame | None, scale: float = 1.
 
 
 # ---------------------------------------------------------------- the CAP plane
-def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = "stale_read_fraction",
+def cap_plane(runs: pd.DataFrame, x: str | None = None, y: str = "stale_read_fraction",
               hue: str = "protocol", label: str | None = None, by: list[str] | None = None,
               confidence: float = 0.95, ax: Axes | None = None) -> Axes:
     """Availability under partition (x) against a consistency-violation rate (y).
+
+    x defaults to the time-weighted `availability_time_partitioned` (issue 14 item 2:
+    per-op availability rewards failing fast), or per-op `availability_partitioned` for
+    results written before that field existed.
 
     One point per setting: every column of `hue`, `label` and `by` (pass all grid
     parameters: a swept parameter averaged as if it were a seed blurs the settings into
@@ -173,6 +178,8 @@ def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = 
     their non-hue settings as text. The ideal corner (1, 0) is what CAP rules out
     during a partition.
     """
+    if x is None:
+        x = cap_plane_x(runs)
     ax = _axes(ax, (7.5, 5.0))
     keys = [c for c in dict.fromkeys([hue, *([label] if label else []), *(by or [])]) if c in runs.columns]
     points = wide(aggregate_seeds(runs, [x, y], keys, confidence), keys).dropna(subset=[x, y])
@@ -212,6 +219,15 @@ def cap_plane(runs: pd.DataFrame, x: str = "availability_partitioned", y: str = 
                 ha="right", fontsize=7, color="0.35")
     ax.legend(title=_label(hue), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax
+
+
+def cap_plane_x(runs: pd.DataFrame) -> str:
+    """The CAP plane's availability: time-weighted when the runs have it (module docstring of
+    `analysis/availability_time.py`), else per op (results older than the field)."""
+    time_weighted = "availability_time_partitioned"
+    if time_weighted in runs.columns and runs[time_weighted].notna().any():
+        return time_weighted
+    return "availability_partitioned"
 
 
 def _half_widths(row: dict, metric: str) -> np.ndarray | None:

@@ -9,9 +9,7 @@ from memory, so `report` on an old folder shows what `run` showed.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from workbench.analysis.aggregate import aggregate_seeds
 from workbench.analysis.convergence import convergence_times
 from workbench.analysis.leadership import leadership_summary
 from workbench.analysis.metric_docs import METRICS_DOC, metric_docs
+from workbench.analysis.phases import partition_intervals
 from workbench.analysis.pipelines import (
     by_node,
     by_phase,
@@ -34,9 +33,11 @@ from workbench.analysis.pipelines import (
     latency_over_time,
     with_side,
 )
-from workbench.analysis.results import RunResults, SweepResults, load_results
 from workbench.analysis.staleness import stale_fraction_per_run, stale_reads, staleness_summary
+from workbench.analysis.trace import trace_frame
 from workbench.checkers.visibility import visibility_lags
+from workbench.results.load import Run, Sweep, load
+from workbench.results.store import atomic_write_bytes
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 VERDICT_PATTERN = re.compile(
@@ -121,10 +122,10 @@ def sweep_verdicts(runs: pd.DataFrame, by: list[str]) -> list[dict[str, str]]:
     return rows
 
 
-def _nodes(run: RunResults) -> int:
+def _nodes(run: Run) -> int:
     """The cluster size: from the config, else the highest node id the trace names."""
-    if "nodes" in run.config:
-        return int(run.config["nodes"])
+    if "nodes" in run.raw_config:
+        return int(run.raw_config["nodes"])
     seen = [int(r["node"]) for r in run.trace_records or [] if isinstance(r.get("node"), int)]
     return max(seen) + 1 if seen else 0
 
@@ -141,9 +142,9 @@ def _config_text(config: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- a run
-def run_context(run: RunResults) -> dict[str, Any]:
+def run_context(run: Run) -> dict[str, Any]:
     ops = with_side(run.ops)
-    intervals = run.intervals()
+    intervals = partition_intervals(run.trace_records or [], run.duration_ms)
     # Without apply records the version order falls back to completion order.
     reads = stale_reads(ops, run.trace_records if run.trace_complete else None)
     summary = dict(run.summary)
@@ -165,17 +166,18 @@ def run_context(run: RunResults) -> dict[str, Any]:
                          "Reads that missed a write acknowledged before the read began (real-time "
                          "definition), per phase and side.",
                          _table(staleness_summary(reads, by=["phase", "side"]))))
-    if run.trace is not None:
+    if run.trace_records is not None:
+        trace = trace_frame(run.trace_records)
         if run.trace_complete:  # convergence needs the replicas' digest samples
-            healed = convergence_times(run.trace, intervals)
+            healed = convergence_times(trace, intervals)
             if len(healed):
                 sections.append(("Convergence after each heal",
                                  "Time from each heal until every replica's state digest agreed.",
                                  _table(healed)))
-        if run.trace["kind"].eq("leader").any():
+        if trace["kind"].eq("leader").any():
             sections.append(("Leadership", "Leader changes and the time without an effective leader, "
                              "from the trace's leader records.",
-                             _table(leadership_summary(run.trace, run.duration_ms))))
+                             _table(leadership_summary(trace, run.duration_ms))))
     images = [
         _image(lambda: plots.timeline(ops, intervals), "Timeline: each op on its client's row "
                "(green ok, red fail, orange info); partitions shaded"),
@@ -199,16 +201,16 @@ def run_context(run: RunResults) -> dict[str, Any]:
         images.append(_image(lambda: plots.replication_lag(lags, intervals),
                              "Replication lag of each write: until every replica held it "
                              "(or a newer version); partitions shaded"))
-    title = f"{summary.get('name', run.folder.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
+    title = f"{summary.get('name', run.path.name)}: {summary.get('protocol', '?')}, seed {summary.get('seed', '?')}"
     docs = metric_docs()
     shown = {k: v for k, v in summary.items() if not k.endswith("_censored")}
     summary_frame = pd.DataFrame({"metric": list(shown),
                                   "value": [_summary_cell(k, v, summary) for k, v in shown.items()],
                                   "unit": [docs.get(k, {}).get("unit", "") for k in shown],
                                   "meaning": [docs.get(k, {}).get("short", "") for k in shown]})
-    explorer = run.folder / EXPLORER
+    explorer = run.path / EXPLORER
     sections, captions = _split_captions(sections)
-    return {"kind": "run", "title": title, "captions": captions, "folder": _display_folder(run.folder), "config": _config_text(run.config),
+    return {"kind": "run", "title": title, "captions": captions, "folder": _display_folder(run.path), "config": _config_text(run.raw_config),
             "summary": _table(summary_frame), "verdicts": verdicts(summary), "sections": sections,
             "images": [i for i in images if i], "glossary": _glossary(docs, summary),
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
@@ -264,10 +266,10 @@ def _bin_ms(duration_ms: float) -> float:
 
 
 # ---------------------------------------------------------------- a sweep
-def _settings(sweep: SweepResults) -> tuple[str, str | None, list[str]]:
+def _settings(sweep: Sweep) -> tuple[str, str | None, list[str]]:
     """(hue, label, grouping columns) for a sweep's plots and aggregate tables."""
     frame = sweep.summary
-    by = [g for g in sweep.grid if g in frame.columns]
+    by = [g for g in sweep.grid_paths if g in frame.columns]
     if "protocol" in frame.columns and "protocol" not in by:
         by = ["protocol", *by]
     varying = [c for c in by if frame[c].nunique(dropna=False) > 1] or by[:1] or ["protocol"]
@@ -276,24 +278,25 @@ def _settings(sweep: SweepResults) -> tuple[str, str | None, list[str]]:
     return hue, (others[0] if others else None), by
 
 
-def _add_staleness(summary: pd.DataFrame, sweep: SweepResults) -> pd.DataFrame:
+def _add_staleness(summary: pd.DataFrame, all_ops: pd.DataFrame) -> pd.DataFrame:
     """Fill stale_read_fraction from the ops when the runs' summaries lack it."""
-    if "stale_read_fraction" in summary.columns or sweep.ops.empty or "run_id" not in summary:
+    if "stale_read_fraction" in summary.columns or all_ops.empty or "run_id" not in summary:
         return summary
-    reads = stale_reads(sweep.ops)
+    reads = stale_reads(all_ops)
     if reads.empty:
         return summary
     per_run = stale_fraction_per_run(reads).rename(columns={"stale_fraction": "stale_read_fraction"})
     return summary.merge(per_run, on="run_id", how="left")
 
 
-def sweep_context(sweep: SweepResults) -> dict[str, Any]:
-    summary = _add_staleness(sweep.summary, sweep)
+def sweep_context(sweep: Sweep) -> dict[str, Any]:
+    all_ops = sweep.ops()
+    summary = _add_staleness(sweep.summary, all_ops)
     ok = summary[summary["status"].eq("ok")] if "status" in summary.columns else summary
     hue, label, by = _settings(sweep)
     metrics = [m for m in SWEEP_METRICS if m in ok.columns]
     aggregated = aggregate_seeds(ok, metrics, by) if len(ok) and by else pd.DataFrame()
-    shown = [c for c in ["run_id", *sweep.grid, "seed", "status", "error", *metrics] if c in summary.columns
+    shown = [c for c in ["run_id", *sweep.grid_paths, "seed", "status", "error", *metrics] if c in summary.columns
              and not (c == "error" and summary[c].isna().all())]  # an all-empty error column only takes room
     verdict_columns = [c for c in summary.columns if VERDICT_PATTERN.search(c)]
     sections = []
@@ -311,7 +314,7 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
     if len(failed):
         sections.append(("Failed runs", "Runs that raised; the sweep went on without them.",
                          _table(failed[["run_id", "error"]])))
-    ops = with_side(sweep.ops) if len(sweep.ops) else sweep.ops
+    ops = with_side(all_ops) if len(all_ops) else all_ops
     if len(ops):
         columns = [c for c in by if c in ops.columns and c in summary.columns]
         ops = ops.assign(setting=_setting_labels(ops, columns, order=summary))
@@ -322,9 +325,13 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
         y = "non_linearizable"
     seeds = int(ok.groupby(by, dropna=False).size().min()) if len(ok) and by else len(ok)
     spread = "mean over seeds with 95% interval" if seeds >= 2 else "n=1: one seed per setting, no interval"
-    if y and "availability_partitioned" in ok.columns and ok["availability_partitioned"].notna().any():
-        images.append(_image(lambda: plots.cap_plane(ok, y=y, hue=hue, label=label, by=by),
-                             f"The CAP plane: availability of ops invoked during a partition against "
+    x = plots.cap_plane_x(ok) if len(ok) else "availability_partitioned"
+    if y and x in ok.columns and ok[x].notna().any():
+        measure = ("the share of client-time during partitions in which requests were answered ok "
+                   "(time-weighted, docs/metrics.md)" if x == "availability_time_partitioned"
+                   else "ok / invoked over ops invoked during a partition")
+        images.append(_image(lambda: plots.cap_plane(ok, x=x, y=y, hue=hue, label=label, by=by),
+                             f"The CAP plane: availability ({measure}) against "
                              f"{plots._label(y)}; one point per setting (every grid parameter), {spread}"))
     for parameter in _numeric_parameters(ok, by):
         images.append(_image(lambda p=parameter: plots.metric_vs_parameter(
@@ -342,12 +349,12 @@ def sweep_context(sweep: SweepResults) -> dict[str, Any]:
             images.append(_image(lambda: plots.staleness_distribution(reads, hue="setting"),
                                  "How far behind the stale reads were, per setting, all seeds pooled"))
     counts = summary["status"].value_counts().to_dict() if "status" in summary.columns else {}
-    title = f"sweep {sweep.config.get('name', sweep.folder.name)}: {len(summary)} runs"
+    title = f"sweep {sweep.config.get('name', sweep.path.name)}: {len(summary)} runs"
     docs = metric_docs()
     run_reports = [{"run_id": run_id, "href": f"runs/{run_id}/report.html"}
                    for run_id, path in sweep.runs.items() if (path / "report.html").is_file()]
     sections, captions = _split_captions(sections)
-    return {"kind": "sweep", "title": title, "captions": captions, "folder": _display_folder(sweep.folder),
+    return {"kind": "sweep", "title": title, "captions": captions, "folder": _display_folder(sweep.path),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
             "glossary": _glossary(docs, [*metrics, *verdict_columns]), "run_reports": run_reports,
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
@@ -404,8 +411,8 @@ def _setting_labels(ops: pd.DataFrame, columns: list[str], order: pd.DataFrame |
 
 # ---------------------------------------------------------------- rendering
 def render_report(folder: str | Path) -> str:
-    results = load_results(folder)
-    context = run_context(results) if isinstance(results, RunResults) else sweep_context(results)
+    results = load(folder)
+    context = run_context(results) if isinstance(results, Run) else sweep_context(results)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2").render(**context)
@@ -422,12 +429,5 @@ def write_report(folder: str | Path, path: str | Path | None = None) -> Path:
         write_explorer(folder)  # every run report gets its interactive explorer beside it
     html = render_report(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(html)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, html.encode("utf-8"))  # the store's: also readable like any file
     return path

@@ -6,8 +6,8 @@
 - `staleness` (stale reads, versions and ms behind), `sessions` (read-your-writes,
   monotonic reads, by version order and by real time), `sets` (Jepsen's set-full;
   `sets_legacy` the old rule, a mutant), `convergence` (time to agree after the last
-  heal), `visibility` (replication lag, causal for last-writer-wins), `tvisibility`
-  (PBS-style t-visibility), all DataFrame in, DataFrame out; `versions` holds the
+  heal), `visibility` (replication lag, causal for last-writer-wins), `pbs`
+  (PBS t-visibility per read and per write-read pair, k-staleness, settled staleness), all DataFrame in, DataFrame out; `versions` holds the
   version order; `lww` counts last-writer-wins version anomalies from a trace.
 - `summary`: one run's figures for summary.json; `check_command`: `workbench check`.
 

@@ -9,6 +9,9 @@ Keys (None where a figure does not apply or cannot be computed):
 - `ryw_violations`, `monotonic_read_violations` (registers only, `sessions.py`): reads
   that violate by the store's version order or by real time;
 - `lost_adds`, `never_read_adds` (sets only, `sets.py`, Jepsen's set-full; info adds count);
+- `stale_read_settled_fraction`, `stale_read_settled_reads` (registers only,
+  `pbs.settled_staleness`): staleness judged against versions committed at least
+  100 ms before the read, which does not move with client speed;
 - `convergence_ms` (`convergence.py`);
 - `visibility_p50_ms`, `visibility_p99_ms`, `visibility_incomplete`: replication lag
   of writes (registers only, `visibility.py`; causal for last-writer-wins traces).
@@ -24,6 +27,7 @@ import pandas as pd
 
 from workbench.checkers.convergence import convergence_ms
 from workbench.checkers.linearizability import check_linearizability
+from workbench.checkers.pbs import settled_staleness
 from workbench.checkers.sessions import session_guarantees_of
 from workbench.checkers.sets import set_report
 from workbench.checkers.staleness import stale_reads_of
@@ -32,6 +36,7 @@ from workbench.checkers.visibility import visibility_lags, visibility_summary
 
 SUMMARY_KEYS = (
     "linearizable", "lin_check_ms", "stale_read_fraction", "stale_reads",
+    "stale_read_settled_fraction", "stale_read_settled_reads",
     "mean_versions_behind", "max_ms_behind", "ryw_violations", "monotonic_read_violations",
     "lost_adds", "never_read_adds", "convergence_ms",
     "visibility_p50_ms", "visibility_p99_ms", "visibility_incomplete",
@@ -69,6 +74,8 @@ def consistency_summary(
             out["stale_reads"] = len(stale)
             out["max_ms_behind"] = stale["ms_behind"].max() if len(stale) else 0.0
             out["mean_versions_behind"] = stale["versions_behind"].mean() if len(stale) else None
+        if len(reads):
+            out.update(settled_staleness(frame, trace))
         sessions = session_guarantees_of(coded)
         out["ryw_violations"] = sessions.ryw_violations
         out["monotonic_read_violations"] = sessions.monotonic_read_violations

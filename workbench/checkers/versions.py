@@ -41,9 +41,11 @@ def hashable(value: Any) -> Any:
 class RegisterOps:
     """Ok writes and ok reads of the register keys, with integer codes and ranks.
 
-    writes: op, process, key_code, pair, invoke_time, complete_time, rank
-    reads:  op, process, key, value, key_code, pair, invoke_time, complete_time, rank
-    `pair` codes (key, value); a null read has its key's pair for null.
+    writes: op, process, key, key_code, pair, invoke_time, complete_time, rank, version
+    reads:  op, process, key, value, key_code, pair, invoke_time, complete_time, rank, version
+    `pair` codes (key, value); a null read has its key's pair for null. `version` is the
+    trace's version number (the lowest a replica applied; without a trace, the rank;
+    -inf for null), which the causal successor rule of last-writer-wins needs.
     """
 
     writes: pd.DataFrame
@@ -82,7 +84,7 @@ def register_ops(frame: pd.DataFrame,
 
     writes = pd.DataFrame({
         "op": w_rows["op"].to_numpy(), "process": w_rows["process"].to_numpy(),
-        "key_code": w_key, "pair": w_pair,
+        "key": w_rows["key"].to_numpy(dtype=object), "key_code": w_key, "pair": w_pair,
         "invoke_time": w_rows["invoke_time"].to_numpy(dtype=float),
         "complete_time": w_rows["complete_time"].to_numpy(dtype=float),
     })
@@ -93,18 +95,26 @@ def register_ops(frame: pd.DataFrame,
                                                            version=("version", "min"))
         per_pair["rank"] = per_pair.groupby("key_code")["version"].rank(method="dense")
         rank_by_pair = per_pair["rank"]
+        version_by_pair = per_pair["version"].astype(float)
     else:
         ordered = writes.sort_values(["complete_time", "op"], kind="stable")
         ranks = ordered.groupby("key_code", sort=False).cumcount() + 1
         rank_by_pair = pd.Series(ranks.to_numpy(dtype=float),
                                  index=ordered["pair"].to_numpy()).groupby(level=0).min()
+        version_by_pair = rank_by_pair
 
     def rank_of(pair: np.ndarray) -> np.ndarray:
         rank = rank_by_pair.reindex(pair).to_numpy(dtype=float, copy=True)
         rank[pair % width == 0] = 0.0  # null: the initial state, older than every write
         return rank
 
+    def version_of(pair: np.ndarray) -> np.ndarray:
+        version = version_by_pair.reindex(pair).to_numpy(dtype=float, copy=True)
+        version[pair % width == 0] = -np.inf  # null: no write's version
+        return version
+
     writes["rank"] = rank_of(w_pair)
+    writes["version"] = version_of(w_pair)
     reads = pd.DataFrame({
         "op": r_rows["op"].to_numpy(), "process": r_rows["process"].to_numpy(),
         "key": r_rows["key"].to_numpy(dtype=object),
@@ -114,6 +124,7 @@ def register_ops(frame: pd.DataFrame,
         "invoke_time": r_rows["invoke_time"].to_numpy(dtype=float),
         "complete_time": r_rows["complete_time"].to_numpy(dtype=float),
         "rank": rank_of(r_pair),
+        "version": version_of(r_pair),
     })
     return RegisterOps(writes=writes, reads=reads)
 

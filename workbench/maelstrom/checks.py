@@ -29,7 +29,7 @@ import pandas as pd
 from workbench.checkers.sets import set_report
 from workbench.checkers.summary import SUMMARY_KEYS, consistency_summary
 from workbench.checkers.versions import hashable
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 from workbench.runtime.result import RunResult
 
 EXTERNAL_KEYS = (

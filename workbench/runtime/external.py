@@ -41,10 +41,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.ops import ClientRequest
 from workbench.errors import UserInputError
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults import (
     FaultEvent,
     LinkModel,

@@ -33,12 +33,13 @@ from typing import Any
 
 import ray
 
-from workbench.config import ExperimentConfig
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults import FaultEvent, build_schedule, resolve_node, resolve_partition
 from workbench.faults.sides import node_sides
 from workbench.protocols.base import Node
 from workbench.runtime.driver import current_leader
-from workbench.runtime.ray_cluster import Cluster, actor_loss_as_error, connect
+from workbench.runtime.ray_cluster import Cluster, actor_loss_as_error
+from workbench.runtime.ray_session import start_session
 from workbench.runtime.ray_timing import timing_health
 from workbench.runtime.result import RunResult
 from workbench.runtime.seeds import derive_rng
@@ -67,7 +68,9 @@ def run_on_ray(config: ExperimentConfig, *, client_actors: bool | None = None,
     if client_actors is None:
         client_actors = config.ray.client_actors
     wall = time.perf_counter()
-    connect(config.ray)
+    # Ray for the rest of the process (a notebook's next run reuses it): the one
+    # starter, `ray_session.start_session`, which does nothing if Ray is up already.
+    start_session(config.ray.address, config.ray.num_cpus)
     cluster = Cluster(config, client_actors=client_actors, node_factory=node_factory)
     try:
         with actor_loss_as_error(config):

@@ -1,11 +1,5 @@
 """Getting actors onto a Ray cluster, and off it again.
 
-`connect` starts or joins Ray: nothing if Ray is already up in this process (a test
-session, a notebook, a sweep worker — never re-initialised, never shut down here);
-else `ray.address`, then `RAY_ADDRESS`, then a local cluster with `ray.num_cpus` cores
-(default: all). Joining a cluster ships this copy of the `workbench` package to the
-workers (`py_modules`); its dependencies must be installed on every machine.
-
 `Cluster` places one bundle per node in a placement group — `pack` keeps the bundles
 on as few machines as possible, `spread` puts them on different machines — and
 schedules node i's actor (and, with `client_actors`, the actor of its client slots)
@@ -16,7 +10,8 @@ machine next to whatever else runs.
 `stop` kills every actor it started (`ray.kill`) and removes the placement group; it
 is safe to call at any point of a launch, and twice.
 
-`connect` starts or joins Ray through `ray_session` (private by default, see there).
+Starting or joining Ray is not done here: `ray_session` is the one way (`ray_actors`
+calls its `start_session` before launching).
 """
 
 from __future__ import annotations
@@ -31,13 +26,12 @@ import ray
 from ray.util.placement_group import PlacementGroup, placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from workbench.config import ExperimentConfig, RayConfig
 from workbench.errors import UserInputError
-from workbench.runtime.ray_session import RayStartError, ray_session
+from workbench.experiment.config import ExperimentConfig
+from workbench.runtime.ray_session import RayStartError
 from workbench.runtime.realtime_host import HostActor
 
-__all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "client_slots",
-           "connect"]
+__all__ = ["Cluster", "RayNodeLost", "RayStartError", "actor_loss_as_error", "client_slots"]
 
 BUNDLE_CPU = 0.01
 ACTOR_CPU = BUNDLE_CPU / 2  # a node actor and its client actor share a bundle
@@ -63,12 +57,6 @@ def actor_loss_as_error(config: ExperimentConfig) -> Iterator[None]:
                       if "node" in line.lower() or "died" in line.lower()), type(exc).__name__)
         raise RayNodeLost(f"ray: run {config.name!r} lost an actor mid-run, so it stopped "
                           f"(every actor of the run was killed): {cause[:300]}") from exc
-
-
-def connect(cfg: RayConfig) -> None:
-    """The Ray runtime's entry: Ray for the rest of the process (see `ray_session`)."""
-    with ray_session(cfg.address, cfg.num_cpus, keep=True):
-        pass
 
 
 def client_slots(config: ExperimentConfig) -> list[list[int]]:

@@ -1,8 +1,8 @@
 """Starting and joining Ray: private by default (DESIGN.md, "Security").
 
 `ray_session` (and `start_session`/`end_session` under it) is the one way the workbench
-gets a Ray: the Ray runtime (`ray_cluster.connect`), the sweep's executor and the tests
-all use it. Nothing happens if this process has Ray already.
+gets a Ray: the Ray runtime (`ray_actors.run_on_ray`), the sweep's executor
+(`experiment.execute`), `workbench search` and the tests all use it. Nothing happens if this process has Ray already.
 
 - **Local** (no address): a raylet of our own, started from this process, private:
   - every listener on loopback: the node address is 127.0.0.1, and Ray 2.60 binds its

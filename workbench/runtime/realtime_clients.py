@@ -19,9 +19,9 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.ops import ClientRequest
+from workbench.experiment.config import ExperimentConfig
 from workbench.runtime.realtime_clock import RunClock
 from workbench.runtime.seeds import derive_rng
 from workbench.workload.clients import ClientPool

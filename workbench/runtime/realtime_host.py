@@ -30,10 +30,10 @@ import traceback
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults import Partition
 from workbench.runtime.realtime_batching import Outbox
 from workbench.runtime.realtime_clock import RunClock

@@ -27,11 +27,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults import LinkModel, Network, Partition, clocks_for
 from workbench.faults.disk import make_disk
 from workbench.protocols import node_class

@@ -22,10 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from workbench.config import ExperimentConfig
 from workbench.core.effects import Reply
 from workbench.core.messages import Message
 from workbench.core.storage import Storage
+from workbench.experiment.config import ExperimentConfig
 from workbench.faults import (
     FaultEvent,
     LinkModel,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from workbench.config import read_yaml
+from workbench.experiment.config import read_yaml
 
 EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments" / "cap_spectrum.yaml"
 DEFAULT_PNG = Path(__file__).resolve().parents[2] / "docs" / "cap_spectrum.png"
@@ -46,9 +46,14 @@ def point_labels(summary: pd.DataFrame) -> pd.DataFrame:
 def add_client_measures(summary: pd.DataFrame, sweep_path: Path, start_ms: float, end_ms: float,
                         clients: int) -> pd.DataFrame:
     """Adds `availability_time_partitioned` and `clients_served_partitioned` (issue 14,
-    item 2; `analysis/availability_time.py`) from each ok run's ops over the partition."""
+    item 2; `analysis/availability_time.py`) from each ok run's ops over the partition,
+    for sweeps written before the run summary carried them (it does now)."""
     from workbench.analysis.availability_time import clients_served, time_weighted_availability
 
+    if "availability_time_partitioned" in summary and summary["availability_time_partitioned"].notna().any():
+        return summary
+    summary = summary.drop(columns=["availability_time_partitioned", "clients_served_partitioned"],
+                           errors="ignore")
     rows = []
     for run_id in summary.loc[summary["status"] == "ok", "run_id"]:
         ops = pd.read_parquet(sweep_path / "runs" / run_id / "ops.parquet",
@@ -65,15 +70,12 @@ def add_client_measures(summary: pd.DataFrame, sweep_path: Path, start_ms: float
 def draw(summary: pd.DataFrame, png: Path | None = None) -> object:
     """The CAP plane of the spectrum (matplotlib Axes); written to `png` if given.
 
-    x is the time-weighted availability during the partition when the frame has it
-    (`add_client_measures`): per-op availability rewards stores that fail fast."""
+    x is the time-weighted availability during the partition (`plots.cap_plane`'s
+    default): per-op availability rewards stores that fail fast."""
     from workbench.analysis.plots import cap_plane, to_png
 
     frame = point_labels(summary)
-    x = "availability_time_partitioned" if "availability_time_partitioned" in frame else "availability_partitioned"
-    ax = cap_plane(frame, x=x, hue="family", label="point")
-    if x == "availability_time_partitioned":
-        ax.set_xlabel("availability during partition (share of client-time served)")
+    ax = cap_plane(frame, hue="family", label="point")
     ax.set_title("The CAP spectrum: one majority-minority partition, 5 nodes")
     if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
@@ -85,11 +87,12 @@ def draw(summary: pd.DataFrame, png: Path | None = None) -> object:
 
 def run(experiment: Path = EXPERIMENT, out: Path | None = None, workers: int = 1,
         png: Path | None = DEFAULT_PNG) -> pd.DataFrame:
-    from workbench.sweep import plan_sweep, run_sweep
+    from workbench.experiment.execute import run_sweep
+    from workbench.experiment.plan import plan_sweep
 
     raw = read_yaml(experiment)
     plan = plan_sweep(raw, str(experiment))
-    result = run_sweep(plan, out, workers=workers)
+    result = run_sweep(plan, out=out, workers=workers)
     base = plan.runs[0].config
     cut = base.faults.partitions[0]
     start_ms = cut.at * 1000.0

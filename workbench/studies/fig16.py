@@ -78,17 +78,17 @@ from typing import Any
 
 import pandas as pd
 
-from workbench.config import ExperimentConfig, load_config
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.errors import ConfigError, UserInputError
+from workbench.experiment.config import ExperimentConfig, load_config
 from workbench.faults.spec import FaultsConfig
 from workbench.protocols.base import Node
 from workbench.protocols.raft import AppendEntries, RaftNode
+from workbench.results.store import atomic_write_bytes, atomic_write_parquet
 from workbench.runtime.seeds import derive_rng
 from workbench.runtime.sim import Simulation
-from workbench.store import atomic_write_bytes, atomic_write_parquet
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = ROOT / "experiments" / "raft_election_fig16.yaml"
@@ -364,7 +364,7 @@ def format_summary(table: pd.DataFrame) -> str:
 
 
 def write_parquet(frame: pd.DataFrame, path: str | Path = OUTPUT) -> Path:
-    """Atomic: write beside the target, then rename (`store.atomic_write_parquet`)."""
+    """Atomic: write beside the target, then rename (`results.store.atomic_write_parquet`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_parquet(path, frame)

@@ -42,7 +42,7 @@ from workbench.checkers.pbs import (
     k_staleness,
     t_visibility,
 )
-from workbench.config import ExperimentConfig, load_config, validate_config
+from workbench.experiment.config import ExperimentConfig, load_config, validate_config
 from workbench.faults.links import make_sampler
 from workbench.faults.wars import PRESET_REMOTE_MS, PRESETS, WARS_KINDS
 from workbench.history.frame import history_to_frame

@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from workbench import dotted
 from workbench.errors import ConfigError
+from workbench.experiment import dotted
 from workbench.faults.spec import FaultsConfig, LinkSpec
 from workbench.protocols.eventual import EventualOptions
 from workbench.protocols.paxos import PaxosOptions
@@ -267,18 +267,34 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     return validate_config(raw, source)
 
 
-def config_from(source: ExperimentConfig | dict[str, Any] | str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """The Python API's way in: a model, a dict or a path, plus keyword overrides.
+ConfigSource = ExperimentConfig | dict[str, Any] | str | Path
+"""What the Python API takes as an experiment: a model, a raw mapping or a YAML path."""
 
-    Keyword overrides use `__` for nesting: `raft__read_mode="follower"`.
+
+def resolve(source: ConfigSource, overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """The Python API's way in: a raw config dict (not yet validated: a sweep file keeps
+    its `sweep:` section for `plan_sweep`) plus keyword overrides, and the source's name
+    for error messages ("" for a model or a dict).
+
+    Keyword overrides use `__` for nesting (`raft__read_mode="follower"`) and go through
+    `apply_overrides`, the same dotted-path code as `--set` and sweep grids.
     """
     if isinstance(source, ExperimentConfig):
-        raw = source.model_dump(by_alias=True, exclude_none=True)
-        name = ""
+        raw, name = source.model_dump(mode="json", by_alias=True, exclude_none=True), ""
     elif isinstance(source, dict):
-        raw, name = copy.deepcopy(source), ""
+        raw, name = copy.deepcopy(source), ""  # never edit the caller's dict
     else:
         raw, name = read_yaml(source), str(source)
-    texts = [f"{k.replace('__', '.')}={yaml.safe_dump(v, default_flow_style=True).strip().removesuffix('...').strip()}"
-             for k, v in (overrides or {}).items()]
-    return validate_config(apply_overrides(raw, texts, name), name)
+    texts = [f"{key.replace('__', '.')}={_yaml_value(value)}"
+             for key, value in (overrides or {}).items()]
+    return apply_overrides(raw, texts, name), name
+
+
+def _yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def config_from(source: ConfigSource, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """`resolve`, validated: the experiment model."""
+    raw, name = resolve(source, overrides)
+    return validate_config(raw, name)

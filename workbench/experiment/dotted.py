@@ -1,10 +1,10 @@
 """Dotted paths into a config tree: `raft.read_mode`, `faults.partitions.0.at`.
 
-One walker for the two places a user names a config field by path: `--set` overrides
-(`config.apply_overrides`) and sweep grids (`sweep.plan_sweep`). A numeric part
-indexes a list; any other part is a dict key. Paths are checked against the resolved
-config (defaults included), so a path is valid even when the file leaves its section
-out.
+One walker for every place a user names a config field by path: `--set` overrides
+(`config.apply_overrides`, also behind the Python API's `a__b=` keywords via
+`config.resolve`) and sweep grids and cases (`plan.plan_sweep`). A numeric part indexes
+a list; any other part is a dict key. Paths are checked against the resolved config
+(defaults included), so a path is valid even when the file leaves its section out.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def set_resolved(resolved: Any, parts: list[str], value: Any) -> None:
     node[index(parts[-1]) if isinstance(node, list) else parts[-1]] = value
 
 
-def set_raw(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], value: Any) -> None:
+def set_raw(raw: dict[str, Any], resolved: dict[str, Any], parts: list[str], *,
+            value: Any) -> None:
     """Set a checked path in a raw config dict (as written), in place.
 
     The raw dict is edited rather than the resolved one so that defaults and tagged

@@ -1,27 +1,17 @@
-"""The result store of a sweep: one folder, with per-run folders as the source of truth.
+"""The atomic result store: staged writes, and the sweep folder (layout: `results.layout`).
 
-```
-data/sweeps/<name>/
-  config.yaml          resolved base config + the sweep section (a valid experiment file)
-  runs/<run_id>/       one folder per finished run, renamed into place complete:
-    config.yaml  ops.parquet  summary.json     status ok
-    error.json                                 status error (message, traceback, params)
-    events.jsonl                               the trace's fault / leader events (no `--history`)
-    history.jsonl  trace.jsonl                 only with `--history`
-  summary.parquet      one row per finished run, rebuilt from runs/ and swapped in atomically
-  report.html
-```
-
-Why this layout survives any kill (DESIGN.md "Result store"): every file is written to a
-temporary name in the same directory and `os.replace`d into place, and a run folder is
-staged whole and renamed, so a reader sees a run either complete or not at all. A run is
-finished exactly when `runs/<run_id>/` exists; `summary.parquet` is a cache of those
-folders, so a kill between the two leaves it one run behind, never wrong, and the next
-start rebuilds it. Leftover staging names (dot-prefixed) are ignored and swept away.
+Why a sweep folder survives any kill (DESIGN.md "Result store"): every file is written
+to a temporary name in the same directory and `os.replace`d into place, and a run folder
+is staged whole and renamed, so a reader sees a run either complete or not at all. A run
+is finished exactly when `runs/<run_id>/` exists; `summary.parquet` is a cache of those
+folders, so a kill between the two leaves it one run behind, never wrong: the next start
+rewrites it, and the reader (`results.load`) rebuilds it from the run folders whenever
+it is older than they are. Leftover staging names (dot-prefixed) are ignored and swept away.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -35,11 +25,19 @@ import yaml
 
 from workbench.errors import ConfigError, OutputPathError
 from workbench.outputs import MARKER_FILE, check_writable, guard_output_dir, write_marker
+from workbench.results.layout import (
+    CONFIG_FILE,
+    ERROR,
+    ERROR_FILE,
+    OK,
+    POINT_FILE,
+    RUNS_DIR,
+    SUMMARY_FILE,
+    SWEEP_SUMMARY_FILE,
+)
 
 if TYPE_CHECKING:  # pandas loads lazily: a bad sweep file is reported before it is imported
     import pandas as pd
-
-OK, ERROR = "ok", "error"
 
 
 def _umask() -> int:
@@ -51,10 +49,6 @@ def _umask() -> int:
 # mkstemp/mkdtemp create private (0600/0700) entries; results should read like any file.
 _UMASK = _umask()
 FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
-SUMMARY_FILE = "summary.json"
-BULK_TRACE_KINDS = frozenset({"apply", "digest"})
-"""Trace kinds a sweep keeps only with `--history`; `events.jsonl` has the others."""
-ERROR_FILE = "error.json"
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -76,15 +70,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 @contextmanager
@@ -162,12 +150,17 @@ def _discard(folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
+    """Write `results.layout.run_files` output into a (staging) folder."""
+    for name, data in files.items():
+        if "/" in name:  # e.g. an external run's logs/n1.stderr.log
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+
+
 def write_folder(target: Path, files: Mapping[str, bytes]) -> None:
     with staged_dir(target) as stage:
-        for name, data in files.items():
-            if "/" in name:  # e.g. an external run's logs/n1.stderr.log
-                (stage / name).parent.mkdir(parents=True, exist_ok=True)
-            (stage / name).write_bytes(data)
+        write_files(stage, files)
 
 
 def _remove_leftovers(folder: Path) -> None:
@@ -187,9 +180,9 @@ def _remove_leftovers(folder: Path) -> None:
 class SweepStore:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.runs_dir = self.root / "runs"
-        self.config_path = self.root / "config.yaml"
-        self.summary_path = self.root / "summary.parquet"
+        self.runs_dir = self.root / RUNS_DIR
+        self.config_path = self.root / CONFIG_FILE
+        self.summary_path = self.root / SWEEP_SUMMARY_FILE
 
     # -- opening
     def is_sweep(self) -> bool:
@@ -293,15 +286,37 @@ class SweepStore:
     def write_run(self, run_id: str, files: Mapping[str, bytes]) -> None:
         write_folder(self.run_dir(run_id), files)
 
+    def read_point(self, run_id: str) -> dict[str, Any]:
+        """The run's grid point (`point.json`); {} for a folder written before it existed."""
+        path = self.run_dir(run_id) / POINT_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
     # -- the summary
     def write_summary(self, frame: pd.DataFrame) -> None:
         atomic_write_parquet(self.summary_path, frame)
 
+    def summary_is_stale(self) -> bool:
+        """Whether summary.parquet may be behind the run folders: missing, lacking a
+        finished run, or not newer than the last run folder renamed into runs/ (a retried
+        run keeps its id but changes its record). An equal mtime counts as stale: a
+        coarse clock cannot order the two writes, and a rebuild is only slower."""
+        if not self.summary_path.is_file():
+            return True
+        if not self.runs_dir.is_dir():
+            return False
+        return self.summary_path.stat().st_mtime_ns <= self.runs_dir.stat().st_mtime_ns
 
-def error_files(message: str, traceback: str, params: Mapping[str, Any]) -> dict[str, bytes]:
-    text = json.dumps({"status": ERROR, "error": message, "traceback": traceback,
-                       "params": dict(params)}, indent=2, default=str)
-    return {ERROR_FILE: (text + "\n").encode("utf-8")}
+    def rebuilt_summary(self, grid_paths: list[str], order: Iterable[str] = ()) -> pd.DataFrame:
+        """The summary frame from the run folders alone (the truth): the run ids in
+        `order` first (the cached summary's), then the rest by name."""
+        finished, order = self.finished_ids(), list(order)
+        ids = [*dict.fromkeys(r for r in order if r in finished),
+               *sorted(finished.difference(order))]
+        records = self.read_records(ids)
+        rows = [summary_row(run_id, point=self.read_point(run_id), record=records[run_id],
+                            grid_paths=grid_paths)
+                for run_id in ids if run_id in records]
+        return summary_frame(rows, grid_paths)
 
 
 # ---------------------------------------------------------------- the summary frame
@@ -317,6 +332,13 @@ def grid_column(values: list[Any]) -> list[Any]:
     if all(_scalar(v) for v in values) and len(kinds) <= 1:
         return values
     return [json.dumps(v, sort_keys=True) for v in values]
+
+
+def summary_row(run_id: str, *, point: Mapping[str, Any], record: Mapping[str, Any],
+                grid_paths: list[str]) -> dict[str, Any]:
+    """One run's summary row: its record, its id and its grid point. A case sets only its
+    own paths (raft has no `quorum.r`): the others are None."""
+    return {**dict.fromkeys(grid_paths), **record, "run_id": run_id, **point}
 
 
 def summary_frame(rows: list[dict[str, Any]], grid_paths: list[str]) -> pd.DataFrame:

@@ -1,31 +1,31 @@
-"""Run one experiment and write its result folder.
+"""Run one experiment (on the configured runtime), measure it, and write its result folder.
 
-Result folder (DESIGN.md "Result store"): `config.yaml` (resolved), `history.jsonl`,
+Result folder (`results.layout`): `config.yaml` (resolved), `history.jsonl`,
 `trace.jsonl`, `ops.parquet` (one row per op, run parameters as columns) and
-`summary.json` (one flat dict of parameters and metrics). Everything is written
-into a hidden staging folder beside the target and renamed into place at the end,
-so a failed or interrupted run never leaves a half-written folder.
+`summary.json` (one flat dict of parameters and metrics), serialized by
+`results.layout.run_files` (the same function a sweep's runs go through). Everything
+is written into a hidden staging folder beside the target and renamed into place at
+the end, so a failed or interrupted run never leaves a half-written folder.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from workbench.analysis.availability_time import client_time_summary
 from workbench.analysis.metrics import availability_summary, jsonable, message_summary
 from workbench.analysis.phases import annotate_ops, partition_intervals
-from workbench.config import ExperimentConfig
-from workbench.history.events import dumps_event
-from workbench.history.frame import add_run_columns, history_to_frame, to_parquet_frame
+from workbench.experiment.config import ExperimentConfig
+from workbench.history.frame import add_run_columns, history_to_frame
 from workbench.outputs import guard_output_dir, write_marker
+from workbench.results.layout import run_files
+from workbench.results.store import staged_dir, write_files
 from workbench.run_warnings import EMPTY, config_warnings, result_warnings
 from workbench.runtime.result import RunResult
-from workbench.store import staged_dir
 
 CHECK_MODELS = {"register": "cas-register", "set": "set"}
 
@@ -67,6 +67,7 @@ def summarize(config: ExperimentConfig, result: RunResult) -> tuple[pd.DataFrame
     ops = annotate_ops(frame, result.trace, config.nodes, config.duration_ms)
     summary: dict[str, Any] = run_params(config)
     summary.update(availability_summary(ops))
+    summary.update(client_time_summary(ops, result.trace, config.nodes, config.clients, config.duration_ms))
     summary.update(message_summary(result.stats["messages_sent"], ops, config.duration_s))
     summary["leader_changes"] = sum(1 for r in result.trace if r["kind"] == "leader")
     summary["partitions"] = len(intervals)
@@ -109,7 +110,15 @@ def run_experiment(config: ExperimentConfig) -> RunOutput:
     return RunOutput(config, result, add_run_columns(ops, run_params(config)), summary)
 
 
-def write_run(output: RunOutput, out_dir: str | Path, report: bool = False,
+def output_files(output: RunOutput, *, keep_history: bool = True) -> dict[str, bytes]:
+    """The run's files (`results.layout.run_files`): every run folder is written from this."""
+    return run_files(
+        config=output.config.model_dump(mode="json", by_alias=True, exclude_none=True),
+        ops=output.ops, summary=output.summary, history=output.result.history,
+        trace=output.result.trace, extra=output.result.files, keep_history=keep_history)
+
+
+def write_run(output: RunOutput, out_dir: str | Path, *, report: bool = False,
               force: bool = False) -> Path:
     """Write atomically: stage beside the target, then swap it in (`store.staged_dir`).
 
@@ -119,27 +128,13 @@ def write_run(output: RunOutput, out_dir: str | Path, report: bool = False,
     out_dir = Path(out_dir)
     guard_output_dir(out_dir, force=force)
     with staged_dir(out_dir) as stage:
-        _write_files(output, stage, report)
+        write_files(stage, output_files(output))
         write_marker(stage, "run")
+        # A run without ops has nothing to plot (its summary's warnings say so): no report.
+        if report and output.summary.get("ops"):
+            from workbench.analysis.explorer import write_explorer
+            from workbench.analysis.report import write_report
+
+            write_explorer(stage)  # first: the report links to it when it is there
+            write_report(stage, stage / "report.html")
     return out_dir
-
-
-def _write_files(output: RunOutput, folder: Path, report: bool) -> None:
-    config_dump = output.config.model_dump(mode="json", by_alias=True, exclude_none=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(config_dump, sort_keys=False))
-    with open(folder / "history.jsonl", "w", encoding="utf-8") as out:
-        out.writelines(dumps_event(e) + "\n" for e in output.result.history)
-    with open(folder / "trace.jsonl", "w", encoding="utf-8") as out:
-        out.writelines(json.dumps(r) + "\n" for r in output.result.trace)
-    to_parquet_frame(output.ops).to_parquet(folder / "ops.parquet", index=False)
-    (folder / "summary.json").write_text(json.dumps(output.summary, indent=2) + "\n")
-    for relative, data in output.result.files.items():  # e.g. external nodes' logs
-        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_bytes(data)
-    # A run without ops has nothing to plot (its summary's warnings say so): no report.
-    if report and output.summary.get("ops"):
-        from workbench.analysis.explorer import write_explorer
-        from workbench.analysis.report import write_report
-
-        write_explorer(folder)  # first: the report links to it when it is there
-        write_report(folder, folder / "report.html")
