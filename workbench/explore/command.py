@@ -54,6 +54,7 @@ def explore_command(
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     bounded: Annotated[int | None, typer.Option(help="schedule-bounded mode: at most K deviations from the default order")] = None,
     runs: Annotated[int, typer.Option(help="bounded mode: enumerate this many runs, then sample")] = 2000,
+    clients_last: Annotated[bool, typer.Option(help="bounded mode: client ops only as deviations (late reads)")] = False,
     prefix: Annotated[Path | None, typer.Option(help="a scenario file whose opening runs before exploring")] = None,
     prefix_steps: Annotated[int | None, typer.Option(help="how many of the prefix's directives to run")] = None,
     out: Annotated[Path, typer.Option(help="folder for a counterexample")] = Path("data/explore"),
@@ -107,7 +108,8 @@ def explore_command(
         from workbench.explore.bounded import explore_bounded
 
         found = explore_bounded(scope, k=bounded, max_steps=max_depth, budget_runs=runs,
-                                sample_runs=10**9, seed=seed, budget_s=budget_s or 60.0)
+                                sample_runs=10**9, seed=seed, budget_s=budget_s or 60.0,
+                                clients_last=clients_last)
         typer.echo(found.summary())
         if found.violation:
             _write(found, out)  # type: ignore[arg-type]
