@@ -8,7 +8,11 @@ model (constant 0 ms here) and schedules the delivery on the loop; the bare rela
 copies lines from one process's stdout to the other's stdin and nothing else. Same
 machine, same processes, same seconds: the ratio is the price of the network model.
 
-    .venv/bin/python benchmarks/maelstrom_bridge.py [--seconds 5]
+    .venv/bin/python benchmarks/maelstrom_bridge.py [--seconds 5] [--ray]
+
+`--ray` also measures the bridge with each node's process owned by a Ray node actor
+(`runtime: ray`): every message then crosses two Ray calls (node's actor -> conductor
+-> the other node's actor), batched by one call in flight per node and direction.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from workbench.runtime.external import run_external  # noqa: E402
 NODE = [sys.executable, str(ROOT / "examples" / "maelstrom" / "pingpong.py")]
 
 
-def bridge_rate(seconds: float) -> float:
+def bridge_rate(seconds: float, runtime: str = "sim") -> float:
     config = validate_config({
-        "name": "bridge-bench", "protocol": "external", "nodes": 2, "duration_s": seconds,
+        "name": "bridge-bench", "protocol": "external", "runtime": runtime, "nodes": 2,
+        "duration_s": seconds,
         "external": {"command": NODE, "workload": "echo", "grace_s": 0.2},
         # The clients never start: only the two nodes' own messages cross the bridge.
         "workload": {"clients": 1, "start_s": seconds + 1},
@@ -74,12 +79,16 @@ async def _bare(seconds: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--ray", action="store_true", help="also through Ray node actors")
     args = parser.parse_args()
     bare = asyncio.run(_bare(args.seconds))
     bridge = bridge_rate(args.seconds)
     print(f"bare asyncio pipe relay : {bare:10,.0f} messages/s")
     print(f"workbench bridge        : {bridge:10,.0f} messages/s  (network model, seeded delays)")
     print(f"bridge / bare           : {bridge / bare:10.2f}")
+    if args.ray:
+        on_ray = bridge_rate(args.seconds, "ray")
+        print(f"bridge, Ray node actors : {on_ray:10,.0f} messages/s  ({on_ray / bare:.2f} of bare)")
 
 
 if __name__ == "__main__":

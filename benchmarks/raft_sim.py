@@ -36,7 +36,9 @@ per CPU second and per wall second. Alternating rounds spread a busy machine's n
 over both sides; CPU seconds leave out time spent waiting for a core.
 
     git worktree add /tmp/oldtree 530e83f
-    .venv/bin/python benchmarks/raft_sim.py --against-tree /tmp/oldtree [--rounds 5]
+    .venv/bin/python benchmarks/raft_sim.py --against-tree /tmp/oldtree [--rounds 5] [--protocol paxos]
+
+`--protocol paxos` runs the same scenario on Multi-Paxos (its defaults) instead.
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ import sys
 import time
 from pathlib import Path
 
-from workbench.experiment.config import validate_config
+try:
+    from workbench.experiment.config import validate_config
+except ImportError:  # --against-tree a tree from before issue 16's experiment/ package
+    from workbench.config import validate_config  # type: ignore[no-redef]
 from workbench.runtime.sim import Simulation
 
 TARGET_MSGS_PER_S = 150_000
@@ -64,19 +69,20 @@ HAPPYSIM_RUNNER = Path(__file__).parent / "baselines" / "happysim_raft.py"
 HAPPYSIM_CACHE = Path(__file__).resolve().parent.parent / ".cache" / "happysim"
 
 
-def config(seconds: float, nodes: int, clients: int, **raft: object) -> object:
+def config(seconds: float, nodes: int, clients: int, protocol: str = "raft", **raft: object) -> object:
     return validate_config({
-        "name": "bench-raft", "protocol": "raft", "seed": 1, "nodes": nodes, "duration_s": seconds,
+        "name": f"bench-{protocol}", "protocol": protocol, "seed": 1, "nodes": nodes, "duration_s": seconds,
         "workload": {"kind": "register", "keys": 8, "clients": clients, "think_ms": 0,
                      "timeout_ms": 1000, "start_s": 0.5},
         "network": {"latency": {"dist": "constant", "ms": 1.0}},
-        "raft": dict(raft),
+        protocol: dict(raft),
         "sim": {"digest_interval_ms": 1000},
     })
 
 
-def measure(seconds: float, nodes: int, clients: int, **raft: object) -> dict[str, float]:
-    sim = Simulation(config(seconds, nodes, clients, **raft))  # type: ignore[arg-type]
+def measure(seconds: float, nodes: int, clients: int, protocol: str = "raft",
+            **raft: object) -> dict[str, float]:
+    sim = Simulation(config(seconds, nodes, clients, protocol, **raft))  # type: ignore[arg-type]
     start, cpu = time.perf_counter(), time.process_time()
     result = sim.run()
     wall = time.perf_counter() - start
@@ -244,14 +250,15 @@ def report_happysim(hs: dict, results: dict[str, dict[str, float]]) -> None:
               f"committed ops/wall s {r['ops_per_s'] / hs_ops:.1f}x")
 
 
-def child_measure(seconds: float, nodes: int, clients: int, tree: str | None) -> dict[str, float]:
+def child_measure(seconds: float, nodes: int, clients: int, tree: str | None,
+                  protocol: str = "raft") -> dict[str, float]:
     """`measure` in a fresh process, importing `workbench` from `tree` (None: this tree)."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(tree).resolve()), env.get("PYTHONPATH")]))
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", "--seconds", str(seconds),
-         "--nodes", str(nodes), "--clients", str(clients)],
+         "--nodes", str(nodes), "--clients", str(clients), "--protocol", protocol],
         capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent, check=False)
     if out.returncode != 0:
         raise SystemExit(f"raft_sim.py: the child for tree {tree or 'this'} failed: "
@@ -259,14 +266,15 @@ def child_measure(seconds: float, nodes: int, clients: int, tree: str | None) ->
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare_trees(old_tree: str, rounds: int, seconds: float, nodes: int, clients: int) -> None:
+def compare_trees(old_tree: str, rounds: int, seconds: float, nodes: int, clients: int,
+                  protocol: str = "raft") -> None:
     """Alternate this tree and `old_tree`, then print new / old of the medians."""
     if not (Path(old_tree) / "workbench" / "runtime" / "sim.py").is_file():
         raise SystemExit(f"raft_sim.py: --against-tree {old_tree}: no workbench/runtime/sim.py there")
     runs: dict[str, list[dict[str, float]]] = {"new": [], "old": []}
     for i in range(rounds):
         for side, tree in (("new", None), ("old", old_tree)) if i % 2 == 0 else (("old", old_tree), ("new", None)):
-            r = child_measure(seconds, nodes, clients, tree)
+            r = child_measure(seconds, nodes, clients, tree, protocol)
             runs[side].append(r)
             print(f"  round {i + 1} {side}: {r['msgs_per_cpu_s']:,.0f} delivered msgs/CPU s, "
                   f"{r['msgs_per_s']:,.0f} per wall s ({int(r['delivered']):,} msgs)")
@@ -292,15 +300,19 @@ def main() -> None:
     parser.add_argument("--against-tree", metavar="PATH", default=None,
                         help="compare with the workbench in PATH (e.g. a worktree of the old code)")
     parser.add_argument("--rounds", type=int, default=5, help="runs per tree with --against-tree")
+    parser.add_argument("--protocol", choices=("raft", "paxos"), default="raft",
+                        help="with --against-tree: the core to compare (paxos: the same scenario, "
+                             "Multi-Paxos with its defaults)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # one measurement as JSON, for --against-tree
-        print(json.dumps(measure(args.seconds, args.nodes, args.clients)))
+        print(json.dumps(measure(args.seconds, args.nodes, args.clients, args.protocol)))
         return
     if args.against_tree is not None:
-        print(f"Raft, {args.nodes} nodes, {args.clients} clients, {args.seconds:g} simulated s: "
-              f"this tree against {args.against_tree}, {args.rounds} alternating rounds")
-        compare_trees(args.against_tree, args.rounds, args.seconds, args.nodes, args.clients)
+        print(f"{args.protocol.capitalize()}, {args.nodes} nodes, {args.clients} clients, "
+              f"{args.seconds:g} simulated s: this tree against {args.against_tree}, "
+              f"{args.rounds} alternating rounds")
+        compare_trees(args.against_tree, args.rounds, args.seconds, args.nodes, args.clients, args.protocol)
         return
 
     print(f"Raft, {args.nodes} nodes, {args.clients} closed-loop clients (think 0 ms), "

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-PROTOCOLS = sorted((ROOT / "workbench" / "protocols").glob("*.py"))
+PROTOCOLS = sorted((ROOT / "workbench" / "protocols").rglob("*.py"))  # packages too (raft/, paxos/, common/)
 ALLOWED_PREFIXES = ("workbench.core", "workbench.protocols")
 FORBIDDEN_STDLIB = {"time", "asyncio", "threading", "socket", "datetime", "os", "subprocess"}
 
@@ -24,7 +24,7 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: str(p.relative_to(ROOT / "workbench" / "protocols")))
 def test_protocol_cores_import_only_stdlib_and_core(path: Path) -> None:
     for name in imported_modules(path):
         top = name.split(".")[0]
@@ -35,7 +35,7 @@ def test_protocol_cores_import_only_stdlib_and_core(path: Path) -> None:
             assert top not in FORBIDDEN_STDLIB, f"{path.name} imports {name}: cores get `now`, never a clock"
 
 
-@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: str(p.relative_to(ROOT / "workbench" / "protocols")))
 def test_protocol_cores_use_the_injected_rng(path: Path) -> None:
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):

@@ -221,3 +221,16 @@ def test_sweep_force_replaces_only_a_workbench_sweep_of_another_experiment(tmp_p
         run_sweep(plan(duration_s=1), out=out, workers=1, progress=False, force=True)
     assert (out / "notes.txt").read_text() == "mine"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_fresh_path_never_names_something_that_exists(tmp_path: Path) -> None:
+    from workbench.outputs import fresh_path
+
+    assert fresh_path(tmp_path / "counterexample.txt") == tmp_path / "counterexample.txt"
+    (tmp_path / "counterexample.txt").write_text("a user's notes")
+    (tmp_path / "counterexample-2.txt").mkdir()
+    assert fresh_path(tmp_path / "counterexample.txt") == tmp_path / "counterexample-3.txt"
+    (tmp_path / "raft-seed4").mkdir()
+    (tmp_path / "raft-seed4-2").symlink_to(tmp_path / "gone")  # a dangling link is taken too
+    assert fresh_path(tmp_path / "raft-seed4") == tmp_path / "raft-seed4-3"
+    assert (tmp_path / "counterexample.txt").read_text() == "a user's notes"

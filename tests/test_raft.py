@@ -26,11 +26,11 @@ from workbench.protocols.raft import (
     Forward,
     ForwardReply,
     InstallSnapshot,
+    RaftInvariants,
     RaftNode,
     RaftOptions,
     RequestVote,
 )
-from workbench.protocols.raft_invariants import RaftInvariants
 from workbench.runtime.driver import NodeDriver, apply_persist
 from workbench.runtime.stepped import SteppedTransport
 
@@ -508,8 +508,12 @@ def test_options_are_validated() -> None:
 
 def test_raft_modules_import_only_stdlib_and_core() -> None:
     root = Path(__file__).resolve().parent.parent / "workbench" / "protocols"
-    for name in ("raft.py", "raft_invariants.py"):
-        tree = ast.parse((root / name).read_text())
+    paths = sorted((root / "raft").glob("*.py"))
+    assert {p.name for p in paths} >= {"node.py", "log.py", "progress.py", "read_only.py", "messages.py",
+                                        "invariants.py"}
+    for path in paths:
+        name = path.name
+        tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
                 module = node.module

@@ -11,6 +11,9 @@ paths cost nothing and leave the filesystem as it was:
   dropped inside is never deleted);
 - the place is checked writable by creating and removing a probe folder, which catches
   read-only mounts (EROFS) even for root, whom permission bits do not stop.
+
+Commands that write a finding into a default place (`search`'s folder, `explore`'s
+counterexample file) never replace anything there: `fresh_path` picks the next free name.
 """
 
 from __future__ import annotations
@@ -120,6 +123,16 @@ def guard_output_file(target: str | Path, *, force: bool, option: str = "--out",
     if target.exists():
         _check_access(target, where)
     check_writable(target.parent, where)
+
+
+def fresh_path(base: Path) -> Path:
+    """`base` if nothing is there, else `name-2.ext`, `name-3.ext`, ...: the first free name
+    (a file's suffix is kept; an earlier finding, or a user's file, is never replaced)."""
+    candidate, k = base, 1
+    while candidate.exists() or candidate.is_symlink():
+        k += 1
+        candidate = base.with_name(f"{base.stem}-{k}{base.suffix}")
+    return candidate
 
 
 def _head(path: Path, where: str) -> bytes:

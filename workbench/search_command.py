@@ -31,6 +31,7 @@ import typer
 import yaml
 
 from workbench.errors import ConfigError, UserInputError
+from workbench.outputs import fresh_path
 
 if TYPE_CHECKING:
     from workbench.experiment.config import ExperimentConfig
@@ -101,15 +102,6 @@ def write_finding(config: ExperimentConfig, problem: str, folder: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _fresh_folder(base: Path) -> Path:
-    """`base`, or `base-2`, `base-3`, ... : never an existing folder (a user's earlier finding)."""
-    candidate, k = base, 1
-    while candidate.exists():
-        k += 1
-        candidate = base.with_name(f"{base.name}-{k}")
-    return candidate
 
 
 class _Progress:
@@ -226,7 +218,7 @@ def run_search(protocol: str, seeds: int, start: int, options: dict[str, Any], m
         seed, problem = found
         config = next(c for c in configs if c.seed == seed)
         label = (mutant or "search").split(":")[-1]
-        folder = out or _fresh_folder(Path("data") / "search" / f"{protocol}-{label}-seed{seed}")
+        folder = out or fresh_path(Path("data") / "search" / f"{protocol}-{label}-seed{seed}")
         write_finding(config, problem, folder)
         echo(f"FINDING seed {seed}: {problem}")
         echo(f"written to {folder}; replay: workbench run {folder / 'config.yaml'}")

@@ -95,9 +95,9 @@ class ExperimentConfig(BaseModel):
         if self.protocol == "external" and self.external is None:
             raise ConfigError("external: required field is missing (protocol external needs "
                               "external.command and external.workload)")
-        if self.protocol == "external" and self.runtime == "ray":
-            raise ConfigError("runtime: protocol external runs its own node processes in real "
-                              "time (leave runtime at sim; `workbench sweep` fans external runs out on Ray)")
+        if self.protocol == "external" and self.runtime == "ray" and self.ray.time_scale != 1:
+            raise ConfigError("ray.time_scale: external nodes run on their own OS clock; "
+                              "leave it at 1 with protocol external")
         if self.protocol == "external" and self.faults.clocks:
             raise ConfigError("faults.clocks: external nodes read their own OS clock; "
                               "clock faults are not supported with protocol external")

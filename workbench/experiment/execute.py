@@ -8,6 +8,7 @@ filesystem, and a killed sweep restarts where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -185,6 +186,16 @@ def run_sweep(plan: SweepPlan, *, out: str | Path | None = None, workers: int | 
                             progress=progress, force=force)
 
 
+def _reusing_node_actors(plan: SweepPlan) -> contextlib.AbstractContextManager[None]:
+    """External nodes on Ray: the runs share their node actors (`external_ray`) instead
+    of starting five new Ray workers each."""
+    if plan.config.get("protocol") == "external" and uses_ray_runtime(plan):
+        from workbench.runtime.external_ray import reusing_node_actors
+
+        return reusing_node_actors()
+    return contextlib.nullcontext()
+
+
 def _run_pending(plan: SweepPlan, store: SweepStore, *, serial: bool, workers: int | None,
                  keep_history: bool, retry_errors: bool, progress: bool,
                  force: bool) -> SweepResult:
@@ -212,7 +223,8 @@ def _run_pending(plan: SweepPlan, store: SweepStore, *, serial: bool, workers: i
 
     try:
         if serial:
-            run_serial(pending, on_done, keep_history)
+            with _reusing_node_actors(plan):
+                run_serial(pending, on_done, keep_history)
         else:
             run_as_ray_tasks(pending, on_done, keep_history=keep_history,
                              slots=ray_slots(workers))

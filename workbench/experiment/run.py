@@ -54,7 +54,8 @@ def execute(config: ExperimentConfig) -> RunResult:
 
 
 def run_params(config: ExperimentConfig) -> dict[str, Any]:
-    runtime = "external" if config.protocol == "external" else config.runtime
+    # External nodes: "external" as child processes here, "ray" when node actors own them.
+    runtime = "external" if config.protocol == "external" and config.runtime != "ray" else config.runtime
     return {"name": config.name, "protocol": config.protocol, "runtime": runtime,
             "seed": config.seed, "nodes": config.nodes, "duration_s": config.duration_s}
 

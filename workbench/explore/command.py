@@ -133,10 +133,8 @@ def explore_command(
 
 def _write(result: Result, out: Path) -> None:
     from workbench.explore.counterexample import write_counterexample
+    from workbench.outputs import fresh_path
 
-    path = out / "counterexample.txt"
-    k = 1
-    while path.exists():  # never overwrite a user's file
-        path, k = out / f"counterexample-{k}.txt", k + 1
+    path = fresh_path(out / "counterexample.txt")  # never overwrite a user's file
     write_counterexample(result, path)
     typer.echo(f"counterexample: {path} (replay: python -m workbench.scenario {path})")

@@ -330,6 +330,10 @@ QUIET_TAIL_S = 5.0
 # --------------------------------------------------------------------------- nodes, clocks
 
 
+CrashPoint = Literal["after_persist", "mid_persist", "before_reply"]
+"""Where inside a step a crash lands (issue 12; `runtime.driver` carries them out)."""
+
+
 class NodeFaultSpec(_Timed):
     """Crash (volatile state lost, durable state kept) or pause (state kept, frozen).
 
@@ -338,6 +342,19 @@ class NodeFaultSpec(_Timed):
 
     kind: Literal["crash", "pause"] = Field(description="crash: volatile state lost, durable kept; pause: frozen")
     node: NodeTarget = Field(description="a node id, random, or the leader at that moment")
+    point: CrashPoint | None = Field(
+        None, description="crash only (sim only; elsewhere a plain crash): land inside the node's first step "
+        "at or after `at` that has this point: after_persist (its writes durable, none of its sends or "
+        "replies out), mid_persist (a prefix of its records durable, the rest and everything after lost), "
+        "before_reply (its writes and sends out, its replies lost); none by `at + duration`: no crash")
+
+    @model_validator(mode="after")
+    def _point_is_a_crash(self) -> NodeFaultSpec:
+        if self.point is not None and self.kind != "crash":
+            raise ValueError(f"point: {self.point!r} is a crash point; kind is {self.kind!r}")
+        if self.point is not None and self.duration is None:
+            raise ValueError("a crash point needs a duration (the window it may land in)")
+        return self
 
 
 class ClockSpec(BaseModel):

@@ -22,13 +22,16 @@ BODY_TYPE = "workbench"
 
 
 def registry_of(*modules: ModuleType) -> dict[str, type]:
-    """Name -> dataclass for every dataclass defined in `modules`, plus ClientRequest."""
+    """Name -> dataclass for every dataclass defined in `modules` (or, for a package, in its
+    submodules and exported by it), plus ClientRequest."""
     classes: dict[str, type] = {"ClientRequest": ClientRequest}
     for module in modules:
         for name, cls in inspect.getmembers(module, inspect.isclass):
             # Wire types only: messages and the values inside them, not options or
             # private bookkeeping classes.
-            if (dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
+            # A package (raft/, paxos/) re-exports its submodules' messages.
+            defined_here = cls.__module__ == module.__name__ or cls.__module__.startswith(module.__name__ + ".")
+            if (dataclasses.is_dataclass(cls) and defined_here
                     and not name.startswith("_") and not name.endswith("Options")):
                 classes[name] = cls
     return classes

@@ -38,7 +38,7 @@ from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Storage
 from workbench.maelstrom.codec import BODY_TYPE, decode, encode, registry_of
-from workbench.protocols import node_class, options_class
+from workbench.protocols import node_class, options_class, protocol_module
 from workbench.runtime.driver import apply_persist
 
 KEY_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE, PRECONDITION_FAILED = 20, 11, 22
@@ -53,8 +53,7 @@ class MaelstromHost:
         self.seed = seed
         self.out = out or sys.stdout.buffer
         self.log = log or sys.stderr
-        module = importlib.import_module(node_class(protocol).__module__)
-        self.classes = registry_of(module, importlib.import_module("workbench.protocols.state_machine"))
+        self.classes = registry_of(protocol_module(protocol), importlib.import_module("workbench.protocols.state_machine"))
         self.name = ""
         self.names: list[str] = []
         self.core: Any = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
 # name -> (module, node class, options class). Imported lazily so that a broken or
@@ -20,6 +21,11 @@ PROTOCOL_NAMES = tuple(_REGISTRY)
 def node_class(name: str) -> Any:
     module, node, _ = _REGISTRY[name]
     return getattr(importlib.import_module(module), node)
+
+
+def protocol_module(name: str) -> ModuleType:
+    """The module (Raft and Paxos: the package) that defines protocol `name` and its messages."""
+    return importlib.import_module(_REGISTRY[name][0])
 
 
 def options_class(name: str) -> Any:

@@ -105,6 +105,12 @@ class Node(ABC):
     def is_leader(self) -> bool:
         return False
 
+    def needs_leader(self, request: ClientRequest) -> bool:
+        """Whether only a leader can serve `request`. When it does and `leader()` is None,
+        the runtime's request policy answers it instead of the core (runtime/driver.py):
+        fail at once or hold. Leaderless stores (eventual, quorum) never need one."""
+        return False
+
     @abstractmethod
     def state_digest(self) -> int:
         """A hash of the replica's applied state; equal digests mean converged replicas."""

@@ -56,15 +56,7 @@ from workbench.core.storage import DeleteItems, PutItem, PutMany
 from workbench.core.storage import Put as StoragePut  # `Put` here is the replica write message
 from workbench.protocols.base import Node
 from workbench.protocols.quorum_clock import HybridClock
-
-Clock = tuple[tuple[NodeId, int], ...]
-"""A version vector as sorted (node, counter) pairs; () under LWW."""
-
-Entry = tuple[int, Clock, Any]
-"""(HLC timestamp, version vector, value): one version of a key."""
-
-Entries = tuple[Entry, ...]
-"""A key's versions: one under LWW, the sibling set (mutually concurrent) under VV."""
+from workbench.protocols.quorum_versions import Clock, Entries, merge_entries, resolve
 
 _ANTI_ENTROPY = "anti_entropy"
 _HANDOFF = "handoff"
@@ -170,37 +162,6 @@ class Sync(Message):
 
     items: tuple[tuple[str, Entries], ...]
     reply: bool
-
-
-# ------------------------------------------------------------------ versions
-def _descends(a: Clock, b: Clock) -> bool:
-    """a >= b entry-wise (a has seen everything b has)."""
-    mine = dict(a)
-    return all(mine.get(node, 0) >= count for node, count in b)
-
-
-def merge_entries(a: Entries, b: Entries, versioning: str) -> Entries:
-    """The join of two version sets: LWW keeps the greatest timestamp; VV keeps every
-    version no other version descends from (siblings), ordered by timestamp."""
-    if not a:
-        return b
-    if not b:
-        return a
-    if versioning == "lww":
-        return (max(a[0], b[0], key=lambda e: e[0]),)
-    union = {e[0]: e for e in (*a, *b)}  # a timestamp names one write
-    kept = [e for e in union.values()
-            if not any(o[0] != e[0] and _descends(o[1], e[1]) for o in union.values())]
-    return tuple(sorted(kept, key=lambda e: e[0]))
-
-
-def resolve(entries: Entries) -> Any:
-    """What a read returns: the value of the newest version (greatest HLC timestamp)."""
-    return max(entries, key=lambda e: e[0])[2] if entries else None
-
-
-def newest_stamp(entries: Entries) -> int:
-    return max(e[0] for e in entries) if entries else -1
 
 
 # ------------------------------------------------------------------ coordinator state

@@ -46,6 +46,15 @@ order, until the fsync is acknowledged (etcd's `msgsAfterAppend`); a release is 
 transport schedule named `DISK_TIMER`. A crash loses the held effects and every write
 not yet durable (`Disk.crash`). Both runtimes do this here, the same way.
 
+One request policy for every protocol (issue 14 item 1, DESIGN.md "One request
+policy"), here and only here: a request the core says needs a leader
+(`Node.needs_leader`) that reaches a node knowing none (`Node.leader()` is None) is
+answered `fail` at once, "no leader" (`hold_ms=None`), or held up to `hold_ms` of run
+time and handed to the core as soon as it learns a leader, else answered `fail` then.
+Both answers are true `fail`s: the request was never handed to the core, so it went
+nowhere (and depends on nothing written, so it does not wait for an fsync). A crash
+loses held requests with the rest (their clients time out: `info`).
+
 Hot paths are kept flat (locals, bound methods, no per-effect allocation beyond the
 transport's own): the simulator runs ~150k delivered messages per second through here.
 """
@@ -53,6 +62,7 @@ transport's own): the simulator runs ~150k delivered messages per second through
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -70,6 +80,10 @@ HELD_MESSAGE, HELD_REQUEST, HELD_TIMER = range(3)
 DISK_TIMER = "__disk"
 
 NO_CUT: frozenset[tuple[int, int]] = frozenset()
+
+HOLD_TIMER = "driver:hold"
+"""The driver's own timer (held requests' deadlines); no core names a timer so."""
+NO_LEADER = "no leader"
 
 
 class Transport(Protocol):
@@ -131,6 +145,8 @@ class NodeDriver:
         "_send", "_reply", "_schedule", "offset", "rate", "cut", "trace", "check",
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
         "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
+        "hold_ms", "held_requests", "_hold_token",
+        "crash_point", "crash_fault", "crash_rng", "crash_landed",
     )
 
     def __init__(
@@ -149,6 +165,7 @@ class NodeDriver:
         trace: list[dict[str, Any]] | None = None,
         check: Callable[[float], None] | None = None,
         disk: Disk | None = None,
+        hold_ms: float | None = None,
     ) -> None:
         self.id = node_id
         self.members = list(members)
@@ -185,6 +202,16 @@ class NodeDriver:
         self.held: list[tuple[float, Send | Reply]] = []
         self.hold_until = -1.0
         self.release_at: float | None = None
+        # The request policy (workload.request_policy): None fails a leaderless request at
+        # once; a number holds it that many ms. Held: (request, run-time deadline), FIFO.
+        self.hold_ms = hold_ms
+        self.held_requests: deque[tuple[ClientRequest, float]] = deque()
+        self._hold_token: int | None = None  # the pending HOLD_TIMER schedule, if any
+        # A crash point armed by a fault (`arm_crash`): where in which step the node dies.
+        self.crash_point: str | None = None
+        self.crash_fault: int | None = None
+        self.crash_rng: random.Random | None = None
+        self.crash_landed: Callable[[int, str, int], None] | None = None
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:
@@ -205,19 +232,25 @@ class NodeDriver:
         if self.node is None:
             self.boot(now)
 
-    def crash(self) -> None:
-        """Lose everything but storage: the core object, its timers and held inputs."""
+    def crash(self) -> int:
+        """Lose everything but storage: the core object, its timers and held inputs.
+        Returns how many records the disk model lost (writes not yet durable)."""
         self.node = None
+        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
         self.incarnation += 1
         self.timers.clear()
         self.pending.clear()
+        self.held_requests.clear()
+        self._hold_token = None
         self.paused = False
         self.last_digest = None
+        lost = 0
         if self.disk is not None:
-            self.disk.crash(self.transport.now_ms())
+            lost = self.disk.crash(self.transport.now_ms())
             self.held.clear()
             self.hold_until = -1.0
             self.release_at = None
+        return lost
 
     def pause(self) -> None:
         self.paused = True
@@ -259,8 +292,48 @@ class NodeDriver:
         if self.paused:
             self.pending.append((HELD_REQUEST, request, None))
             return
+        if node.leader() is None and node.needs_leader(request):
+            self._no_leader(request, now)
+            return
         node.on_client_request(request, self.offset + now * self.rate)
         self._drain(node, now)
+
+    def _no_leader(self, request: ClientRequest, now: float) -> None:
+        """The request policy for a node that knows no leader (module docstring)."""
+        if self.hold_ms is None:
+            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
+            return
+        deadline = now + self.hold_ms
+        self.held_requests.append((request, deadline))
+        if self._hold_token is None:
+            self._hold_token = self._schedule(deadline, self.id, HOLD_TIMER, None)
+
+    def _release_held(self, node: Node, now: float) -> None:
+        """The core knows a leader now: hand it the held requests, oldest first."""
+        # Taken out first, so the drains below (which end here again) see none held.
+        held, self.held_requests = self.held_requests, deque()
+        while held:
+            if self.node is not node:
+                return  # crashed meanwhile: held requests are lost with it
+            if node.leader() is None:
+                held.extend(self.held_requests)  # lost the leader again: keep waiting
+                self.held_requests = held
+                return
+            request, _ = held.popleft()
+            node.on_client_request(request, self.offset + now * self.rate)
+            self._drain(node, now)
+
+    def _hold_expired(self, token: int, now: float) -> None:
+        """HOLD_TIMER came due: fail the requests held past their deadline, re-arm for the rest."""
+        if token != self._hold_token:
+            return  # a schedule from before a crash
+        self._hold_token = None
+        held = self.held_requests
+        while held and held[0][1] <= now:
+            request, _ = held.popleft()
+            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
+        if held:
+            self._hold_token = self._schedule(held[0][1], self.id, HOLD_TIMER, None)
 
     def fire(self, name: str, token: int, now: float) -> None:
         """A timer's schedule came due: fire it, re-arm it lazily, or ignore a stale one."""
@@ -272,6 +345,11 @@ class NodeDriver:
                     self.pending.append((HELD_TIMER, name, token))
                 else:
                     self._release(now)
+            elif name == HOLD_TIMER and node is not None:  # never in `timers`: cores do not own it
+                if self.paused:
+                    self.pending.append((HELD_TIMER, name, token))
+                else:
+                    self._hold_expired(token, now)
             return  # cancelled, replaced, or the node crashed since
         if timer[1] > now:
             timer[2] = timer[1]  # pushed back since it was scheduled: schedule again
@@ -302,8 +380,13 @@ class NodeDriver:
         effects = node.take_effects()
         if not effects:
             return False
+        if self.crash_point is not None and self._crash_inside(effects, now):
+            return True
         if self.disk is not None:
-            return self._drain_disk(effects, now)
+            self._drain_disk(effects, now)
+            if self.held_requests and node.leader() is not None:
+                self._release_held(node, now)
+            return True
         send, me = self._send, self.id
         sent = 0
         stamp: float | None = None
@@ -336,6 +419,8 @@ class NodeDriver:
             self.sent += sent
         if self.check is not None:
             self.check(now)
+        if self.held_requests and node.leader() is not None:
+            self._release_held(node, now)
         return True
 
     def _drain_disk(self, effects: list[Any], now: float) -> bool:
@@ -402,6 +487,96 @@ class NodeDriver:
         del held[:k]
         self.release_at = None
         self._arm_release()
+
+    # ------------------------------------------------------------ crash points (issue 12)
+    def arm_crash(self, point: str, fault_id: int, rng: random.Random,
+                  landed: Callable[[int, str, int], None]) -> None:
+        """Crash inside the node's next step that has `point` (`faults.spec.CrashPoint`).
+
+        `rng` draws the cut of a `mid_persist`; `landed(fault_id, point, records_kept)`
+        is called when the crash lands, before the node is torn down (the transport
+        traces it). Until then the node runs as usual; `disarm_crash` takes it back."""
+        self.crash_point, self.crash_fault = point, fault_id
+        self.crash_rng, self.crash_landed = rng, landed
+
+    def disarm_crash(self, fault_id: int) -> bool:
+        """Take back the crash point of `fault_id`; False if it is no longer armed
+        (it landed, or a plain crash came first and took it with it)."""
+        if self.crash_fault != fault_id:
+            return False
+        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
+        return True
+
+    def _crash_inside(self, effects: list[Any], now: float) -> bool:
+        """Carry out `effects` up to the armed crash point and crash there; False (and
+        nothing done) when this step has no such point.
+
+        - `after_persist`: the step persists and then sends or replies; the crash falls
+          after its writes are durable, before the first send or reply behind them.
+        - `mid_persist`: the step writes two or more records (one `Persist` of several,
+          or several persists); a random proper prefix of them is durable, then the crash.
+          `PutMany` is one record: it is never cut (the point of one atomic record).
+        - `before_reply`: the step replies to a client after a write or a send; its
+          writes and sends are out, the crash falls before its first reply.
+        Effects before the cut run in order; with a disk model every earlier write is
+        made durable first (its fsync completed just now) and the sends and replies held
+        behind it go out, so the crash falls exactly between durable and not sent.
+        """
+        point = self.crash_point
+        cut = -1  # effects[:cut] are carried out
+        keep = -1  # mid_persist: records that reach storage
+        wrote = sent = False
+        if point == "mid_persist":
+            total = sum(len(e.records) if type(e) is Persist else 1
+                        for e in effects if type(e) is Persist or type(e) is Extend)
+            if total < 2:
+                return False
+            keep = self.crash_rng.randint(1, total - 1)  # type: ignore[union-attr]
+            cut = len(effects)
+        else:
+            for i, effect in enumerate(effects):
+                cls = type(effect)
+                if cls is Persist or cls is Extend:
+                    wrote = True
+                elif cls is Send:
+                    if point == "after_persist" and wrote:
+                        cut = i
+                        break
+                    sent = True
+                elif cls is Reply and (wrote if point == "after_persist" else wrote or sent):
+                    cut = i
+                    break
+            if cut < 0:
+                return False
+        if self.disk is not None:
+            self.disk.sync(float("inf"))
+            self._release(float("inf"))
+        storage, me = self.storage, self.id
+        written = 0
+        for effect in effects[:cut]:
+            cls = type(effect)
+            if cls is Persist or cls is Extend:
+                records = effect.records if cls is Persist else (effect,)
+                if keep >= 0 and written + len(records) >= keep:
+                    storage.apply(records[:keep - written])
+                    written = keep
+                    break
+                storage.apply(records)
+                written += len(records)
+            elif cls is Send:
+                self.sent += 1
+                self._send(me, effect.to, effect.message)
+            elif cls is Reply:
+                self._reply(me, effect)
+            elif cls is Observe:
+                self.trace.append({"time": round(now, 3), "kind": effect.kind, "node": me, **effect.fields})
+        landed, fault = self.crash_landed, self.crash_fault
+        if landed is not None and fault is not None:
+            landed(fault, point, written)  # type: ignore[arg-type]
+        self.crash()
+        if self.check is not None:
+            self.check(now)
+        return True
 
     # ------------------------------------------------------------ queries
     def leader_status(self) -> tuple[bool, int | None]:

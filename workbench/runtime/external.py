@@ -25,9 +25,9 @@ member i is `n{i+1}`) and plays Maelstrom's part around them:
 Not byte-for-byte replayable (DESIGN.md "External nodes"): the fault schedule and
 every rng are seeded, but the nodes' own timing and the OS scheduler are not.
 
-The class is the seam for a shared node driver: `NodeProcess` is the transport to one
-node and `ExternalRuntime` only routes lines between them, the network model and the
-clients.
+`ExternalRuntime` only routes lines between the nodes, the network model and the
+clients; its transport to one node is a `NodeProcess` (a child of this process) or,
+on `runtime: ray`, an `external_ray.RemoteNode` (a process a Ray node actor owns).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from workbench.faults import (
     resolve_node,
     resolve_partition,
 )
-from workbench.runtime.external_process import NodeProcess
+from workbench.runtime.external_process import NodeFactory, NodeProcess, NodeTransport
 from workbench.runtime.external_services import SERVICE_NAMES, make_services
 from workbench.runtime.external_spec import ExternalConfig
 from workbench.runtime.external_workloads import (
@@ -84,7 +84,10 @@ def python_argv(command: list[str]) -> list[str]:
 
 
 class ExternalRuntime:
-    def __init__(self, config: ExperimentConfig, log_dir: Path) -> None:
+    def __init__(self, config: ExperimentConfig, log_dir: Path,
+                 transport: NodeFactory = NodeProcess) -> None:
+        """`transport` makes the stand-in for one node: a child process of this one
+        (`NodeProcess`), or a process a Ray node actor owns (`external_ray`)."""
         assert config.external is not None
         self.config = config
         self.spec: ExternalConfig = config.external
@@ -109,7 +112,7 @@ class ExternalRuntime:
                                   rng=derive_rng(seed, "clients"))
         self.closed_loop = workload.arrival == "closed"
 
-        self.nodes = [NodeProcess(name, self.argv, log_dir / f"{name}.stderr.log",
+        self.nodes: list[NodeTransport] = [transport(name, self.argv, log_dir / f"{name}.stderr.log",
                                   self.spec.max_line_bytes, self._on_line, self._on_malformed,
                                   self._on_exit)
                       for name in self.names]
@@ -121,6 +124,7 @@ class ExternalRuntime:
         self._paused_by_fault: dict[int, int] = {}
         self._restarts: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._failure: asyncio.Future[BaseException] | None = None
         self._t0 = 0.0
         self.trace: list[dict[str, Any]] = []
         self.harness_log = open(log_dir / "harness.log", "w", encoding="utf-8")  # noqa: SIM115
@@ -142,8 +146,14 @@ class ExternalRuntime:
         self.harness_log.write(f"{self.now_ms():10.1f} ms  {text}\n")
 
     # ------------------------------------------------------------ the run
+    def fail(self, exc: BaseException) -> None:
+        """Stop the run early with `exc` (a transport lost its node's owner)."""
+        if self._failure is not None and not self._failure.done():
+            self._failure.set_result(exc)
+
     async def run(self) -> RunResult:
         self.loop = asyncio.get_running_loop()
+        self._failure = self.loop.create_future()
         self._t0 = self.loop.time()
         wall = time.perf_counter()
         try:
@@ -152,7 +162,9 @@ class ExternalRuntime:
             self._schedule_clients()
             for event in build_schedule(self.config.faults, self.end_ms, self.fault_rng):
                 self._later(event.time_ms, self._fault, event)
-            await asyncio.sleep(self.end_ms / 1000.0)
+            await asyncio.wait([self._failure], timeout=self.end_ms / 1000.0)
+            if self._failure.done():
+                raise self._failure.result()
             self._stopping = True
             self.clients.finish(self.end_ms)
         finally:
@@ -182,6 +194,7 @@ class ExternalRuntime:
         try:
             reply = await self._control_rpc(i, body)
         except (TimeoutError, ConnectionError) as exc:
+            await self.nodes[i].sync_log()
             problem = self._init_problem(i, exc)
             if fatal:
                 raise ExternalNodeError(problem) from None
@@ -208,13 +221,21 @@ class ExternalRuntime:
         future: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self._control[msg_id] = (i, future)
         line = {"src": HARNESS_CLIENT, "dest": self.names[i], "body": {**body, "msg_id": msg_id}}
-        proc = self.nodes[i].proc
-        if proc is not None and proc.returncode is not None:  # gone before we asked
+        code = self.nodes[i].exit_code
+        if code is not None:  # gone before we asked
             self._control.pop(msg_id, None)
-            raise ConnectionError(proc.returncode)
+            raise ConnectionError(code)
         self.nodes[i].write(_encode(line))
         try:
-            return await asyncio.wait_for(future, timeout=self.spec.init_timeout_s)
+            # A run that failed meanwhile (a lost node actor) ends the wait at once.
+            assert self._failure is not None
+            await asyncio.wait([future, self._failure], timeout=self.spec.init_timeout_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+            if self._failure.done():
+                raise self._failure.result()
+            if not future.done():
+                raise TimeoutError
+            return future.result()
         finally:
             self._control.pop(msg_id, None)
 
@@ -269,7 +290,7 @@ class ExternalRuntime:
 
     def _next_after(self, slot: int | None) -> None:
         if slot is not None and self.closed_loop:
-            self._later(self.clients.config.think_ms, self._client_next, slot)
+            self._later(self.clients.next_delay_ms(slot), self._client_next, slot)
 
     def _client_reply(self, dest: str, body: dict[str, Any]) -> None:
         msg_id = body.get("in_reply_to")
@@ -290,7 +311,7 @@ class ExternalRuntime:
         self._next_after(slot)
 
     # ------------------------------------------------------------ lines from nodes
-    def _on_line(self, node: NodeProcess, line: bytes) -> None:
+    def _on_line(self, node: NodeTransport, line: bytes) -> None:
         src = self.index[node.name]
         try:
             message = json.loads(line)
@@ -318,14 +339,14 @@ class ExternalRuntime:
         else:
             self._on_malformed(node, f"unknown dest {dest!r}")
 
-    def _on_malformed(self, node: NodeProcess, problem: str) -> None:
+    def _on_malformed(self, node: NodeTransport, problem: str) -> None:
         i = self.index[node.name]
         self.stats["malformed_lines"] += 1
         self.stats["malformed_per_node"][i] += 1
         if self.stats["malformed_per_node"][i] <= MALFORMED_LOGGED:
             self._log(f"{node.name}: malformed line: {problem}")
 
-    def _on_exit(self, node: NodeProcess, code: int) -> None:
+    def _on_exit(self, node: NodeTransport, code: int) -> None:
         i = self.index[node.name]
         for target, future in list(self._control.values()):
             if target == i and not future.done():
@@ -410,8 +431,7 @@ class ExternalRuntime:
 
     async def _restart(self, i: int) -> None:
         node = self.nodes[i]
-        if node.proc is not None:
-            await node.proc.wait()
+        await node.wait_exit()
         await node.start()
         await self._init(i, fatal=False)
 
@@ -430,6 +450,13 @@ def _last_line(path: Path) -> str:
 
 
 def run_external(config: ExperimentConfig) -> RunResult:
-    """Run `config` (protocol external) to the end; every node process is gone afterwards."""
+    """Run `config` (protocol external) to the end; every node process is gone afterwards.
+
+    `runtime: ray` gives each node's process to a Ray node actor (`external_ray`);
+    otherwise the processes are children of this one."""
+    if config.runtime == "ray":
+        from workbench.runtime.external_ray import run_external_on_ray
+
+        return run_external_on_ray(config)
     with tempfile.TemporaryDirectory(prefix="workbench-external-") as tmp:
         return asyncio.run(ExternalRuntime(config, Path(tmp)).run())

@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 WRITE_BUFFER_LIMIT = 8 << 20
 """Bytes queued for a node's stdin before further messages to it are dropped (a node
@@ -48,6 +49,29 @@ def _die_with_parent() -> None:
 _PREEXEC = _die_with_parent if _PRCTL is not None else None
 
 
+class NodeTransport(Protocol):
+    """What `ExternalRuntime` needs of one node: `NodeProcess` here, or
+    `external_ray.RemoteNode`, the stand-in for a process a Ray node actor owns."""
+
+    name: str
+    dropped_writes: int
+
+    @property
+    def exit_code(self) -> int | None: ...
+    async def start(self) -> None: ...
+    def write(self, data: bytes) -> bool: ...
+    def kill(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    async def wait_exit(self) -> None: ...
+    async def sync_log(self) -> None: ...
+    async def stop(self, grace_s: float) -> None: ...
+
+
+NodeFactory = Callable[..., NodeTransport]
+"""Called like `NodeProcess(name, argv, log_path, max_line_bytes, on_line, on_malformed, on_exit)`."""
+
+
 class NodeProcess:
     def __init__(self, name: str, argv: list[str], log_path: Path, max_line_bytes: int,
                  on_line: Callable[[NodeProcess, bytes], None],
@@ -67,6 +91,18 @@ class NodeProcess:
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The current incarnation's exit code; None while it runs (or before the first start)."""
+        return self.proc.returncode if self.proc is not None else None
+
+    async def wait_exit(self) -> None:
+        if self.proc is not None:
+            await self.proc.wait()
+
+    async def sync_log(self) -> None:
+        """The stderr log is already at `log_path` (a remote owner copies it there)."""
 
     async def start(self) -> None:
         """Spawn (again): a restart is a fresh process with empty memory, as in Maelstrom."""

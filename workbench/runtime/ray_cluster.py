@@ -67,6 +67,35 @@ def client_slots(config: ExperimentConfig) -> list[list[int]]:
     return slots
 
 
+def reserve_bundles(config: ExperimentConfig) -> PlacementGroup:
+    """One bundle per node (`ray.placement`: pack or spread), reserved or one clear error."""
+    strategy = "SPREAD" if config.ray.placement == "spread" else "PACK"
+    placement = placement_group([{"CPU": BUNDLE_CPU}] * config.nodes, strategy=strategy)
+    ready, _ = ray.wait([placement.ready()], timeout=START_TIMEOUT_S)
+    if not ready:
+        with contextlib.suppress(Exception):
+            remove_placement_group(placement)
+        raise RayStartError(f"ray: could not reserve {config.nodes} bundles of "
+                            f"{BUNDLE_CPU} CPU ({strategy}) within {START_TIMEOUT_S:.0f} s")
+    return placement
+
+
+def bundle_options(placement: PlacementGroup, index: int) -> dict[str, Any]:
+    """`.options(...)` for an actor in bundle `index` (node `index`'s machine)."""
+    place = PlacementGroupSchedulingStrategy(placement, placement_group_bundle_index=index)
+    return {"num_cpus": ACTOR_CPU, "scheduling_strategy": place, "max_restarts": 0}
+
+
+def wait_ready(actors: list[Any]) -> list[str]:
+    """Each actor's `ready()` (its host:pid), once all are up, or one clear error."""
+    refs = [actor.ready.remote() for actor in actors]
+    _, pending = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
+    if pending:
+        raise RayStartError(f"ray: {len(pending)} of {len(refs)} actors did not start "
+                            f"within {START_TIMEOUT_S:.0f} s")
+    return list(ray.get(refs))
+
+
 @dataclass
 class Cluster:
     config: ExperimentConfig
@@ -89,16 +118,10 @@ class Cluster:
     def launch(self) -> None:
         started = time.perf_counter()
         config = self.config
-        strategy = "SPREAD" if config.ray.placement == "spread" else "PACK"
-        self.placement = placement_group([{"CPU": BUNDLE_CPU}] * config.nodes, strategy=strategy)
-        ready, _ = ray.wait([self.placement.ready()], timeout=START_TIMEOUT_S)
-        if not ready:
-            raise RayStartError(f"ray: could not reserve {config.nodes} bundles of "
-                                f"{BUNDLE_CPU} CPU ({strategy}) within {START_TIMEOUT_S:.0f} s")
+        self.placement = reserve_bundles(config)
         slots = client_slots(config)
         for i in range(config.nodes):
-            place = PlacementGroupSchedulingStrategy(self.placement, placement_group_bundle_index=i)
-            options = {"num_cpus": ACTOR_CPU, "scheduling_strategy": place, "max_restarts": 0}
+            options = bundle_options(self.placement, i)
             node = RemoteHost.options(**options).remote(
                 config, i, True, [] if self.client_actors else slots[i], self.node_factory)
             self.nodes.append(node)
@@ -108,12 +131,7 @@ class Cluster:
                                          if slots[i] else None)
             else:
                 self.client_hosts.append(node)
-        refs = [actor.ready.remote() for actor in self.actors]
-        done, pending = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
-        if pending:
-            raise RayStartError(f"ray: {len(pending)} of {len(refs)} actors did not start "
-                                f"within {START_TIMEOUT_S:.0f} s")
-        self.locations = ray.get(refs)
+        self.locations = wait_ready(self.actors)
         self.startup_s = time.perf_counter() - started
 
     def stop(self) -> None:

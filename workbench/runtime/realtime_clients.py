@@ -111,7 +111,7 @@ class ClientHost:
                 handle.cancel()
             slot = self.pool.complete(reply, now)
             if slot is not None and self.closed_loop:
-                self._after(self.think_ms, slot)
+                self._after(self.pool.next_delay_ms(slot), slot)
 
     def _time_out(self, key: tuple[int, int]) -> None:
         if self.stopped:
@@ -119,4 +119,4 @@ class ClientHost:
         self._timeouts.pop(key, None)
         slot = self.pool.time_out(key[0], key[1], self.clock.now_ms())
         if slot is not None and self.closed_loop:
-            self._after(self.think_ms, slot)
+            self._after(self.pool.next_delay_ms(slot), slot)

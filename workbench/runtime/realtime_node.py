@@ -64,7 +64,8 @@ class NodeHost:
             options=config.protocol_options(), transport=self, rng_for=seeded_rngs(config.seed, node_id),
             clock_offset_ms=clock_fault.offset_ms, clock_drift=clock_fault.drift,
             cut=self.network.cut_links, storage=(storage := Storage()),
-            disk=make_disk(config.faults.disk, storage, derive_rng(config.seed, "disk", node_id)))
+            disk=make_disk(config.faults.disk, storage, derive_rng(config.seed, "disk", node_id)),
+            hold_ms=config.workload.request_policy.node_hold_ms)
         # The simulator's sampling interval, so convergence times of both runtimes compare.
         self.digest_interval_ms = config.sim.digest_interval_ms
         self._handles: dict[int, asyncio.TimerHandle] = {}

@@ -96,10 +96,13 @@ class Simulation:
                        transport=self, rng_for=seeded_rngs(self.seed, i), clock_offset_ms=clock.offset_ms,
                        clock_drift=clock.drift, cut=self._cut, trace=self.trace, check=check,
                        storage=(storage := Storage()),
-                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)))
+                       disk=make_disk(config.faults.disk, storage, derive_rng(self.seed, "disk", i)),
+                       hold_ms=config.workload.request_policy.node_hold_ms)
             for i, clock in enumerate(clocks_for(config.faults, self.n))
         ]
         self.crashed_by_fault: dict[int, int] = {}
+        self._landed: set[int] = set()  # crash points that landed, until their restart
+        self._crash_point_rng: Any = None  # derived on first use: other streams untouched
         self.paused_by_fault: dict[int, int] = {}
 
         workload = config.workload
@@ -232,6 +235,8 @@ class Simulation:
         request = [d.request for d in drivers]
         fire = [d.fire for d in drivers]
         think_ms, closed_loop, complete = self.clients.config.think_ms, self.closed_loop, self.clients.complete
+        # With retries on, the pool says how long a slot waits (think time or a backoff).
+        next_delay = self.clients.next_delay_ms if self.clients.policy.retries else None
         pop = heapq.heappop
         cut, holding = self._cut, self._holding
         while heap:
@@ -251,8 +256,9 @@ class Simulation:
             elif kind == REPLY:
                 slot = complete(event[3], at)
                 if slot is not None and closed_loop:
-                    if think_ms:
-                        self._push(at + think_ms, CLIENT_NEXT, slot)
+                    delay = think_ms if next_delay is None else next_delay(slot)
+                    if delay:
+                        self._push(at + delay, CLIENT_NEXT, slot)
                     else:
                         self._client_next(slot)  # no think time: invoke now, no event needed
             elif kind == TIMER:
@@ -303,7 +309,7 @@ class Simulation:
             self._push(deadline, TIMEOUT, slot)
             return
         if self.clients.time_out(request.process, request.seq, self.now) is not None and self.closed_loop:
-            self._push(self.now + self.clients.config.think_ms, CLIENT_NEXT, slot)
+            self._push(self.now + self.clients.next_delay_ms(slot), CLIENT_NEXT, slot)
 
     # ------------------------------------------------------------ faults
     def current_leader(self) -> int | None:
@@ -344,10 +350,35 @@ class Simulation:
         return node
 
     def _fault_crash(self, event: FaultEvent, record: dict[str, Any]) -> None:
-        self.drivers[self._fault_target(event, record, self.crashed_by_fault)].crash()
+        driver = self.drivers[self._fault_target(event, record, self.crashed_by_fault)]
+        point = getattr(event.spec, "point", None)
+        if point is None:
+            if driver.crash() and hasattr(self.invariant_checker, "lost_writes"):
+                self.invariant_checker.lost_writes(driver.id)  # type: ignore[union-attr]
+            return
+        # A crash point (issue 12): armed now, it lands inside the node's next step that
+        # has the point, and is traced as a `crash` then (`_crash_landed`).
+        record["kind"], record["point"] = "crash_armed", point
+        if self._crash_point_rng is None:
+            self._crash_point_rng = derive_rng(self.seed, "crash_points")
+        driver.arm_crash(point, event.fault_id, self._crash_point_rng, self._crash_landed)
+
+    def _crash_landed(self, fault_id: int, point: str, records_kept: int) -> None:
+        node = self.crashed_by_fault[fault_id]
+        self._landed.add(fault_id)
+        down = [d.id for d in self.drivers if d.node is None or d.paused or d.id == node]
+        self.trace.append({"time": round(self.now, 3), "kind": "crash", "fault_id": fault_id, "node": node,
+                           "point": point, "records_kept": records_kept,
+                           "sides": node_sides(self.members, self.network.cut_links, down)})
 
     def _fault_restart(self, event: FaultEvent, record: dict[str, Any]) -> None:
         node = record["node"] = self.crashed_by_fault.pop(event.fault_id)
+        if getattr(event.spec, "point", None) is not None and event.fault_id not in self._landed:
+            # Its window closed with no step at the point (or a plain crash took it).
+            self.drivers[node].disarm_crash(event.fault_id)
+            record["kind"] = "crash_disarmed"
+            return
+        self._landed.discard(event.fault_id)
         self.drivers[node].restart(self.now)
 
     def _fault_pause(self, event: FaultEvent, record: dict[str, Any]) -> None:

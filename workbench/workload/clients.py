@@ -17,7 +17,17 @@ record histories by the same rules:
   whenever n does not divide clients: with 7 clients on 5 nodes under a one-way cut
   the minority's clients drifted to the majority; issue 19 item 2);
 - new ops start only until `stop_ms`, so every op completes or times out in the run;
-  the last `final_reads_s` before it are reads only (Jepsen's final reads).
+  the last `final_reads_s` before it are reads only (Jepsen's final reads);
+- retries (`workload.request_policy`, issue 14): an op answered `fail` for want of
+  service (not a cas mismatch or an unsupported op: another attempt gets the same
+  answer) is tried again, up to `retries` times, after a capped exponential backoff
+  instead of `think_ms`. Each attempt is its own invoke/completion in the history, so
+  the history stays Jepsen-correct: a `fail` definitely did not happen, so the retry
+  runs under the same process with the same value; with `retry_timeouts` a timed-out
+  attempt stays `info` (it may still take effect) and the retry runs as the slot's
+  fresh process with a fresh value, keeping written values unique per attempt that
+  may take effect (the checkers attribute a read to one write). `timeout_ms` is per
+  attempt. In the final-reads phase a pending retry of a write is dropped.
 """
 
 from __future__ import annotations
@@ -59,6 +69,11 @@ class ClientPool:
         self._seq = [0] * clients
         self._outstanding: list[_Outstanding | None] = [None] * clients
         self.skipped_arrivals = 0
+        self.policy = config.request_policy
+        self._retry: list[tuple[str, str, Any] | None] = [None] * clients
+        """The op each slot re-issues at its next invoke, if its last attempt is to be retried."""
+        self._retries_used = [0] * clients  # retries of the slot's current op so far
+        self.retries = 0  # attempts that were retries, over the run
 
     # ------------------------------------------------------------ timing help
     def first_invoke_ms(self, slot: int) -> float:
@@ -72,6 +87,12 @@ class ClientPool:
 
     def node_of(self, slot: int) -> int:
         return self.process_of_slot[slot] % self.nodes
+
+    def next_delay_ms(self, slot: int) -> float:
+        """Closed loop: how long after a completion or timeout the slot invokes again."""
+        if self._retry[slot] is not None:
+            return self.policy.backoff_for(self._retries_used[slot])
+        return self.config.think_ms
 
     def outstanding(self, slot: int) -> tuple[ClientRequest, float] | None:
         """The slot's op in flight and when it was invoked (ms), if any."""
@@ -87,7 +108,16 @@ class ClientPool:
             self.skipped_arrivals += 1
             return None
         process = self.process_of_slot[slot]
-        f, key, value = self.generator.next_op(process, slot, now >= self._final_reads_from_ms)
+        final = now >= self._final_reads_from_ms
+        retry = self._retry[slot]
+        if retry is not None and not (final and retry[0] != "read"):
+            self._retry[slot] = None
+            self.retries += 1
+            f, key, value = retry
+        else:
+            self._retry[slot] = None
+            self._retries_used[slot] = 0
+            f, key, value = self.generator.next_op(process, slot, final)
         seq = self._seq[slot]
         self._seq[slot] = seq + 1
         request = ClientRequest(process, seq, f, key, value)  # type: ignore[arg-type]
@@ -109,7 +139,16 @@ class ClientPool:
         value = _jsonable(reply.value) if reply.type == "ok" else request.value
         self.history.append(make_event(reply.process, reply.type, request.f, request.key, value, now))
         self.generator.observe(slot, request.f, request.key, reply.type == "ok", request.value, value)
+        if reply.type == "fail" and not definite_answer(reply.error) and self._may_retry(slot):
+            self._retry[slot] = (request.f, request.key, request.value)
         return slot
+
+    def _may_retry(self, slot: int) -> bool:
+        """Take one retry from the slot's budget for its current op, if any is left."""
+        if self._retries_used[slot] >= self.policy.retries:
+            return False
+        self._retries_used[slot] += 1
+        return True
 
     def time_out(self, process: int, seq: int, now: float) -> int | None:
         """The op's timeout fired; returns the slot if the op was still outstanding."""
@@ -122,6 +161,8 @@ class ClientPool:
         self.history.append(make_event(process, "info", request.f, request.key, request.value, now))
         self.process_of_slot[slot] = process + self.process_step
         self._seq[slot] = 0
+        if self.policy.retry_timeouts and self._may_retry(slot):
+            self._retry[slot] = (request.f, request.key, self.generator.fresh_value(request.f, request.value))
         return slot
 
     def finish(self, now: float) -> None:
@@ -133,6 +174,23 @@ class ClientPool:
                     make_event(request.process, "info", request.f, request.key, request.value, now)
                 )
                 self._outstanding[slot] = None
+        self._retry = [None] * self.clients
+
+
+# Fails that are the store's answer about the data, not a want of service: a retry gets
+# the same answer, so none is made. Ours, and Maelstrom's definite error codes 10
+# (not supported), 12 (malformed), 20-22 (key missing / exists, precondition failed).
+_DEFINITE_ERRORS = ("cas mismatch", "not supported", "unknown op")
+_DEFINITE_MAELSTROM_CODES = ("10", "12", "20", "21", "22")
+
+
+def definite_answer(error: str | None) -> bool:
+    """Whether a `fail` reply's error says another attempt would fail the same way."""
+    if error is None:
+        return False
+    if any(text in error for text in _DEFINITE_ERRORS):
+        return True
+    return error.split(" ", 1)[0] in _DEFINITE_MAELSTROM_CODES
 
 
 def _jsonable(value: Any) -> Any:

@@ -59,6 +59,15 @@ class OpGenerator:
             return "write", key, next(self._values)
         return "cas", key, [self._last_seen.get((slot, key)), next(self._values)]
 
+    def fresh_value(self, f: str, value: Any) -> Any:
+        """`value` with its written part replaced by a new unique value (a retry after a
+        timeout: the timed-out attempt may still write the old one)."""
+        if f in ("write", "add"):
+            return next(self._values)
+        if f == "cas":
+            return [value[0], next(self._values)]
+        return value
+
     def observe(self, slot: int, f: str, key: str, ok: bool, invoke_value: Any, result: Any) -> None:
         """Remember what a client saw, for its next cas."""
         if not ok:

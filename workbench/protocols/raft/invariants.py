@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_LEADER = 3  # RaftNode.role of a leader (raft.LEADER; not imported, to avoid a cycle)
+from workbench.protocols.common.roles import LEADER
 
 
 class RaftInvariants:
@@ -47,7 +47,7 @@ class RaftInvariants:
                 continue
             if (node.dirty_from <= node.log_start + len(node.log)
                     or node.applied != seen.get(node.id)
-                    or (node.role == _LEADER and leaders.get(node.term) != node.id)):
+                    or (node.role == LEADER and leaders.get(node.term) != node.id)):
                 problem = self._check_node(node)
                 if problem:
                     return problem
@@ -55,7 +55,7 @@ class RaftInvariants:
 
     def _check_node(self, node: Any) -> str | None:
         nid = node.id
-        if node.role == _LEADER:
+        if node.role == LEADER:
             term = node.term
             first = self.leaders.get(term)
             if first is None:
