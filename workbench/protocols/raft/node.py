@@ -120,10 +120,6 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
     def is_leader(self) -> bool:
         return self.role == LEADER
 
-    def needs_leader(self, request: ClientRequest) -> bool:
-        # `follower` reads are served from local state, leader or not.
-        return not (request.f == "read" and self._read_mode == "follower")
-
     def state_digest(self) -> int:
         return self.sm.digest()
 
