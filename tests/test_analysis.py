@@ -362,7 +362,8 @@ def test_convergence_agrees_with_the_checker_on_a_real_run() -> None:
     config = small_config(eventual={"replication": False, "anti_entropy_interval_ms": 200.0})
     trace = simulate(config).trace
     ours = convergence_times(trace, partition_intervals(trace, config.duration_ms))
-    theirs = checker.convergence_ms(trace, config.nodes, config.duration_ms, heal_kinds=("partition_end",))
+    theirs = checker.convergence_ms(trace, nodes=config.nodes, end_ms=config.duration_ms,
+                                    heal_kinds=("partition_end",))
     assert len(ours) == 1 and theirs is not None and theirs > 0
     assert ours["convergence_ms"].iloc[0] == pytest.approx(theirs)
 

@@ -68,13 +68,6 @@ HOT_PATH_POSITIONAL = {
     ("workbench/checkers/models.py", "encode"),
 }
 TRANSPORT_SCHEDULE = ["at", "node", "name", "token"]
-# Converted in the second pass of issue 16, once the branches editing these files have
-# landed on main; empty when that pass is done.
-NOT_YET: set[str] = {
-    "convergence_ms", "explore", "explore_bounded", "draw_chart", "explore_command", "scenario",
-    "figure8_scenario", "composed_scenario", "composed_faults", "first_catch", "catches",
-    "run_search", "search",
-}
 
 
 def positional_parameters(function: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[str]:
@@ -109,8 +102,7 @@ def test_public_functions_take_more_than_three_parameters_by_keyword() -> None:
     found = []
     for path in sorted((ROOT / "workbench").rglob("*.py")):
         relative = path.relative_to(ROOT).as_posix()
-        found += [f for f in too_many_positional(path.read_text(), relative)
-                  if f.split(" ")[1] not in NOT_YET]
+        found += too_many_positional(path.read_text(), relative)
     assert not found, ("make the parameters after the first few keyword-only "
                        "(def f(frame, *, x, y)):\n" + "\n".join(found))
 

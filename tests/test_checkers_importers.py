@@ -8,8 +8,7 @@ from typing import Any
 
 import edn_format
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from workbench.checkers.linearizability import check_linearizability
 from workbench.errors import HistoryFormatError

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from workbench.checkers.sessions import session_guarantees, session_reads
 from workbench.checkers.staleness import stale_read_fraction, stale_reads

@@ -15,7 +15,8 @@ from workbench.runtime.sim import simulate
 
 
 def _faults(seed: int, nodes: int = 5, mix: NemesisMix | None = None) -> dict[str, Any]:
-    return composed_faults(derive_rng(seed, "t"), nodes, 6.0, 150.0, 0.01, mix or NemesisMix())
+    return composed_faults(derive_rng(seed, "t"), nodes, duration_s=6.0, election_timeout_ms=150.0,
+                           max_clock_drift=0.01, mix=mix or NemesisMix())
 
 
 def test_same_seed_same_schedule_and_history() -> None:

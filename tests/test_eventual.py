@@ -282,7 +282,7 @@ def test_saturation_case_in_the_simulator_a_clock_20_s_behind_still_converges() 
     raw["faults"]["clocks"] = [{"node": 0, "offset_ms": -20_000.0}]
     config = validate_config(raw)
     result = simulate(config)
-    assert convergence_ms(result.trace, config.nodes, config.duration_ms) is not None
+    assert convergence_ms(result.trace, nodes=config.nodes, end_ms=config.duration_ms) is not None
     writes: dict[int, set[object]] = {}
     for r in result.trace:
         if r["kind"] == "apply":

@@ -64,7 +64,7 @@ def check_seed(seed: int) -> list[str]:
         anomalies = lww_anomalies(result.trace)
         if any(anomalies.values()):
             problems.append(f"seed {seed}: {anomalies}")
-    if convergence_ms(result.trace, config.nodes, config.duration_ms) is None:
+    if convergence_ms(result.trace, nodes=config.nodes, end_ms=config.duration_ms) is None:
         problems.append(f"seed {seed}: replicas did not converge after the final heal")
     return problems
 

@@ -73,3 +73,32 @@ def test_cli_bad_input_is_one_line_and_exit_2() -> None:
         assert result.exit_code == 2, (args, result.output)
         assert "Traceback" not in result.output
         assert result.output.strip().count("\n") == 0 and "error:" in result.output
+
+
+def test_copy_on_write_successors_match_deep_copies_and_leave_the_parent_alone() -> None:
+    """`successor` shares untouched nodes with its parent; along seeded random walks
+    (every transition kind, both protocols) it must reach exactly the state a full
+    deep copy reaches, and the parent's own key must not move."""
+    import random
+
+    from workbench.explore.model import successor
+
+    for protocol, seed in (("raft", 1), ("paxos", 2), ("raft", 3)):
+        scope = Scope(protocol, clients=2, ops=2, crashes=1, cuts=1, drops=1,
+                      options={"read_mode": "lease"} if seed == 3 else {})
+        rng = random.Random(seed)
+        state = initial_state(scope)
+        for step in range(40):
+            events = enabled(state, scope)
+            if not events:
+                break
+            state.dirty.update(range(scope.nodes))  # rebuild every node's fingerprint, not the cached one
+            before = state_key(state)
+            command, args = events[rng.randrange(len(events))]
+            deep = copy_state(freeze(state))
+            apply(deep, command, args)
+            child = successor(state, command, args)
+            assert state_key(child) == state_key(deep), (protocol, seed, step, command, args)
+            state.dirty.update(range(scope.nodes))
+            assert state_key(state) == before, (protocol, seed, step, command, args)
+            state = child

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DATA
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workbench.checkers.check_command import check_files
 from workbench.errors import UserInputError

@@ -8,8 +8,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from workbench.protocols.common.hlc import COUNTER_LIMIT, HybridClock, Timestamp
 

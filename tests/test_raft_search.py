@@ -170,7 +170,7 @@ def test_search_catches_commit_of_old_term_entries() -> None:
     # 8's window, in which it must not count them; figure8_scenario's chains of leader
     # faults take it away inside that window and bring back the node that erases them.
     options = {"bug": "commit_old_term", **FIGURE8_OPTIONS}
-    configs = (figure8_scenario(seed, 3, options) for seed in range(COMMIT_BUG_BOUND))
+    configs = (figure8_scenario(seed, nodes=3, options=options) for seed in range(COMMIT_BUG_BOUND))
     count, findings = findings_of(configs, COMMIT_BUG_BOUND, COMMIT_BUG_FINDINGS)
     assert len(findings) >= COMMIT_BUG_FINDINGS, (
         f"commit_old_term caught in {len(findings)} of {count} figure8 seeds "
@@ -180,7 +180,7 @@ def test_search_catches_commit_of_old_term_entries() -> None:
 def test_figure8_scenarios_pass_without_the_bug() -> None:
     """The seeds the commit_old_term test runs, and a few more, pass with §5.4.2 in place."""
     for seed in range(FIGURE8_CLEAN_SEEDS):
-        finding = check_seed(figure8_scenario(seed, 3, FIGURE8_OPTIONS))
+        finding = check_seed(figure8_scenario(seed, nodes=3, options=FIGURE8_OPTIONS))
         assert finding is None, (
             f"{finding}\nreproduce: .venv/bin/python -m workbench.fault_search raft {seed} "
             "--figure8 -o max_batch=1 -o max_inflight=1")

@@ -20,7 +20,8 @@ def _quiet(*_: object) -> None:
 
 
 def test_no_finding_exits_0(tmp_path: Path) -> None:
-    code = run_search("raft", 2, 0, {}, None, None, 3, 4.0, 1, None, tmp_path / "out", echo=_quiet)
+    code = run_search("raft", seeds=2, start=0, options={}, mutant=None, generator=None,
+                      nodes=3, duration=4.0, workers=1, address=None, out=tmp_path / "out", echo=_quiet)
     assert code == 0
     assert not (tmp_path / "out").exists()
 
@@ -29,7 +30,8 @@ def test_a_finding_is_written_and_replays(tmp_path: Path) -> None:
     out = tmp_path / "finding"
     lines: list[str] = []
     # skip_phase1 under the old generator is caught at once (tests/test_paxos_search.py).
-    code = run_search("paxos", 10, 0, {}, "paxos:skip_phase1", "generic", None, 6.0, 1, None, out,
+    code = run_search("paxos", seeds=10, start=0, options={}, mutant="paxos:skip_phase1", generator="generic",
+                      nodes=None, duration=6.0, workers=1, address=None, out=out,
                       echo=lambda s: lines.append(str(s)))
     assert code == 1, lines
     assert {p.name for p in out.iterdir()} == {"config.yaml", "schedule.json", "history.jsonl",
@@ -45,18 +47,22 @@ def test_a_finding_is_written_and_replays(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="--mutant"):
-        run_search("raft", 1, 0, {}, "raft:nope", None, None, None, 1, None, None, echo=_quiet)
+        run_search("raft", seeds=1, start=0, options={}, mutant="raft:nope", generator=None,
+                   nodes=None, duration=None, workers=1, address=None, out=None, echo=_quiet)
     with pytest.raises(UserInputError, match="paxos mutant"):
-        run_search("raft", 1, 0, {}, "paxos:skip_phase1", None, None, None, 1, None, None, echo=_quiet)
+        run_search("raft", seeds=1, start=0, options={}, mutant="paxos:skip_phase1", generator=None,
+                   nodes=None, duration=None, workers=1, address=None, out=None, echo=_quiet)
     with pytest.raises(UserInputError, match="read_mode"):
-        run_search("raft", 1, 0, {"read_mode": "psychic"}, None, None, None, None, 1, None, None, echo=_quiet)
+        run_search("raft", seeds=1, start=0, options={"read_mode": "psychic"}, mutant=None, generator=None,
+                   nodes=None, duration=None, workers=1, address=None, out=None, echo=_quiet)
     with pytest.raises(UserInputError, match="KEY=VALUE"):
         parse_options(["read_mode"])
     existing = tmp_path / "mine"
     existing.mkdir()
     (existing / "notes.txt").write_text("keep me")
     with pytest.raises(UserInputError, match="already exists"):
-        run_search("raft", 1, 0, {}, None, None, None, None, 1, None, existing, echo=_quiet)
+        run_search("raft", seeds=1, start=0, options={}, mutant=None, generator=None,
+                   nodes=None, duration=None, workers=1, address=None, out=existing, echo=_quiet)
     assert (existing / "notes.txt").read_text() == "keep me"
     done = subprocess.run([sys.executable, "-m", "workbench.cli", "search", "raft", "--seeds", "1",
                            "--workers", "1", "-o", "read_mode=psychic"], capture_output=True, text=True)
@@ -65,5 +71,6 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_seeds_fan_out_on_ray(ray_session: None, tmp_path: Path) -> None:
-    code = run_search("raft", 4, 0, {}, None, None, 3, 4.0, 2, None, tmp_path / "out", echo=_quiet)
+    code = run_search("raft", seeds=4, start=0, options={}, mutant=None, generator=None,
+                      nodes=3, duration=4.0, workers=2, address=None, out=tmp_path / "out", echo=_quiet)
     assert code == 0

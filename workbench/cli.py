@@ -224,8 +224,7 @@ def fig16(
 
     Exit codes: 0 done; 2 bad input (config, --ranges, --trials, output path).
     """
-    from workbench.studies.fig16 import PAPER_RANGES, parse_range
-    from workbench.studies.fig16 import main as run_fig16
+    from workbench.studies.fig16 import PAPER_RANGES, main as run_fig16, parse_range
 
     chosen = [r.strip() for r in ranges.split(",") if r.strip()] if ranges else list(PAPER_RANGES)
     try:

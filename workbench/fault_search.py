@@ -43,7 +43,7 @@ LATENCIES: list[dict[str, Any]] = [
 ]
 
 
-def scenario(protocol: str, seed: int, nodes: int | None = None, duration_s: float = 12.0,
+def scenario(protocol: str, seed: int, *, nodes: int | None = None, duration_s: float = 12.0,
              options: dict[str, Any] | None = None, workload: str = "register") -> ExperimentConfig:
     """The random scenario of one seed. Same arguments => same config."""
     rng = derive_rng(seed, "scenario")
@@ -76,7 +76,7 @@ def scenario(protocol: str, seed: int, nodes: int | None = None, duration_s: flo
     return validate_config(raw, f"scenario(seed={seed})")
 
 
-def figure8_scenario(seed: int, nodes: int = 3, options: dict[str, Any] | None = None,
+def figure8_scenario(seed: int, *, nodes: int = 3, options: dict[str, Any] | None = None,
                      duration_s: float = 5.0) -> ExperimentConfig:
     """A Raft scenario aimed at Figure 8 (§5.4.2): chains of overlapping leader faults.
 
@@ -150,7 +150,7 @@ def default_mix(protocol: str, options: dict[str, Any] | None) -> NemesisMix:
     return NemesisMix(clocks_beyond_bound=not on_clocks)
 
 
-def composed_scenario(protocol: str, seed: int, nodes: int | None = None, duration_s: float = 6.0,
+def composed_scenario(protocol: str, seed: int, *, nodes: int | None = None, duration_s: float = 6.0,
                       options: dict[str, Any] | None = None, workload: str | None = None,
                       mix: NemesisMix | None = None) -> ExperimentConfig:
     """`scenario`'s cluster, links and workload under the composed nemesis
@@ -165,8 +165,9 @@ def composed_scenario(protocol: str, seed: int, nodes: int | None = None, durati
     election_ms = float(config_opts.get("election_timeout_min_ms", 150.0))
     drift = float(config_opts.get("max_clock_drift", 0.01))
     rng = derive_rng(seed, "composed")
-    raw["faults"] = composed_faults(rng, raw["nodes"], duration_s, election_ms, drift,
-                                    mix or default_mix(protocol, options))
+    raw["faults"] = composed_faults(rng, raw["nodes"], duration_s=duration_s,
+                                    election_timeout_ms=election_ms, max_clock_drift=drift,
+                                    mix=mix or default_mix(protocol, options))
     if protocol == "eventual":
         # Every op is answered locally at once: with no think time a closed loop makes
         # hundreds of thousands of ops (and set reads grow with them).
@@ -230,7 +231,7 @@ def _check_eventual(config: ExperimentConfig, result: RunResult) -> Finding | No
         lost = set_report(history_to_frame(result.history)).lost_adds
         if lost:
             return Finding(config.seed, f"{lost} acknowledged set adds lost")
-    if convergence_ms(result.trace, config.nodes, config.duration_ms) is None and any(
+    if convergence_ms(result.trace, nodes=config.nodes, end_ms=config.duration_ms) is None and any(
             r["kind"] in ("partition_end", "restart", "resume") for r in result.trace):
         return Finding(config.seed, "replicas did not converge after the final heal")
     return None

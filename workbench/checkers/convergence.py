@@ -25,7 +25,7 @@ _DOWN = {"crash": True, "pause": True, "restart": False, "resume": False}
 _UNREPORTED = object()
 
 
-def convergence_ms(trace: Iterable[Mapping[str, Any]], nodes: int, end_ms: float,
+def convergence_ms(trace: Iterable[Mapping[str, Any]], *, nodes: int, end_ms: float,
                    heal_kinds: tuple[str, ...] = HEAL_KINDS) -> float | None:
     records = sorted((r for r in trace if r.get("kind") in _DOWN or r.get("kind") == "digest"
                       or r.get("kind") in heal_kinds),

@@ -80,7 +80,7 @@ def consistency_summary(
         out["ryw_violations"] = sessions.ryw_violations
         out["monotonic_read_violations"] = sessions.monotonic_read_violations
         out.update(visibility_summary(visibility_lags(trace or [], nodes)))
-    out["convergence_ms"] = convergence_ms(trace or [], nodes, duration_ms)
+    out["convergence_ms"] = convergence_ms(trace or [], nodes=nodes, end_ms=duration_ms)
     return {k: _native(v) for k, v in out.items()}
 
 

@@ -1,8 +1,9 @@
 """Exhaustive breadth-first exploration (as TLC and Stateright do), shortest counterexample first.
 
-States are stored frozen (pickled) in the frontier; each successor thaws its own copy
-and runs one transition. A state whose canonical key (`model.state_key`) was seen
-before is not expanded again. Breadth-first order makes the first violation found a
+States in the frontier are never mutated again: each successor shares the node objects
+its transition does not touch and copies the ones it does (`model.successor`, copy on
+write), then runs one transition. A state whose canonical key (`model.state_key`) was
+seen before is not expanded again. Breadth-first order makes the first violation found a
 shortest one (fewest transitions from the initial state).
 """
 
@@ -15,12 +16,11 @@ from dataclasses import dataclass, field
 
 from workbench.explore.model import (
     Scope,
-    apply,
-    copy_state,
+    State,
     enabled,
-    freeze,
     initial_state,
     state_key,
+    successor,
     violation,
 )
 
@@ -33,6 +33,9 @@ class Result:
     max_depth: int = 0
     seconds: float = 0.0
     hash_seconds: float = 0.0  # building and hashing canonical keys
+    cpu_seconds: float = 0.0  # this process's CPU time (the machine may be shared)
+    complete_depth: int = 0  # every state within this many transitions was explored...
+    complete_distinct: int = 1  # ...and there are this many of them
     finished: bool = False  # the whole reachable space within max_depth was explored
     violation: str | None = None
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -45,30 +48,38 @@ class Result:
         verdict = f"VIOLATION ({self.violation}) in {len(self.trace)} steps" if self.violation else "no violation"
         status = "finished" if self.finished else "cut off"
         return (f"{self.scope.protocol}: {verdict}; {self.distinct} distinct states, {self.states} transitions, "
-                f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.states_per_s:.0f} states/s, "
-                f"hashing {self.hash_seconds:.1f} s), {status}")
+                f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU; "
+                f"{self.states_per_s:.0f} states/s, hashing {self.hash_seconds:.1f} s), {status}; "
+                f"exhaustive through depth {self.complete_depth} ({self.complete_distinct} states)")
 
 
-def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
-            progress: Callable[[Result, int], None] | None = None) -> Result:
-    """Breadth-first search of every schedule of `scope` up to `max_depth` transitions."""
-    started = time.perf_counter()
+def explore(scope: Scope, *, max_depth: int = 30, budget_s: float | None = None,
+            progress: Callable[[Result, int], None] | None = None,
+            cpu_budget_s: float | None = None, max_states: int | None = None) -> Result:
+    """Breadth-first search of every schedule of `scope` up to `max_depth` transitions.
+
+    Stops early after `budget_s` wall seconds, `cpu_budget_s` seconds of this process's
+    CPU time (what a shared machine cannot inflate) or `max_states` distinct states
+    (what a test should bound by: it is the same on any machine)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = Result(scope)
     root = initial_state(scope)
     key = state_key(root)
     seen = {hash(key)}  # 64-bit hashes: collisions are possible but rare (TLC fingerprints likewise)
-    # Frontier entries: (frozen state, depth, index of the parent's trace node).
-    frontier: deque[tuple[bytes, int, int]] = deque([(freeze(root), 0, -1)])
+    # Frontier entries: (state, depth, index of the parent's trace node).
+    root.world.out = []
+    frontier: deque[tuple[State, int, int]] = deque([(root, 0, -1)])
     parents: list[tuple[int, str, list[str]]] = []  # trace tree: (parent, command, args)
     result.distinct = 1
     ticks = 0
     while frontier:
-        blob, depth, node = frontier.popleft()
+        parent, depth, node = frontier.popleft()
+        if depth > result.complete_depth:  # every state at depth-1 was expanded: depth is complete
+            result.complete_depth, result.complete_distinct = depth, result.distinct
         if depth >= max_depth:
             continue
-        for command, args in enabled(copy_state(blob), scope):
-            state = copy_state(blob)
-            apply(state, command, args)
+        for command, args in enabled(parent, scope):
+            state = successor(parent, command, args)
             result.states += 1
             replied = command in ("deliver", "advance", "client", "restart")
             problem = violation(state, replied and _new_reply(state))
@@ -77,7 +88,7 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
                 prefix = [(c, list(a)) for c, a in scope.prefix]
                 result.violation, result.trace = problem, prefix + _path(parents, len(parents) - 1)
                 result.max_depth = max(result.max_depth, depth + 1)
-                result.seconds = time.perf_counter() - started
+                _stop(result, started, cpu_started)
                 return result
             t0 = time.perf_counter()
             key = hash(state_key(state))
@@ -87,17 +98,26 @@ def explore(scope: Scope, max_depth: int = 30, budget_s: float | None = None,
             seen.add(key)
             result.distinct += 1
             parents.append((node, command, args))
-            frontier.append((freeze(state), depth + 1, len(parents) - 1))
+            frontier.append((state, depth + 1, len(parents) - 1))
             result.max_depth = max(result.max_depth, depth + 1)
+        parent.blobs = {}  # fully expanded: its node copies are not needed again
         ticks += 1
         if progress is not None and ticks % 50 == 0:
             progress(result, len(frontier))
-        if budget_s is not None and time.perf_counter() - started > budget_s:
-            result.seconds = time.perf_counter() - started
+        if ((budget_s is not None and time.perf_counter() - started > budget_s)
+                or (cpu_budget_s is not None and time.process_time() - cpu_started > cpu_budget_s)
+                or (max_states is not None and result.distinct >= max_states)):
+            _stop(result, started, cpu_started)
             return result
     result.finished = True
-    result.seconds = time.perf_counter() - started
+    result.complete_depth, result.complete_distinct = result.max_depth, result.distinct
+    _stop(result, started, cpu_started)
     return result
+
+
+def _stop(result: Result, started: float, cpu_started: float) -> None:
+    result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
 
 
 def _new_reply(state: object) -> bool:

@@ -15,7 +15,7 @@ from workbench.scenario.script import Directive
 _MESSAGE = re.compile(r"^(\s*)(\d+)->(\d+) #(\d+) (\w+)")
 
 
-def draw_chart(directives: list[Directive], outputs: list[list[str]], nodes: int, path: Path) -> None:
+def draw_chart(directives: list[Directive], outputs: list[list[str]], *, nodes: int, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

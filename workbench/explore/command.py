@@ -40,7 +40,7 @@ def parse_faults(text: str | None) -> dict[str, int]:
 
 def explore_command(
     protocol: Annotated[str, typer.Argument(help="raft or paxos")],
-    nodes: Annotated[int, typer.Option(help="cluster size")] = 3,
+    *, nodes: Annotated[int, typer.Option(help="cluster size")] = 3,
     clients: Annotated[int, typer.Option(help="client processes (process p sits at node p)")] = 2,
     ops: Annotated[int, typer.Option(help="ops per client (write, read, write, ...)")] = 2,
     max_depth: Annotated[int, typer.Option(help="transitions from the initial state")] = 20,
@@ -50,9 +50,11 @@ def explore_command(
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
     fifo: Annotated[bool, typer.Option(help="links deliver in send order (--no-fifo: any order)")] = True,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
+    horizon_ms: Annotated[float | None, typer.Option(help="time may not pass this instant (closes the state space)")] = None,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
     bounded: Annotated[int | None, typer.Option(help="schedule-bounded mode: at most K deviations from the default order")] = None,
     runs: Annotated[int, typer.Option(help="bounded mode: enumerate this many runs, then sample")] = 2000,
+    clients_last: Annotated[bool, typer.Option(help="bounded mode: client ops only as deviations (late reads)")] = False,
     prefix: Annotated[Path | None, typer.Option(help="a scenario file whose opening runs before exploring")] = None,
     prefix_steps: Annotated[int | None, typer.Option(help="how many of the prefix's directives to run")] = None,
     out: Annotated[Path, typer.Option(help="folder for a counterexample")] = Path("data/explore"),
@@ -93,7 +95,8 @@ def explore_command(
                 raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
                       crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
-                      max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening)
+                      max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening,
+                      horizon_ms=horizon_ms)
         from workbench.explore.model import initial_state
 
         initial_state(scope)  # a bad option fails here, as one line
@@ -105,7 +108,8 @@ def explore_command(
         from workbench.explore.bounded import explore_bounded
 
         found = explore_bounded(scope, k=bounded, max_steps=max_depth, budget_runs=runs,
-                                sample_runs=10**9, seed=seed, budget_s=budget_s or 60.0)
+                                sample_runs=10**9, seed=seed, budget_s=budget_s or 60.0,
+                                clients_last=clients_last)
         typer.echo(found.summary())
         if found.violation:
             _write(found, out)  # type: ignore[arg-type]

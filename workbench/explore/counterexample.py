@@ -40,5 +40,5 @@ def write_counterexample(result: Result, path: Path) -> list[list[str]]:
     path.write_text(script.render(outputs), encoding="utf-8")
     from workbench.explore.chart import draw_chart
 
-    draw_chart(script.directives, outputs, result.scope.nodes, path.with_suffix(".png"))
+    draw_chart(script.directives, outputs, nodes=result.scope.nodes, path=path.with_suffix(".png"))
     return outputs

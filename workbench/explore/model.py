@@ -17,7 +17,10 @@ arrival anyway.
 
 from __future__ import annotations
 
+import copy
+import io
 import pickle
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +49,10 @@ class Scope:
     """Links deliver in send order (only the oldest message of each directed link may be
     delivered or dropped): TCP-like channels, a large cut in branching. Off explores
     reordering on a link as well."""
+    horizon_ms: float | None = None
+    """Time may not pass this instant (a boundary, as Stateright's `within_boundary`):
+    timers due later never fire, so a scope without faults has a finite, closed state
+    space instead of heartbeats forever."""
     prefix: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Directives run before exploring (a scenario's opening, e.g. a stable leader): the
     search starts from where they leave the cluster, and a counterexample includes them."""
@@ -75,15 +82,28 @@ class State:
     cuts: int = 0
     drops: int = 0
     next_op: list[int] = field(default_factory=list)
-    # Each node's canonical state and storage, kept between steps: a step touches one
-    # node (or a few, for `advance`), so the others' keys are reused, not rebuilt.
-    node_keys: list[Any] = field(default_factory=list)
+    # Each node's fingerprint (hash of its canonical state, storage and incarnation),
+    # kept between steps: a step touches one node (or a few, for `advance`), so the
+    # others' are reused, not rebuilt.
+    node_keys: list[int] = field(default_factory=list)
+    # Pickled (node, storage) per node index, made once when a first successor of this
+    # state needs its own copy of that node (see `successor`).
+    blobs: dict[int, bytes] = field(default_factory=dict)
+    # Nodes changed since their fingerprint was taken: `state_key` refreshes them, so
+    # all key building is timed where the key is built.
+    dirty: set[int] = field(default_factory=set)
 
 
-def node_key(world: World, i: int) -> Any:
+def node_key(world: World, i: int) -> int:
+    """Node i's fingerprint: a 64-bit hash of its canonical state, storage and incarnation.
+
+    Hashing once per change, not once per state key, is what keeps key building cheap:
+    Python tuples do not cache their hash, so a state key holding whole node states
+    would rehash every log entry of every node on every step.
+    """
     node = world.nodes[i]
-    return (None if node is None else node.canonical_state(), canonical(world.storages[i]._data),
-            world.incarnation[i])
+    return hash((None if node is None else node.canonical_state(), canonical(world.storages[i]._data),
+                 world.incarnation[i]))
 
 
 def as_directive(line: int, command: str, words: list[str]) -> Directive:
@@ -129,14 +149,129 @@ def _stamp_new_messages(state: State, before: int) -> None:
             state.sent_at[m.id] = now
 
 
+def _thaw_rng(state: tuple[Any, ...]) -> random.Random:
+    # `Random()` seeds itself from os.urandom before `setstate` overwrites it: ~60 us
+    # wasted per node copy. Seeding with 0 through `__new__` costs ~10 us.
+    rng = random.Random.__new__(random.Random, 0)
+    rng.setstate(state)
+    return rng
+
+
+# Objects every node of a world shares and never changes (the options): pickled as a
+# reference into this table, not copied. Held strongly, so an id is never reused.
+_SHARED: dict[int, Any] = {}
+
+
+def _shared(key: int) -> Any:
+    return _SHARED[key]
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles a node without its shared, immutable options and with a cheap rebuild
+    of its rng. (`reducer_override`, unlike `persistent_id`, is not called for ints,
+    floats and strings, so it costs little.)"""
+
+    def __init__(self, file: io.BytesIO, shared: Any) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.shared = shared
+        if shared is not None:
+            _SHARED.setdefault(id(shared), shared)
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is random.Random:
+            return _thaw_rng, (obj.getstate(),)
+        if obj is self.shared:
+            return _shared, (id(obj),)
+        return NotImplemented
+
+
+def _dumps(value: Any, shared: Any) -> bytes:
+    buffer = io.BytesIO()
+    _Pickler(buffer, shared).dump(value)
+    return buffer.getvalue()
+
+
+def _loads(blob: bytes) -> Any:
+    return pickle.loads(blob)
+
+
 def copy_state(blob: bytes) -> State:
+    """A state from `freeze` (a full deep copy; the search itself uses `successor`)."""
     state: State = pickle.loads(blob)
     return state
 
 
 def freeze(state: State) -> bytes:
     state.world.out = []
+    state.blobs = {}
     return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def touched_nodes(world: World, command: str, args: list[str]) -> list[int]:
+    """The nodes whose state (or storage) `command` may change: only they are copied.
+
+    A delivery changes its receiver, a client op its node, a restart the node's
+    storage; `advance` changes exactly the nodes with a timer due by the new time (a
+    node's timer can only arm that node's timers, so nothing cascades to others).
+    Crash, drop, cut and heal change no node object (a crash drops the reference).
+    """
+    if command == "deliver":
+        wanted = int(args[0][1:])
+        return [m.dst for m in world.flight if m.id == wanted]
+    if command in ("client", "restart"):
+        return [int(args[0])]
+    if command == "advance":
+        end = world.now + float(args[0])
+        return [i for i, timers in enumerate(world.timers) if any(at <= end for at in timers.values())]
+    if command in ("crash", "drop", "cut", "heal"):
+        return []
+    return list(range(len(world.nodes)))
+
+
+def _copy_checker(checker: Any) -> Any:
+    """The invariant checker's memory, one level deep: its dicts, lists and sets are
+    copied, their values (ints, tuples, frozen ballots and values) shared."""
+    if checker is None:
+        return None
+    twin = copy.copy(checker)
+    names = getattr(type(checker), "__slots__", None) or list(vars(checker))
+    for name in names:
+        value = getattr(checker, name, None)
+        if isinstance(value, dict | list | set):
+            setattr(twin, name, value.copy())
+    return twin
+
+
+def successor(parent: State, command: str, args: list[str]) -> State:
+    """The state after `command`, leaving `parent` untouched (copy on write).
+
+    Explored states are never mutated once in the frontier, so a successor shares
+    every node object its step does not touch and deep-copies (pickles) only the
+    touched ones, with their storage. The world's own containers are copied one level
+    deep; in-flight messages are immutable here (the explorer never holds or delays).
+    The invariant checkers only write to a node they find changed since their last
+    look, which an untouched node is not.
+    """
+    w = parent.world
+    touched = touched_nodes(w, command, args)
+    world = copy.copy(w)
+    world.nodes, world.storages = list(w.nodes), list(w.storages)
+    world.incarnation, world.paused = list(w.incarnation), list(w.paused)
+    world.pending = [[] for _ in w.pending]
+    world.timers = [dict(t) for t in w.timers]
+    world.offset, world.rate = list(w.offset), list(w.rate)
+    world.flight, world.cut, world.history = list(w.flight), set(w.cut), list(w.history)
+    world.out = []
+    world.invariants = _copy_checker(w.invariants)
+    for i in touched:
+        blob = parent.blobs.get(i)
+        if blob is None:
+            blob = parent.blobs[i] = _dumps((w.nodes[i], w.storages[i]), w.options)
+        world.nodes[i], world.storages[i] = _loads(blob)
+    child = State(world, dict(parent.sent_at), parent.crashes, parent.cuts, parent.drops,
+                  list(parent.next_op), list(parent.node_keys), dirty=set(parent.dirty))
+    apply(child, command, args)
+    return child
 
 
 def _pending(world: World, process: int) -> bool:
@@ -176,7 +311,7 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
     deadlines = [at for timers in world.timers for at in timers.values()]
     if deadlines:
         due = min(deadlines)
-        if due <= _time_bound(state, scope):
+        if due <= _time_bound(state, scope) and (scope.horizon_ms is None or due <= scope.horizon_ms):
             events.append(("advance", [repr(max(0.0, due - world.now))]))
     for i, node in enumerate(world.nodes):
         if node is None:
@@ -200,18 +335,13 @@ def apply(state: State, command: str, args: list[str]) -> None:
     """Run one transition in place, through the scenario runner's command table."""
     world = state.world
     world.out = []
+    state.blobs = {}  # copies made from the old state would be stale
     before = world.next_id
-    touched: range | list[int] = []
-    if command == "deliver":
-        wanted = int(args[0][1:])
-        touched = [m.dst for m in world.flight if m.id == wanted]
-    elif command in ("crash", "restart", "client"):
+    touched = touched_nodes(world, command, args)
+    if command == "crash":
         touched = [int(args[0])]
-    elif command != "drop" and command not in ("cut", "heal"):
-        touched = range(len(world.nodes))
     COMMANDS[command](world, as_directive(0, command, args))
-    for i in touched:
-        state.node_keys[i] = node_key(world, i)
+    state.dirty.update(touched)
     _stamp_new_messages(state, before)
     if command == "drop":
         state.drops += 1
@@ -236,7 +366,10 @@ def state_key(state: State) -> Any:
     """
     world = state.world
     now = world.now
-    nodes = tuple(state.node_keys)
+    for i in state.dirty:
+        state.node_keys[i] = node_key(world, i)
+    state.dirty.clear()
+    nodes = tuple(state.node_keys)  # per-node fingerprints (`node_key`)
     flight = frozenset(Counter(
         (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)

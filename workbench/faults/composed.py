@@ -92,7 +92,7 @@ def _span(at: float, length: float, stop: float) -> float:
     return round(max(min(at + length, stop) - at, 0.001), 4)
 
 
-def composed_faults(rng: random.Random, nodes: int, duration_s: float, election_timeout_ms: float,
+def composed_faults(rng: random.Random, nodes: int, *, duration_s: float, election_timeout_ms: float,
                     max_clock_drift: float, mix: NemesisMix = NemesisMix(), start: float = 0.5,
                     quiet_tail_s: float = 2.5) -> dict[str, Any]:
     """A `faults:` section of overlapping faults for a run of `duration_s`; faults end

@@ -52,8 +52,12 @@ from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import DeleteItems, PutItem, PutMany
-from workbench.core.storage import Put as StoragePut  # `Put` here is the replica write message
+from workbench.core.storage import (
+    DeleteItems,
+    Put as StoragePut,  # `Put` here is the replica write message
+    PutItem,
+    PutMany,
+)
 from workbench.protocols.base import Node
 from workbench.protocols.quorum_clock import HybridClock
 from workbench.protocols.quorum_versions import Clock, Entries, merge_entries, resolve

@@ -39,21 +39,8 @@ schedules itself again with the same token. A steady leader thus costs one sched
 per election timeout per follower instead of one per heartbeat. An earlier deadline
 takes a new token; the old schedule then fires for nothing.
 
-Durability (`Persist`): without a disk model the records are applied to `Storage` at
-once, in outbox order. With one (`disk`, a `core.storage.Disk`), the write is queued
-and every `Send`/`Reply` after it — in this outbox and any later one — is held, in
-order, until the fsync is acknowledged (etcd's `msgsAfterAppend`); a release is a
-transport schedule named `DISK_TIMER`. A crash loses the held effects and every write
-not yet durable (`Disk.crash`). Both runtimes do this here, the same way.
-
-One request policy for every protocol (issue 14 item 1, DESIGN.md "One request
-policy"), here and only here: a request the core says needs a leader
-(`Node.needs_leader`) that reaches a node knowing none (`Node.leader()` is None) is
-answered `fail` at once, "no leader" (`hold_ms=None`), or held up to `hold_ms` of run
-time and handed to the core as soon as it learns a leader, else answered `fail` then.
-Both answers are true `fail`s: the request was never handed to the core, so it went
-nowhere (and depends on nothing written, so it does not wait for an fsync). A crash
-loses held requests with the rest (their clients time out: `info`).
+Durability (`Persist`) and crash points inside a step: `driver_disk.py`.
+One request policy for every protocol (a node that knows no leader): `driver_requests.py`.
 
 Hot paths are kept flat (locals, bound methods, no per-effect allocation beyond the
 transport's own): the simulator runs ~150k delivered messages per second through here.
@@ -71,19 +58,15 @@ from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Disk, Extend, Storage
 from workbench.protocols.base import Node
+from workbench.runtime.driver_disk import DISK_TIMER, DiskSteps
+from workbench.runtime.driver_requests import HOLD_TIMER, RequestHold
 from workbench.runtime.seeds import derive_rng
 
 # Kinds of input held while paused: (kind, a, b).
 HELD_MESSAGE, HELD_REQUEST, HELD_TIMER = range(3)
 
-# The transport schedule that releases effects held behind an fsync (never a core timer).
-DISK_TIMER = "__disk"
-
 NO_CUT: frozenset[tuple[int, int]] = frozenset()
 
-HOLD_TIMER = "driver:hold"
-"""The driver's own timer (held requests' deadlines); no core names a timer so."""
-NO_LEADER = "no leader"
 
 
 class Transport(Protocol):
@@ -139,7 +122,7 @@ def apply_persist(storage: Storage, effect: Any) -> bool:
     return False
 
 
-class NodeDriver:
+class NodeDriver(DiskSteps, RequestHold):
     __slots__ = (
         "id", "members", "factory", "options", "storage", "rng_for", "transport",
         "_send", "_reply", "_schedule", "offset", "rate", "cut", "trace", "check",
@@ -298,43 +281,6 @@ class NodeDriver:
         node.on_client_request(request, self.offset + now * self.rate)
         self._drain(node, now)
 
-    def _no_leader(self, request: ClientRequest, now: float) -> None:
-        """The request policy for a node that knows no leader (module docstring)."""
-        if self.hold_ms is None:
-            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
-            return
-        deadline = now + self.hold_ms
-        self.held_requests.append((request, deadline))
-        if self._hold_token is None:
-            self._hold_token = self._schedule(deadline, self.id, HOLD_TIMER, None)
-
-    def _release_held(self, node: Node, now: float) -> None:
-        """The core knows a leader now: hand it the held requests, oldest first."""
-        # Taken out first, so the drains below (which end here again) see none held.
-        held, self.held_requests = self.held_requests, deque()
-        while held:
-            if self.node is not node:
-                return  # crashed meanwhile: held requests are lost with it
-            if node.leader() is None:
-                held.extend(self.held_requests)  # lost the leader again: keep waiting
-                self.held_requests = held
-                return
-            request, _ = held.popleft()
-            node.on_client_request(request, self.offset + now * self.rate)
-            self._drain(node, now)
-
-    def _hold_expired(self, token: int, now: float) -> None:
-        """HOLD_TIMER came due: fail the requests held past their deadline, re-arm for the rest."""
-        if token != self._hold_token:
-            return  # a schedule from before a crash
-        self._hold_token = None
-        held = self.held_requests
-        while held and held[0][1] <= now:
-            request, _ = held.popleft()
-            self._reply(self.id, Reply(request.process, request.seq, "fail", None, NO_LEADER))
-        if held:
-            self._hold_token = self._schedule(held[0][1], self.id, HOLD_TIMER, None)
-
     def fire(self, name: str, token: int, now: float) -> None:
         """A timer's schedule came due: fire it, re-arm it lazily, or ignore a stale one."""
         timer = self.timers.get(name)
@@ -421,161 +367,6 @@ class NodeDriver:
             self.check(now)
         if self.held_requests and node.leader() is not None:
             self._release_held(node, now)
-        return True
-
-    def _drain_disk(self, effects: list[Any], now: float) -> bool:
-        """`_drain` with a disk model: sends and replies wait, in order, for earlier fsyncs."""
-        disk = self.disk
-        assert disk is not None
-        held, me = self.held, self.id
-        stamp: float | None = None
-        for effect in effects:
-            cls = type(effect)
-            if cls is Persist or cls is Extend:
-                done = disk.write(effect.records if cls is Persist else (effect,), now)
-                if done > self.hold_until:
-                    self.hold_until = done
-            elif cls is Send or cls is Reply:
-                if held or self.hold_until > now:
-                    held.append((self.hold_until, effect))
-                elif cls is Send:
-                    self.sent += 1
-                    self._send(me, effect.to, effect.message)
-                else:
-                    self._reply(me, effect)
-            elif cls is SetTimer:
-                deadline = now + effect.delay_ms / self.rate
-                timer = self.timers.get(effect.name)
-                if timer is not None and timer[2] <= deadline:
-                    timer[1] = deadline
-                else:
-                    token = self._schedule(deadline, me, effect.name, None)
-                    self.timers[effect.name] = [token, deadline, deadline]
-            elif cls is CancelTimer:
-                self.timers.pop(effect.name, None)
-            elif cls is Observe:
-                if stamp is None:
-                    stamp = round(now, 3)
-                self.trace.append({"time": stamp, "kind": effect.kind, "node": me, **effect.fields})
-        self._arm_release()
-        if self.check is not None:
-            self.check(now)
-        return True
-
-    def _arm_release(self) -> None:
-        held = self.held
-        if held and (self.release_at is None or self.release_at > held[0][0]):
-            self.release_at = held[0][0]
-            self._schedule(held[0][0], self.id, DISK_TIMER, None)
-
-    def _release(self, now: float) -> None:
-        """An fsync completed: make its writes durable and let out what waited for it."""
-        disk = self.disk
-        if disk is None:
-            return
-        disk.sync(now)
-        held, me = self.held, self.id
-        k = 0
-        while k < len(held) and held[k][0] <= now:
-            effect = held[k][1]
-            if type(effect) is Send:
-                self.sent += 1
-                self._send(me, effect.to, effect.message)
-            else:
-                self._reply(me, effect)
-            k += 1
-        del held[:k]
-        self.release_at = None
-        self._arm_release()
-
-    # ------------------------------------------------------------ crash points (issue 12)
-    def arm_crash(self, point: str, *, fault_id: int, rng: random.Random,
-                  landed: Callable[[int, str, int], None]) -> None:
-        """Crash inside the node's next step that has `point` (`faults.spec.CrashPoint`).
-
-        `rng` draws the cut of a `mid_persist`; `landed(fault_id, point, records_kept)`
-        is called when the crash lands, before the node is torn down (the transport
-        traces it). Until then the node runs as usual; `disarm_crash` takes it back."""
-        self.crash_point, self.crash_fault = point, fault_id
-        self.crash_rng, self.crash_landed = rng, landed
-
-    def disarm_crash(self, fault_id: int) -> bool:
-        """Take back the crash point of `fault_id`; False if it is no longer armed
-        (it landed, or a plain crash came first and took it with it)."""
-        if self.crash_fault != fault_id:
-            return False
-        self.crash_point = self.crash_fault = self.crash_rng = self.crash_landed = None
-        return True
-
-    def _crash_inside(self, effects: list[Any], now: float) -> bool:
-        """Carry out `effects` up to the armed crash point and crash there; False (and
-        nothing done) when this step has no such point.
-
-        - `after_persist`: the step persists and then sends or replies; the crash falls
-          after its writes are durable, before the first send or reply behind them.
-        - `mid_persist`: the step writes two or more records (one `Persist` of several,
-          or several persists); a random proper prefix of them is durable, then the crash.
-          `PutMany` is one record: it is never cut (the point of one atomic record).
-        - `before_reply`: the step replies to a client after a write or a send; its
-          writes and sends are out, the crash falls before its first reply.
-        Effects before the cut run in order; with a disk model every earlier write is
-        made durable first (its fsync completed just now) and the sends and replies held
-        behind it go out, so the crash falls exactly between durable and not sent.
-        """
-        point = self.crash_point
-        cut = -1  # effects[:cut] are carried out
-        keep = -1  # mid_persist: records that reach storage
-        wrote = sent = False
-        if point == "mid_persist":
-            total = sum(len(e.records) if type(e) is Persist else 1
-                        for e in effects if type(e) is Persist or type(e) is Extend)
-            if total < 2:
-                return False
-            keep = self.crash_rng.randint(1, total - 1)  # type: ignore[union-attr]
-            cut = len(effects)
-        else:
-            for i, effect in enumerate(effects):
-                cls = type(effect)
-                if cls is Persist or cls is Extend:
-                    wrote = True
-                elif cls is Send:
-                    if point == "after_persist" and wrote:
-                        cut = i
-                        break
-                    sent = True
-                elif cls is Reply and (wrote if point == "after_persist" else wrote or sent):
-                    cut = i
-                    break
-            if cut < 0:
-                return False
-        if self.disk is not None:
-            self.disk.sync(float("inf"))
-            self._release(float("inf"))
-        storage, me = self.storage, self.id
-        written = 0
-        for effect in effects[:cut]:
-            cls = type(effect)
-            if cls is Persist or cls is Extend:
-                records = effect.records if cls is Persist else (effect,)
-                if keep >= 0 and written + len(records) >= keep:
-                    storage.apply(records[:keep - written])
-                    written = keep
-                    break
-                storage.apply(records)
-                written += len(records)
-            elif cls is Send:
-                self.sent += 1
-                self._send(me, effect.to, effect.message)
-            elif cls is Reply:
-                self._reply(me, effect)
-            elif cls is Observe:
-                self.trace.append({"time": round(now, 3), "kind": effect.kind, "node": me, **effect.fields})
-        landed, fault = self.crash_landed, self.crash_fault
-        if landed is not None and fault is not None:
-            landed(fault, point, written)  # type: ignore[arg-type]
-        self.crash()
-        if self.check is not None:
-            self.check(now)
         return True
 
     # ------------------------------------------------------------ queries

@@ -28,6 +28,11 @@ class ReadOnly:
     _lease_until: float
     _reads: list[tuple[int, int, NodeId, ClientRequest]]  # (round needed, read index, origin, request)
 
+
+    def needs_leader(self, request: ClientRequest) -> bool:
+        # `follower` reads are served from local state, leader or not.
+        return not (request.f == "read" and self._read_mode == "follower")
+
     def _init_read_only(self, size: int) -> None:
         self._acked_round = [0] * size
         self._round = 0

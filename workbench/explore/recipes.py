@@ -1,0 +1,143 @@
+"""How `workbench explore` finds each planted bug of the mutation catalogue (issue 13).
+
+One recipe per Raft and Paxos mutant of `workbench.mutants`: the scope (clients, ops,
+fault budgets, latency), the mode (breadth-first, or schedule-bounded with at most K
+deviations from the default order) and the budget. `python -m workbench.explore.recipes`
+runs them all and prints the table that docs/DESIGN.md quotes (states or runs, CPU
+seconds, counterexample length); tests/test_explore_mutants.py runs the cheap ones in
+`make test` and the rest under `@pytest.mark.slow`.
+
+Budgets are counted in states or runs, never in seconds, so a finding does not depend
+on how busy the machine is.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.explore.bfs import Result, explore
+from workbench.explore.bounded import BoundedResult, explore_bounded
+from workbench.explore.model import Scope
+from workbench.mutants import find_mutant
+
+
+@dataclass(frozen=True)
+class Recipe:
+    mutant: str
+    scope: dict[str, Any]
+    """`Scope` fields besides the protocol and the mutant's options."""
+    max_depth: int
+    """Breadth-first: transitions from the initial state; bounded: steps per run."""
+    bounded: int | None = None
+    """K for schedule-bounded mode; None: breadth-first."""
+    budget: int = 100_000
+    """Most distinct states (breadth-first) or runs (bounded) before giving up."""
+    options: dict[str, str] = field(default_factory=dict)
+    """Protocol options on top of the mutant's own."""
+    seeds_to_catch: str = ""
+    """How many random seeds `workbench search` needed for the same mutant."""
+    prefix: str = ""
+    """Directives (`;`-separated) run before exploring: a scenario opening."""
+    clients_last: bool = False
+    """Bounded mode: client ops only as deviations (`bounded.CLIENTS_LAST`)."""
+    sample: int = 0
+    """Bounded mode: after `budget` enumerated runs, this many runs with sampled
+    deviations (seed 0, so a finding reproduces)."""
+
+    def make_scope(self) -> Scope:
+        found = find_mutant(self.mutant)
+        options = {k: str(v) for k, v in found.options.items()} | self.options
+        opening = tuple((d.split()[0], tuple(d.split()[1:])) for d in self.prefix.split(";") if d.strip())
+        return Scope(found.protocol, options=options, prefix=opening, **self.scope)
+
+    def describe(self) -> str:
+        s = self.scope
+        faults = ",".join(f"{name}={s[key]}" for key, name in
+                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
+        last = ", clients last" if self.clients_last else ""
+        mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
+            else f"BFS depth {self.max_depth}"
+        extra = "".join(f", {k}={v}" for k, v in s.items()
+                        if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+        opening = f"; from `{self.prefix}`" if self.prefix else ""
+        return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
+                f"{', ' + faults if faults else ''}{extra}; {mode}{opening}")
+
+    def run(self) -> Result | BoundedResult:
+        scope = self.make_scope()
+        if self.bounded is None:
+            return explore(scope, max_depth=self.max_depth, max_states=self.budget)
+        return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget,
+                               sample_runs=self.sample, clients_last=self.clients_last)
+
+
+_CRASH = {"clients": 2, "ops": 2, "crashes": 1}
+# Fast elections (the catalogue's FAST_ELECTIONS): the seeded timers make node 0 lead
+# term 2 after this opening, with x=1 committed on all three nodes.
+RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stabilize"
+# Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
+# (node 0 leads term 1, x=1 committed everywhere, leases held).
+RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
+# Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
+PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
+
+RECIPES: tuple[Recipe, ...] = (
+    Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
+           seeds_to_catch="7 (first caught at seed 6)"),
+    Recipe("paxos:skip_phase1", _CRASH, max_depth=50, bounded=2, budget=2000,
+           seeds_to_catch="1 (caught at seed 0)"),
+    # The leader cut from node 2 commits with node 1 alone; node 1 crashes and comes
+    # back without the entry (it acked before persisting), and node 2 wins term 3.
+    Recipe("raft:log_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2", seeds_to_catch="not measured"),
+    # The leader cut from node 0 gets slot 1 chosen with node 1's ack alone; node 1
+    # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
+    Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="not measured"),
+    # Stale reads: the leader is cut off from both followers; nodes 1 and 2 elect a
+    # new leader and commit x=11 (a deviation invokes the write), then a late read at
+    # the old leader returns x=1. Correct ReadIndex (a heartbeat round first) and a
+    # correct lease (shorter than an election timeout) are not fooled (measured with
+    # the same budget, `bug=none`).
+    Recipe("raft:read_index_no_confirm", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
+           budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
+           seeds_to_catch="17 (first caught at seed 16)"),
+    Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
+           budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
+           seeds_to_catch="8 (first caught at seed 7)"),
+    # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
+    # and a phase 1 that no longer reports the compacted slot refills it.
+    Recipe("paxos:silent_compaction", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
+           bounded=3, budget=8000, sample=6000, prefix=PAXOS_STABLE + ";cut 2 0",
+           seeds_to_catch="9 (first caught at seed 8)"),
+    Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
+           seeds_to_catch="not measured"),
+)
+
+BY_MUTANT = {r.mutant: r for r in RECIPES}
+
+
+def row(recipe: Recipe, result: Result | BoundedResult) -> str:
+    """One markdown table row: mutant, scope, states/runs, CPU seconds, counterexample length."""
+    if isinstance(result, Result):
+        work = f"{result.distinct} states"
+    else:
+        work = f"{result.runs} runs ({result.steps} steps)"
+    found = f"{len(result.trace)} steps" if result.violation else "not found"
+    return (f"| {recipe.mutant} | {recipe.describe()} | {work} | {result.cpu_seconds:.1f} | {found} | "
+            f"{recipe.seeds_to_catch or 'not measured'} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    names = (argv if argv is not None else sys.argv[1:]) or [r.mutant for r in RECIPES]
+    print("| mutant | scope | explored | CPU s | counterexample | `workbench search` seeds |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        recipe = BY_MUTANT[name]
+        print(row(recipe, recipe.run()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
