@@ -57,6 +57,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
                    nodes=None, duration=None, workers=1, address=None, out=None, echo=_quiet)
     with pytest.raises(UserInputError, match="KEY=VALUE"):
         parse_options(["read_mode"])
+    # Too short for any fault window: a clear line about --duration, not a config error.
+    with pytest.raises(UserInputError, match="--duration: 2 s is too short"):
+        run_search("raft", seeds=1, start=0, options={}, mutant=None, generator=None,
+                   nodes=None, duration=2.0, workers=1, address=None, out=None, echo=_quiet)
     existing = tmp_path / "mine"
     existing.mkdir()
     (existing / "notes.txt").write_text("keep me")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from workbench.experiment.config import ExperimentConfig
 
 PROTOCOLS = ("raft", "paxos", "eventual")
+MIN_DURATION_S = 4.0  # both generators: faults from ~1 s, then a quiet tail of 2.5-3 s (fault_search.py)
 
 
 def parse_options(texts: list[str]) -> dict[str, Any]:
@@ -191,6 +192,11 @@ def run_search(protocol: str, *, seeds: int, start: int, options: dict[str, Any]
         length = duration if duration is not None else planted.duration_s
     if gen_name not in GENERATORS:
         raise UserInputError(f"--generator: {gen_name!r} is not one of {', '.join(GENERATORS)}")
+    if length is not None and length < MIN_DURATION_S:
+        # Faults start about 1 s in and end 2.5-3 s before the run does (the quiet tail the
+        # final reads need): a shorter run leaves no window for faults.
+        raise UserInputError(f"--duration: {length:g} s is too short; a search run needs at least "
+                             f"{MIN_DURATION_S:g} s (faults from ~1 s, then a 2.5-3 s quiet tail)")
     if out is not None and out.exists():
         raise UserInputError(f"--out {out}: already exists (a search never overwrites a folder)")
     make = GENERATORS[gen_name]
