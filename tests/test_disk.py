@@ -464,3 +464,45 @@ def test_eventual_disk_scenario_reads_past_anti_entropy_stragglers() -> None:
     config = disk_scenario("eventual", 82210)
     assert config.workload.final_reads_s == DISK_QUIET_TAIL_S
     assert check_seed(config) is None
+
+
+def test_crash_point_after_send_loses_an_unsynced_write_whose_ack_left_first() -> None:
+    """`after_send` (disk model only): the step runs as usual and the crash falls before
+    its fsync. A send behind the write dies with it (correct order); a send before the
+    write (the `accept_ack_before_persist` bug's order) is out while the write is lost."""
+    from workbench.core.effects import Persist, Send
+
+    for script, out in (([Persist((Put("acc", 1),)), Send(1, "ack")], []),
+                        ([Send(1, "ack"), Persist((Put("acc", 1),))], ["ack"])):
+        storage = Storage()
+        disk = Disk(storage, random.Random(0), constant(10.0))
+        driver, wire, landed = _armed(script, "after_send", disk=disk, storage=storage)
+        driver.deliver(1, "go", 1.0)
+        assert driver.node is None and landed == [(7, "after_send", 0)]
+        assert wire.sent == out and storage.get("acc") is None
+    # Without a disk model there is no such seam: it never lands.
+    driver, wire, landed = _armed([Send(1, "ack"), Persist((Put("acc", 1),))], "after_send")
+    driver.deliver(1, "go", 1.0)
+    assert driver.node is not None and landed == []
+
+
+def test_mid_persist_with_a_record_waits_for_a_step_that_writes_it() -> None:
+    """`record` (NemesisMix.point_record): an election's term and votes are as many
+    records as Raft's InstallSnapshot; the point skips steps that do not write `snapshot`
+    (in a `PutMany` too) and spec validation ties it to mid_persist."""
+    from workbench.core.effects import Persist
+    from workbench.faults.spec import NodeFaultSpec
+
+    driver, wire, landed = _armed([Persist((Put("term", 2), Put("vote", 1), Put("vote", 1)))], "mid_persist")
+    driver.crash_record = "snapshot"
+    driver.deliver(1, "go", 1.0)
+    assert driver.node is not None and landed == []
+    driver.node.script = [Persist((Put("log_base", 5), Put("log", []), Put("snapshot", 1)))]  # type: ignore[attr-defined]
+    driver.deliver(1, "go", 2.0)
+    assert driver.node is None and landed and landed[0][1] == "mid_persist"
+    with pytest.raises(ValueError, match="record"):
+        NodeFaultSpec.model_validate({"kind": "crash", "node": 0, "at": 1.0, "duration": 1.0,
+                                      "point": "after_send", "record": "snapshot"})
+    fault = NodeFaultSpec.model_validate({"kind": "crash", "node": 0, "at": 1.0, "duration": 1.0,
+                                          "point": "mid_persist", "record": "snapshot"})
+    assert fault.record == "snapshot"
