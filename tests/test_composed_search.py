@@ -111,3 +111,22 @@ def test_eventual_final_reads_outlast_anti_entropy_stragglers() -> None:
     1 s of final reads; every replica held them 2.5 s after the last heal. A false
     finding proves nothing, so the composed scenario reads the whole quiet tail."""
     assert check_seed(composed_scenario("eventual", 100073)) is None
+
+
+READ_MODE_SEEDS = int(os.environ.get("WORKBENCH_READ_MODE_SEEDS", 1000))
+"""Seeds per Raft read mode in the slow read-mode search (issue 11: 1,000 each)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("read_mode", ["log", "read_index", "lease"])
+def test_raft_read_mode_thousand_seeds(read_mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`workbench search raft --seeds N -o read_mode=M` (serial, the composed nemesis):
+    no finding and no undecided seed, exit 0. N = WORKBENCH_READ_MODE_SEEDS (1000)."""
+    from workbench.search_command import run_search
+
+    lines: list[str] = []
+    code = run_search("raft", READ_MODE_SEEDS, 0, {"read_mode": read_mode}, None, None, None, None, 1,
+                      None, None, echo=lines.append)
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
+    assert code == 0, "\n".join(lines)

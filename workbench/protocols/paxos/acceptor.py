@@ -112,10 +112,8 @@ class Acceptor:
     def _on_slot_prepare(self, src: NodeId, m: SlotPrepare, now: float) -> None:
         """single_decree: phase 1(b) for one slot, from the current leader."""
         ballot = m.ballot
-        if ballot < self.promised:
-            self.send(src, Nack(ballot, self.promised))
+        if not self._follow_current(src, ballot, now):
             return
-        self._follow(src, ballot, now)
         slot = m.slot
         if slot < self.checkpoint_slot:
             # Chosen and compacted: the leader learns it (and what follows) from the checkpoint.
@@ -138,10 +136,8 @@ class Acceptor:
                 self._accept(m.slot, ballot, m.value)
                 self.send(src, Accepted(ballot, m.slot))
             return
-        if ballot < self.promised:
-            self.send(src, Nack(ballot, self.promised))
+        if not self._follow_current(src, ballot, now):
             return
-        self._follow(src, ballot, now)
         slot = m.slot
         if slot < self.checkpoint_slot:
             # Chosen, applied and compacted here. Not accepted again, and not acked: an
@@ -170,16 +166,23 @@ class Acceptor:
 
     def _on_heartbeat(self, src: NodeId, m: Heartbeat, now: float) -> None:
         ballot = m.ballot
-        if ballot < self.promised:
-            self.send(src, Nack(ballot, self.promised))
+        if not self._follow_current(src, ballot, now):
             return
-        self._follow(src, ballot, now)
         if m.commit > self._scan:
             self._learn_commit(ballot, m.commit, now)
         # Sent after leader_seen was recorded: the ack is this node's lease grant.
         self.send(src, Ack(ballot, self.next_apply, m.sent_at))
         if self.waiting:
             self._retry_waiting(now)
+
+    def _follow_current(self, src: NodeId, ballot: Ballot, now: float) -> bool:
+        """A leader's message (Accept, SlotPrepare, Heartbeat): refuse a ballot below our
+        promise with a Nack (PMS §2.2: P1a), else follow it. True when followed."""
+        if ballot < self.promised:
+            self.send(src, Nack(ballot, self.promised))
+            return False
+        self._follow(src, ballot, now)
+        return True
 
     def _follow(self, src: NodeId, ballot: Ballot, now: float) -> None:
         """A message of `ballot` >= promised from its leader: adopt it as our leader."""

@@ -15,6 +15,7 @@ from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import PutMany
 from workbench.protocols.base import Node
+from workbench.protocols.common.lease import lease_ms
 from workbench.protocols.common.roles import FOLLOWER, LEADER, PRE_CANDIDATE, Role
 from workbench.protocols.paxos.acceptor import Acceptor
 from workbench.protocols.paxos.invariants import PaxosInvariants
@@ -74,10 +75,8 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         self._snap_threshold = o.snapshot_threshold
         self._bug = o.bug
         # A lease must end before any acceptor that acked it can promise another
-        # candidate: their refusal lasts et_min on their clocks, the lease is timed on
-        # ours, and either clock may be off by max_clock_drift.
-        d = o.max_clock_drift
-        self._lease_ms = self._et_min * (1.0 - d) / (1.0 + d)
+        # candidate (their refusal lasts et_min on their clocks): common/lease.py.
+        self._lease_ms = lease_ms(self._et_min, o.max_clock_drift)
         if o.bug == "long_lease":
             self._lease_ms *= 10.0  # BUG: outlives the acceptors' refusal to promise others
 

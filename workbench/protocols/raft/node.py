@@ -17,6 +17,7 @@ from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
 from workbench.core.storage import Put, PutMany, Storage
 from workbench.protocols.base import Node
+from workbench.protocols.common.lease import lease_ms
 from workbench.protocols.common.quorum import majority
 from workbench.protocols.common.roles import CANDIDATE, FOLLOWER, LEADER, PRE_CANDIDATE, Role
 from workbench.protocols.raft.invariants import RaftInvariants
@@ -66,12 +67,9 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._max_inflight = o.max_inflight
         self._snap_threshold = o.snapshot_threshold
         self._bug = o.bug
-        # Thesis §6.4.1: a majority acknowledged a heartbeat sent at leader time t, so
-        # none of them votes before its own clock has run election_timeout_min past
-        # receiving it (§4.2.3 rule below). With every clock's rate within 1 ± drift,
-        # the leader's clock reading t + lease_ms is still before that moment.
-        drift = o.max_clock_drift
-        self._lease_ms = self._et_min * (1.0 - drift) / (1.0 + drift)
+        # Thesis §6.4.1: no follower that acked a heartbeat votes before its own clock
+        # has run election_timeout_min past it (§4.2.3 rule below): common/lease.py.
+        self._lease_ms = lease_ms(self._et_min, o.max_clock_drift)
         if o.bug == "long_lease":
             self._lease_ms *= 10.0  # BUG: outlives the followers' promise not to vote
         # Thesis §4.2.3: ignore RequestVote while a leader is heard from (needed by
