@@ -129,7 +129,18 @@ def disk_scenario(protocol: str, seed: int) -> Any:
     from workbench.fault_search import default_mix
 
     mix = replace(default_mix(protocol, None), crash_points=CRASH_POINTS)
-    return _with_disk(composed_scenario(protocol, seed, mix=mix), seed)
+    if protocol != "eventual":
+        return _with_disk(composed_scenario(protocol, seed, mix=mix), seed)
+    # The same faults (they still end at 3.5 s) but a run 2 s longer, all of it read:
+    # with fsyncs on its path anti-entropy's stragglers are slower. Seed 82210 read 3
+    # adds as lost that reached node 3 (restarted 3.39 s) at 5.31 s, after its last
+    # read at 5.00 s of the 6 s run; every replica held them (not lost data).
+    return _with_disk(composed_scenario(protocol, seed, mix=mix, duration_s=8.0,
+                                        quiet_tail_s=DISK_QUIET_TAIL_S), seed)
+
+
+DISK_QUIET_TAIL_S = 4.5
+"""The eventual store's quiet, read-only tail under a disk model (2.5 s without one)."""
 
 
 def _with_disk(config: Any, seed: int, **disk: Any) -> Any:
@@ -443,3 +454,55 @@ def test_raft_install_snapshot_survives_a_crash_at_every_point_of_its_persist(bu
         assert len(records) == 1 and not misplaced
     else:
         assert misplaced, "the reversed order should leave entries at the wrong index"
+
+
+def test_eventual_disk_scenario_reads_past_anti_entropy_stragglers() -> None:
+    """Seed 82210 of the 1,000-seed disk run: 3 adds acked and durable on node 4 reached
+    node 3 (restarted 3.39 s) at 5.31 s, after its last read at 5.00 s of a 6 s run, so
+    set-full called them lost. The disk scenario's eventual runs keep the same faults and
+    read through a 4.5 s quiet tail (`DISK_QUIET_TAIL_S`): every add is found."""
+    config = disk_scenario("eventual", 82210)
+    assert config.workload.final_reads_s == DISK_QUIET_TAIL_S
+    assert check_seed(config) is None
+
+
+def test_crash_point_after_send_loses_an_unsynced_write_whose_ack_left_first() -> None:
+    """`after_send` (disk model only): the step runs as usual and the crash falls before
+    its fsync. A send behind the write dies with it (correct order); a send before the
+    write (the `accept_ack_before_persist` bug's order) is out while the write is lost."""
+    from workbench.core.effects import Persist, Send
+
+    for script, out in (([Persist((Put("acc", 1),)), Send(1, "ack")], []),
+                        ([Send(1, "ack"), Persist((Put("acc", 1),))], ["ack"])):
+        storage = Storage()
+        disk = Disk(storage, random.Random(0), constant(10.0))
+        driver, wire, landed = _armed(script, "after_send", disk=disk, storage=storage)
+        driver.deliver(1, "go", 1.0)
+        assert driver.node is None and landed == [(7, "after_send", 0)]
+        assert wire.sent == out and storage.get("acc") is None
+    # Without a disk model there is no such seam: it never lands.
+    driver, wire, landed = _armed([Send(1, "ack"), Persist((Put("acc", 1),))], "after_send")
+    driver.deliver(1, "go", 1.0)
+    assert driver.node is not None and landed == []
+
+
+def test_mid_persist_with_a_record_waits_for_a_step_that_writes_it() -> None:
+    """`record` (NemesisMix.point_record): an election's term and votes are as many
+    records as Raft's InstallSnapshot; the point skips steps that do not write `snapshot`
+    (in a `PutMany` too) and spec validation ties it to mid_persist."""
+    from workbench.core.effects import Persist
+    from workbench.faults.spec import NodeFaultSpec
+
+    driver, wire, landed = _armed([Persist((Put("term", 2), Put("vote", 1), Put("vote", 1)))], "mid_persist")
+    driver.crash_record = "snapshot"
+    driver.deliver(1, "go", 1.0)
+    assert driver.node is not None and landed == []
+    driver.node.script = [Persist((Put("log_base", 5), Put("log", []), Put("snapshot", 1)))]  # type: ignore[attr-defined]
+    driver.deliver(1, "go", 2.0)
+    assert driver.node is None and landed and landed[0][1] == "mid_persist"
+    with pytest.raises(ValueError, match="record"):
+        NodeFaultSpec.model_validate({"kind": "crash", "node": 0, "at": 1.0, "duration": 1.0,
+                                      "point": "after_send", "record": "snapshot"})
+    fault = NodeFaultSpec.model_validate({"kind": "crash", "node": 0, "at": 1.0, "duration": 1.0,
+                                          "point": "mid_persist", "record": "snapshot"})
+    assert fault.record == "snapshot"

@@ -152,12 +152,13 @@ def default_mix(protocol: str, options: dict[str, Any] | None) -> NemesisMix:
 
 def composed_scenario(protocol: str, seed: int, *, nodes: int | None = None, duration_s: float = 6.0,
                       options: dict[str, Any] | None = None, workload: str | None = None,
-                      mix: NemesisMix | None = None) -> ExperimentConfig:
+                      mix: NemesisMix | None = None, quiet_tail_s: float = 2.5) -> ExperimentConfig:
     """`scenario`'s cluster, links and workload under the composed nemesis
     (`faults.composed`): overlapping faults from independent processes, aimed at the
     leader half the time, with clock faults, long-delay and duplication windows and
-    holding partitions. The faults end 2.5 s before the run does. The eventual store
-    runs the set workload (its property: no acknowledged add lost, convergence)."""
+    holding partitions. The faults end `quiet_tail_s` before the run does. The eventual
+    store runs the set workload (its property: no acknowledged add lost, convergence)
+    and reads only through that quiet tail."""
     kind = workload or ("set" if protocol == "eventual" else "register")
     raw = scenario(protocol, seed, nodes=nodes, duration_s=duration_s, options=options,
                    workload=kind).model_dump(by_alias=True, exclude_none=True)
@@ -167,7 +168,7 @@ def composed_scenario(protocol: str, seed: int, *, nodes: int | None = None, dur
     rng = derive_rng(seed, "composed")
     raw["faults"] = composed_faults(rng, raw["nodes"], duration_s=duration_s,
                                     election_timeout_ms=election_ms, max_clock_drift=drift,
-                                    mix=mix or default_mix(protocol, options))
+                                    mix=mix or default_mix(protocol, options), quiet_tail_s=quiet_tail_s)
     if protocol == "eventual":
         # Every op is answered locally at once: with no think time a closed loop makes
         # hundreds of thousands of ops (and set reads grow with them).
@@ -176,9 +177,10 @@ def composed_scenario(protocol: str, seed: int, *, nodes: int | None = None, dur
         # the final reads must outlast anti-entropy's stragglers after the last heal, as
         # Jepsen's come after a quiet wait. 1 s was too short: seed 100073 (random peer
         # every 0.25-0.75 s on clocks 9% slow) read 13 adds as "lost" that every replica
-        # held 2.5 s after the heal. The faults end 2.5 s before the run, so the whole
-        # quiet tail is read.
-        raw["workload"]["final_reads_s"] = 2.5
+        # held 2.5 s after the heal. The faults end `quiet_tail_s` before the run, so
+        # the whole quiet tail is read (a disk model needs a longer one: see
+        # tests/test_disk.py `disk_scenario`, seed 82210).
+        raw["workload"]["final_reads_s"] = quiet_tail_s
     raw["name"] = f"composed-{protocol}"
     return validate_config(raw, f"composed_scenario(seed={seed})")
 

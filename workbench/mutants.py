@@ -153,12 +153,32 @@ CATALOGUE: tuple[Mutant, ...] = (
     _m("paxos", "forget_promise", "PMS §2.5: promised ballot not persisted", mix=DISK_MIX, disk=DISK,
        budget=10),  # measured: seeds 0, 1, 2 each catch (gaps 1, 1, 1)
     # Disk-only bugs: without a disk model the persist is durable before anything leaves.
-    # Not yet caught: 0 of 40 seeds each under these scenarios (see DESIGN.md, issue 12).
+    # The seam is an `after_send` crash point: the acceptor's step runs as usual (its
+    # Accepted, sent before the persist, is out) and it dies before the fsync; aimed at
+    # any node (leader_p 0: a follower acceptor), with windows long enough to wait for
+    # an Accept. Under `DISK_MIX` it was 0 of 40 seeds (no point lands between an ack
+    # and its fsync). Measured: first catch from seeds 0/100/200/300 after 16/2/2/12
+    # seeds; gaps from seed 1000 median 11, max 56; unmodified Paxos: 0 findings in 1,000.
     _m("paxos", "accept_ack_before_persist", "PMS §2.5: Accepted leaves before the accept's fsync",
-       mix=DISK_MIX, disk=SPINNING, measured=False),
+       mix={**DISK_MIX, "crash_points": 12.0, "point_weights": (("after_send", 1.0),), "leader_p": 0.0,
+            "point_window_et": (3.0, 40.0)},
+       disk=SPINNING, budget=30),  # measured: first caught at seed 15
+    # Harmful only at one cut: log_base and log durable, the snapshot not, in an install
+    # that keeps a log suffix (a follower holding entries past the snapshot, sent it by
+    # a leader probing from a stale match after a stall): the restarted log then sits
+    # behind the old snapshot, entries at the wrong index. So `mid_persist` points that
+    # wait (windows up to 40 election timeouts) for a step writing `snapshot` (an
+    # election's term+votes is as many records), few plain crashes (a crash disarms a
+    # waiting point), a snapshot per applied entry, and pauses and delay windows that
+    # stall the leader's pipeline. Under `DISK_MIX` it was 0 of 40 seeds. Measured: first
+    # catch from seeds 0/100/200/300 after 2/30/17/3 seeds; gaps from seed 1000 median
+    # 16, max 62; unmodified Raft: 0 findings in 1,000 seeds (0-999).
     _m("raft", "snapshot_order_reversed", "§7: InstallSnapshot writes log_base, log, snapshot as three records",
-       options={"snapshot_threshold": 5}, mix={**DISK_MIX, "point_weights": (("mid_persist", 1.0),)},
-       disk={**SPINNING, "torn_writes": True}, measured=False),
+       options={"snapshot_threshold": 1},
+       mix={"crashes": 1.0, "crash_points": 20.0, "point_weights": (("mid_persist", 1.0),),
+            "point_record": "snapshot", "point_window_et": (3.0, 40.0), "leader_p": 0.0,
+            "delays": 6.0, "pauses": 12.0},
+       disk={**SPINNING, "torn_writes": True}, budget=30),  # measured: first caught at seed 1
     # An old leader's Accept reaching an acceptor after a newer Prepare: the composed
     # nemesis' late messages and leader changes. Measured: first caught at seed 3, 17 of 30.
     _m("paxos", "accept_below_promise", "PMS §2.2 phase 2(b): accepts below the promise",

@@ -72,6 +72,12 @@ class NemesisMix:
     point_weights: tuple[tuple[str, float], ...] = (
         ("after_persist", 1.0), ("mid_persist", 1.0), ("before_reply", 1.0))
     """Which point each of those crashes waits for, by weight."""
+    point_record: str | None = None
+    """A `mid_persist` crash lands only in a step that writes this record (`snapshot`:
+    Raft's InstallSnapshot, not an election's term and votes, which are as many records)."""
+    point_window_et: tuple[float, float] = (0.3, 3.0)
+    """A crash point's window (how long it waits for its step), uniform in these
+    multiples of the election timeout; a rare step (an InstallSnapshot) needs a long one."""
 
 
 def _times(rng: random.Random, rate: float, start: float, stop: float) -> list[float]:
@@ -169,8 +175,12 @@ def composed_faults(rng: random.Random, nodes: int, *, duration_s: float, electi
     points, weights = zip(*mix.point_weights, strict=True) if mix.point_weights else ((), ())
     for at in _times(rng, mix.crash_points if points else 0.0, start, stop):
         point = rng.choices(points, weights)[0]
-        node_faults.append({"kind": "crash", "node": target(), "at": at, "point": point,
-                            "duration": _span(at, rng.uniform(0.3 * et, 3 * et), stop)})
+        low, high = mix.point_window_et
+        fault = {"kind": "crash", "node": target(), "at": at, "point": point,
+                 "duration": _span(at, rng.uniform(low * et, high * et), stop)}
+        if point == "mid_persist" and mix.point_record is not None:
+            fault["record"] = mix.point_record
+        node_faults.append(fault)
 
     return {"partitions": partitions, "nodes": node_faults, "clocks": clocks,
             "clock_changes": clock_changes, "links": links}

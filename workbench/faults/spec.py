@@ -231,7 +231,7 @@ QUIET_TAIL_S = 5.0
 # --------------------------------------------------------------------------- nodes, clocks
 
 
-CrashPoint = Literal["after_persist", "mid_persist", "before_reply"]
+CrashPoint = Literal["after_persist", "mid_persist", "before_reply", "after_send"]
 """Where inside a step a crash lands (issue 12; `runtime.driver` carries them out)."""
 
 
@@ -247,7 +247,12 @@ class NodeFaultSpec(_Timed):
         None, description="crash only (sim only; elsewhere a plain crash): land inside the node's first step "
         "at or after `at` that has this point: after_persist (its writes durable, none of its sends or "
         "replies out), mid_persist (a prefix of its records durable, the rest and everything after lost), "
-        "before_reply (its writes and sends out, its replies lost); none by `at + duration`: no crash")
+        "before_reply (its writes and sends out, its replies lost), after_send (disk model only: a step that "
+        "writes and sends, carried out as usual, the crash at its end before its fsync completes); none by "
+        "`at + duration`: no crash")
+    record: str | None = Field(
+        None, min_length=1, description="mid_persist only: land only in a step that writes the record of this "
+        "name (e.g. `snapshot`: Raft's InstallSnapshot, not an election's term and votes)")
 
     @model_validator(mode="after")
     def _point_is_a_crash(self) -> NodeFaultSpec:
@@ -255,6 +260,8 @@ class NodeFaultSpec(_Timed):
             raise ValueError(f"point: {self.point!r} is a crash point; kind is {self.kind!r}")
         if self.point is not None and self.duration is None:
             raise ValueError("a crash point needs a duration (the window it may land in)")
+        if self.record is not None and self.point != "mid_persist":
+            raise ValueError("record: names the step of a mid_persist crash point")
         return self
 
 

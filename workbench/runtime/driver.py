@@ -129,7 +129,7 @@ class NodeDriver(DiskSteps, RequestHold):
         "node", "incarnation", "paused", "pending", "timers", "last_digest",
         "sent", "delivered", "dropped", "disk", "held", "hold_until", "release_at",
         "hold_ms", "held_requests", "_hold_token",
-        "crash_point", "crash_fault", "crash_rng", "crash_landed",
+        "crash_point", "crash_fault", "crash_rng", "crash_landed", "crash_record",
     )
 
     def __init__(
@@ -195,6 +195,7 @@ class NodeDriver(DiskSteps, RequestHold):
         self.crash_fault: int | None = None
         self.crash_rng: random.Random | None = None
         self.crash_landed: Callable[[int, str, int], None] | None = None
+        self.crash_record: str | None = None  # mid_persist: a record the step must write
 
     # ------------------------------------------------------------ time
     def local(self, now: float) -> float:

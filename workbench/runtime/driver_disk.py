@@ -23,13 +23,29 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
-from workbench.core.storage import Extend
+from workbench.core.storage import Extend, PutMany
 
 if TYPE_CHECKING:
     from workbench.runtime.driver import NodeDriver
 
 # The transport schedule that releases effects held behind an fsync (never a core timer).
 DISK_TIMER = "__disk"
+
+
+def _writes(effects: list[Any], name: str) -> bool:
+    """Whether a step's writes include a record called `name` (one of a `PutMany`'s too)."""
+    for effect in effects:
+        if type(effect) is Extend:
+            if effect.name == name:
+                return True
+        elif type(effect) is Persist:
+            for record in effect.records:
+                if type(record) is PutMany:
+                    if any(key == name for key, _ in record.items):
+                        return True
+                elif getattr(record, "name", None) == name:
+                    return True
+    return False
 
 
 class DiskSteps:
@@ -102,13 +118,15 @@ class DiskSteps:
 
     # ------------------------------------------------------------ crash points (issue 12)
     def arm_crash(self: NodeDriver, point: str, *, fault_id: int, rng: random.Random,
-                  landed: Callable[[int, str, int], None]) -> None:
+                  landed: Callable[[int, str, int], None], record: str | None = None) -> None:
         """Crash inside the node's next step that has `point` (`faults.spec.CrashPoint`).
 
         `rng` draws the cut of a `mid_persist`; `landed(fault_id, point, records_kept)`
         is called when the crash lands, before the node is torn down (the transport
-        traces it). Until then the node runs as usual; `disarm_crash` takes it back."""
+        traces it). Until then the node runs as usual; `disarm_crash` takes it back.
+        `record` (mid_persist): skip steps that do not write a record of that name."""
         self.crash_point, self.crash_fault = point, fault_id
+        self.crash_record = record
         self.crash_rng, self.crash_landed = rng, landed
 
     def disarm_crash(self: NodeDriver, fault_id: int) -> bool:
@@ -130,6 +148,10 @@ class DiskSteps:
           `PutMany` is one record: it is never cut (the point of one atomic record).
         - `before_reply`: the step replies to a client after a write or a send; its
           writes and sends are out, the crash falls before its first reply.
+        - `after_send` (disk model only): the step writes and sends; it is carried out
+          as usual (sends behind its write held, any before it out) and the crash falls
+          at its end, before its fsync completes: the seam where an ack that did not
+          wait for its write is out and the write is lost.
         Effects before the cut run in order; with a disk model every earlier write is
         made durable first (its fsync completed just now) and the sends and replies held
         behind it go out, so the crash falls exactly between durable and not sent.
@@ -138,10 +160,22 @@ class DiskSteps:
         cut = -1  # effects[:cut] are carried out
         keep = -1  # mid_persist: records that reach storage
         wrote = sent = False
+        if point == "after_send":
+            if self.disk is None or not any(type(e) is Send for e in effects) or not any(
+                    type(e) is Persist or type(e) is Extend for e in effects):
+                return False
+            self._drain_disk(effects, now)
+            landed, fault = self.crash_landed, self.crash_fault
+            if landed is not None and fault is not None:
+                landed(fault, point, 0)
+            self.crash()
+            if self.check is not None:
+                self.check(now)
+            return True
         if point == "mid_persist":
             total = sum(len(e.records) if type(e) is Persist else 1
                         for e in effects if type(e) is Persist or type(e) is Extend)
-            if total < 2:
+            if total < 2 or (self.crash_record is not None and not _writes(effects, self.crash_record)):
                 return False
             keep = self.crash_rng.randint(1, total - 1)  # type: ignore[union-attr]
             cut = len(effects)

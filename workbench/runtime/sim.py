@@ -362,11 +362,14 @@ class Simulation:
         if self._crash_point_rng is None:
             self._crash_point_rng = derive_rng(self.seed, "crash_points")
         driver.arm_crash(point, fault_id=event.fault_id, rng=self._crash_point_rng,
-                         landed=self._crash_landed)
+                         landed=self._crash_landed, record=getattr(event.spec, "record", None))
 
     def _crash_landed(self, fault_id: int, point: str, records_kept: int) -> None:
         node = self.crashed_by_fault[fault_id]
         self._landed.add(fault_id)
+        if point == "after_send" and hasattr(self.invariant_checker, "lost_writes"):
+            # It falls before the step's fsync: its writes are lost, as a plain crash's.
+            self.invariant_checker.lost_writes(node)  # type: ignore[union-attr]
         down = [d.id for d in self.drivers if d.node is None or d.paused or d.id == node]
         self.trace.append({"time": round(self.now, 3), "kind": "crash", "fault_id": fault_id, "node": node,
                            "point": point, "records_kept": records_kept,
