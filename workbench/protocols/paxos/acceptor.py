@@ -100,7 +100,7 @@ class Acceptor:
             if self.role != FOLLOWER:
                 self._step_down(now)
             self._promise(ballot)
-            self._lose_leader(now)
+            self._lose_leader()
         # Slots below our checkpoint have no per-slot state left: the checkpoint stands
         # for them, inside the promise, so the candidate cannot count this promise
         # without learning that they are chosen (see `_compact`).

@@ -53,8 +53,7 @@ class _Waiting:
     """A request from one of this node's own clients, not yet answered."""
 
     request: ClientRequest
-    sent: bool  # handed to some leader (or proposed here): it might be chosen
-    sent_at: float
+    sent_at: float  # when last handed to a leader (or proposed here): it might be chosen
 
 
 
@@ -169,7 +168,7 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
             # election is the runtimes' request policy now, the same for every protocol.)
             self.reply(request.process, request.seq, False, error="no leader")
             return
-        waiting = _Waiting(request, True, now)
+        waiting = _Waiting(request, now)
         self.waiting[request.request_id] = waiting
         if self.role == LEADER:
             self._submit(Command(request, self.id), now)
@@ -209,7 +208,7 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         # proposer is needed for progress): try to become it.
         if self.role != FOLLOWER:
             self.role = FOLLOWER
-        self._lose_leader(now)
+        self._lose_leader()
         self.quiet_since = now
         self._arm_election()
         if self.options.pre_vote:
@@ -250,7 +249,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         leader = self.leader_id
         assert leader is not None
         for waiting in self.waiting.values():
-            waiting.sent = True
             waiting.sent_at = now
             self.send(leader, Forward(waiting.request))
 
@@ -260,7 +258,6 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         cutoff = now - self._et_min
         for waiting in self.waiting.values():
             if waiting.sent_at <= cutoff and leader is not None:
-                waiting.sent = True
                 waiting.sent_at = now
                 self.send(leader, Forward(waiting.request))
 

@@ -160,17 +160,16 @@ class Proposer:
         self._send_heartbeats(now)
         self.set_timer(HEARTBEAT, self._hb)
         for waiting in list(self.waiting.values()):
-            waiting.sent = True
             self._submit(Command(waiting.request, self.id), now)
 
-    def _lose_leader(self, now: float) -> None:
+    def _lose_leader(self) -> None:
         """Forget the leader."""
         self.leader_id = None
 
     def _step_down(self, now: float) -> None:
         was_leader = self.role == LEADER
         self.role = FOLLOWER
-        self._lose_leader(now)
+        self._lose_leader()
         self.quiet_since = now
         if was_leader:
             self.observe("step_down", term=self.ballot[0])
