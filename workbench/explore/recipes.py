@@ -126,6 +126,12 @@ RECIPES: tuple[Recipe, ...] = (
     # the Paxos core into a package, and not in 8,000 + 4,000 sampled after.)
     Recipe("paxos:accept_below_promise", {"clients": 3, "ops": 2, "cuts": 2}, max_depth=50, bounded=3,
            budget=2000, prefix=PAXOS_ISOLATED, seeds_to_catch="4 (first caught at seed 3)"),
+    # Nodes 0 and 1 time out under the cut and both run for ballot round 2; node 1's
+    # promise to itself, (2, 1), was never persisted: it crashes, restarts and promises
+    # node 0's lower (2, 0) — two deviations (the crash and the restart).
+    Recipe("paxos:forget_promise", {"clients": 1, "ops": 0, "crashes": 1, "cuts": 2}, max_depth=50, bounded=2,
+           budget=3000, prefix=PAXOS_ISOLATED + ";advance 60",
+           seeds_to_catch="1 (caught at seed 0, under the disk model)"),
     # A chosen slot the followers do not yet know is decided: the leader crashes and the
     # new leader's recovery refills it with a no-op (one deviation: the crash).
     Recipe("paxos:slot_ignores_accepted", {"clients": 2, "ops": 2, "crashes": 1}, max_depth=40, bounded=1,
