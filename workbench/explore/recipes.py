@@ -91,6 +91,21 @@ PAXOS_LEASE_ISOLATED = ("advance 320;stabilize;client 0 write x 1;stabilize;clie
                         "advance 60;stabilize;cut 2 0;cut 2 1")
 PAXOS_LEASE_TIMEOUTS = {"election_timeout_min_ms": "150", "election_timeout_max_ms": "1000", "heartbeat_ms": "50"}
 
+# Stateright's Paxos example (examples/paxos.rs, `can_model_paxos`: 3 servers, 2 clients
+# each doing one put then one get, an unordered non-duplicating network, no failures, no
+# timers; 16,668 unique states, checked exhaustively) at our nearest scope: single-decree
+# Paxos (phase 1 and phase 2 for every slot, PMS §2.2), 2 clients x (write, read), any
+# delivery order (`fifo=False`), no faults. Ours has timers and a leader election, which
+# Stateright's has not (its servers start a ballot per Put), so the opening elects node 2
+# (its seeded election deadline at seed 0 is 172.66 ms) and the horizon then stops the
+# clock: no heartbeat, retransmission or election timer fires while exploring, as none
+# exists in Stateright's model. Reads are served by the leader's lease (`leases: true`,
+# held from the election's heartbeat round), as a decided Stateright server answers a
+# Get locally; without leases each read is a full Synod instance too.
+STATERIGHT_PAXOS = Scope("paxos", clients=2, ops=2, options={"single_decree": "true", "leases": "true"},
+                         fifo=False, horizon_ms=173.0,
+                         prefix=(("advance", ("172.66185371662527",)), ("stabilize", ())))
+
 RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
            seeds_to_catch="7 (first caught at seed 6)"),
