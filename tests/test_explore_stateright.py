@@ -11,6 +11,8 @@ depth-bounded slice with its state count pinned; the whole closed space runs und
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from workbench.explore.bfs import explore
@@ -23,6 +25,15 @@ def test_stateright_scope_depth_ten_is_exhaustive_and_clean() -> None:
     result = explore(STATERIGHT_PAXOS, max_depth=10, max_states=20_000)
     assert result.finished and result.violation is None, result.summary()
     assert result.distinct == 2703, result.summary()
+
+
+@pytest.mark.slow
+def test_stateright_scope_with_ordered_links_closes_without_a_violation() -> None:
+    """Per-link FIFO (Stateright's `Network::new_ordered`): the space closes at 11,249
+    distinct states (12 CPU s measured), every state checked."""
+    result = explore(replace(STATERIGHT_PAXOS, fifo=True), max_depth=200, max_states=100_000)
+    assert result.finished and result.violation is None, result.summary()
+    assert result.distinct == 11249, result.summary()
 
 
 @pytest.mark.slow

@@ -130,6 +130,12 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="8 (first caught at seed 7)"),
+    # The same story with the bug issue 12 planted: Accepted leaves before the accept's
+    # persist, so a crash armed at `after_send` (the step's sends out, its write lost)
+    # forgets an acknowledged accept; unmodified Paxos persists first.
+    Recipe("paxos:accept_ack_before_persist",
+           {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1, "crash_points": ("after_send",)}, max_depth=40,
+           bounded=3, budget=5000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="16 (first caught at seed 15)"),
     # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
     # and a phase 1 that no longer reports the compacted slot refills it.
     Recipe("paxos:silent_compaction", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
