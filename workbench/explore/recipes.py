@@ -115,7 +115,8 @@ RECIPES: tuple[Recipe, ...] = (
     # The leader cut from node 2 commits with node 1 alone; node 1 crashes and comes
     # back without the entry (it acked before persisting), and node 2 wins term 3.
     Recipe("raft:log_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
-           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2", seeds_to_catch="not measured"),
+           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2",
+           seeds_to_catch="1 (caught at seed 0; composed + disk model)"),
     # The leader cut from node 0 gets slot 1 chosen with node 1's ack alone; node 1
     # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
     Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
