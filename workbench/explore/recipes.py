@@ -109,10 +109,10 @@ RAFT_SUFFIX = RAFT_STABLE + ";client 1 write x 12;deliver #41;cut 0 1;cut 0 2;cl
 # but its acks are lost over a cut, while node 1's commit them and node 0 snapshots at
 # index 3 (a snapshot per applied entry, taken at the next apply). Its pipeline to node
 # 2 stalled for a heartbeat, node 0 probes from node 2's match (2), below its snapshot;
-# after the heal its next round sends InstallSnapshot(3, term 2), and node 2, holding
-# index 4 of the same term, keeps it behind the snapshot.
-RAFT_STALLED_INSTALL = (RAFT_STABLE + ";client 0 write x 3;client 1 write x 12;deliver #43;deliver #41;"
-                        "deliver #42;deliver #44;deliver #45;cut 0 2;stabilize;advance 15;stabilize;heal")
+# once the cut heals, its next round sends InstallSnapshot(3, term 2), and node 2,
+# holding index 4 of the same term, keeps it behind the snapshot.
+RAFT_STALLED = (RAFT_STABLE + ";client 0 write x 3;client 1 write x 12;deliver #43;deliver #41;"
+                "deliver #42;deliver #44;deliver #45;cut 0 2")
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 
@@ -151,14 +151,15 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:snapshot_no_truncate", {"clients": 3, "ops": 1, "cuts": 2}, max_depth=40, bounded=2,
            budget=2000, clients_last=True, options={"snapshot_threshold": "1"}, prefix=RAFT_SUFFIX,
            seeds_to_catch="11 (first caught at seed 10)"),
-    # The search arms a crash inside node 2's next step that writes `snapshot`, keeping
-    # 1 or 2 of its records (crash points, scenario/crash_points.py), and restarts it:
-    # with log_base and log durable and the snapshot not, the kept entry comes back at
-    # index 1 (log matching). The correct install is one atomic record.
+    # The search heals the cut, arms a crash inside node 2's next step that writes
+    # `snapshot`, keeping 1 or 2 of its records (crash points, scenario/crash_points.py),
+    # and restarts it: with log_base and log durable and the snapshot not, the kept entry
+    # comes back at index 1 (log matching). The correct install is one atomic record.
+    # The shortest burst spans 7 steps (window 5: nothing in all 10,937 schedules).
     Recipe("raft:snapshot_order_reversed",
            {"clients": 2, "ops": 1, "crashes": 1, "cuts": 1, "crash_points": ("mid_persist",),
             "crash_keep": (1, 2), "crash_record": "snapshot"},
-           max_depth=30, bounded=2, budget=1000, prefix=RAFT_STALLED_INSTALL,
+           max_depth=30, bounded=3, window=7, budget=6000, prefix=RAFT_STALLED,
            seeds_to_catch="2 (first caught at seed 1; composed + spinning disk, mid_persist points)"),
     # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
     # and a phase 1 that no longer reports the compacted slot refills it.
