@@ -23,6 +23,7 @@ from workbench.scenario.script import Script, parse_script
 
 SNAPSHOTS = ("raft:snapshot_no_truncate", "raft:snapshot_order_reversed")
 CHEAP = ("raft:vote_not_persisted", "paxos:skip_phase1", "raft:snapshot_no_truncate")
+FIGURE8 = Path(__file__).parent / "scenarios" / "raft_figure8_commit_old_term.txt"
 
 
 def _ci_slice(mutant: str) -> Recipe:
@@ -35,7 +36,6 @@ def _ci_slice(mutant: str) -> Recipe:
         return recipe
     return replace(recipe, prefix=RAFT_STALLED + ";stabilize;advance 15;stabilize;heal", bounded=2,
                    window=None, budget=1000)
-FIGURE8 = Path(__file__).parent / "scenarios" / "raft_figure8_commit_old_term.txt"
 
 
 def test_vote_not_persisted_is_found_shortest_and_replays(tmp_path: Path) -> None:
