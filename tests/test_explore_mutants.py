@@ -131,3 +131,18 @@ def test_raft_recipe_finds_nothing_in_the_correct_protocol(mutant: str) -> None:
     control = replace(recipe, options={**recipe.options, "bug": "none"})
     result = control.run()
     assert result.violation is None, f"{mutant} with bug=none: {result.summary()}"
+
+
+def test_bounded_window_keeps_deviations_together() -> None:
+    """`window`: every deviation of a schedule within that many consecutive steps. A
+    window of 1 leaves room for one deviation only (the K=1 schedules); a window of 2
+    adds exactly the pairs at adjacent steps."""
+    from workbench.explore.bounded import explore_bounded
+
+    scope = Scope("raft", clients=1, ops=2)
+    single = explore_bounded(scope, k=1, max_steps=5, budget_runs=10_000)
+    alone = explore_bounded(scope, k=2, max_steps=5, budget_runs=10_000, window=1)
+    assert alone.enumerated_all and alone.runs == single.runs
+    pairs = explore_bounded(scope, k=2, max_steps=5, budget_runs=10_000, window=2)
+    unbounded = explore_bounded(scope, k=2, max_steps=5, budget_runs=10_000)
+    assert pairs.enumerated_all and single.runs < pairs.runs < unbounded.runs
