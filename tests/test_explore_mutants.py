@@ -28,13 +28,13 @@ FIGURE8 = Path(__file__).parent / "scenarios" / "raft_figure8_commit_old_term.tx
 
 def _ci_slice(mutant: str) -> Recipe:
     """The recipe, or its bounded slice for `make test`: snapshot_order_reversed's full
-    recipe (the search heals, arms and restarts: K=3, ~5,400 runs) runs under slow; here
+    recipe (the search heals, arms and restarts: K=3, ~6,900 runs) runs under slow; here
     the opening also heals after one stalled round, and K=2 (arm, restart) finds it in
     ~300 runs."""
     recipe = BY_MUTANT[mutant]
     if mutant != "raft:snapshot_order_reversed":
         return recipe
-    return replace(recipe, prefix=RAFT_STALLED + ";stabilize;advance 15;stabilize;heal", bounded=2,
+    return replace(recipe, prefix=RAFT_STALLED + ";stabilize;advance 15;stabilize;heal", bounded=2, max_depth=30,
                    window=None, budget=1000)
 
 

@@ -159,7 +159,7 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:snapshot_order_reversed",
            {"clients": 2, "ops": 1, "crashes": 1, "cuts": 1, "crash_points": ("mid_persist",),
             "crash_keep": (1, 2), "crash_record": "snapshot"},
-           max_depth=30, bounded=3, window=7, budget=6000, prefix=RAFT_STALLED,
+           max_depth=40, bounded=3, window=7, budget=8000, prefix=RAFT_STALLED,
            seeds_to_catch="2 (first caught at seed 1; composed + spinning disk, mid_persist points)"),
     # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
     # and a phase 1 that no longer reports the compacted slot refills it.
