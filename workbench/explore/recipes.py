@@ -55,12 +55,15 @@ class Recipe:
     def describe(self) -> str:
         s = self.scope
         faults = ",".join(f"{name}={s[key]}" for key, name in
-                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
+                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop"), ("pauses", "pause"))
+                          if s.get(key))
+        if s.get("crash_points"):
+            faults += f" at {'/'.join(s['crash_points'])}"
         last = ", clients last" if self.clients_last else ""
         mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
             else f"BFS depth {self.max_depth}"
         extra = "".join(f", {k}={v}" for k, v in s.items()
-                        if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+                        if k not in ("clients", "ops", "crashes", "cuts", "drops", "pauses", "crash_points"))
         opening = f"; from `{self.prefix}`" if self.prefix else ""
         return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
                 f"{', ' + faults if faults else ''}{extra}; {mode}{opening}")
@@ -114,6 +117,13 @@ RECIPES: tuple[Recipe, ...] = (
            seeds_to_catch="9 (first caught at seed 8)"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
+    # Crash points (issue 13 item 3): node 1 armed `at=after_send` dies inside its next
+    # Accept: the mutant's Accepted is already out, its write is lost. The leader cut
+    # from node 0 gets the slot chosen on that ack; after node 1's restart a new phase 1
+    # misses it. The correct acceptor (write before ack): nothing in 7,000 runs.
+    Recipe("paxos:accept_ack_before_persist",
+           {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1, "crash_points": ("after_send",)}, max_depth=40,
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="16 (first caught at seed 15)"),
 )
 
 BY_MUTANT = {r.mutant: r for r in RECIPES}
