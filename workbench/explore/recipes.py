@@ -83,6 +83,10 @@ RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stab
 # Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
 # (node 0 leads term 1, x=1 committed everywhere, leases held).
 RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
+# The stale lease read's opening (tests/scenarios/raft_lease_vote_after_term_adoption.txt):
+# the stable leader 0 is cut from node 2 and paused before its next heartbeat; time runs
+# to 300 ms (nodes 1 and 2 re-arm their election timers for 344.6 and 379.9 ms).
+RAFT_LEASE_PAUSED = RAFT_STABLE_DEFAULT + ";cut 0 2;pause 0;advance 50;advance 100"
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 
@@ -117,6 +121,17 @@ RECIPES: tuple[Recipe, ...] = (
            seeds_to_catch="9 (first caught at seed 8)"),
     Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
            seeds_to_catch="not measured"),
+    # The stale lease read at 3 nodes (issue 13 Must show): from RAFT_LEASE_PAUSED the
+    # search has both election timers fire, node 1 grant node 2's pre-vote, node 0
+    # resume and renew its lease with node 1's ack, node 1 adopt term 2 from node 2's
+    # rejecting PreVoteReply (to node 1's own, reordered pre-vote) and then grant node
+    # 2's RequestVote of that term: node 2 leads while node 0's lease runs
+    # (`lease_check`). Unordered links (the pre-vote overtakes) and a 50 ms latency bound
+    # (node 1's pre-vote waits out node 2's timer, 35 ms later). bug=none: nothing.
+    Recipe("raft:lease_vote_by_term",
+           {"clients": 0, "ops": 0, "fifo": False, "max_latency_ms": 50.0, "horizon_ms": 400.0, "lease_check": True},
+           max_depth=11, budget=150_000, prefix=RAFT_LEASE_PAUSED,
+           seeds_to_catch="not caught (0 of 30 seeds under three mixes)"),
     # Crash points (issue 13 item 3): node 1 armed `at=after_send` dies inside its next
     # Accept: the mutant's Accepted is already out, its write is lost. The leader cut
     # from node 0 gets the slot chosen on that ack; after node 1's restart a new phase 1
