@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.explore.bfs import explore
 from workbench.explore.model import (
     Scope,
@@ -204,3 +206,15 @@ def test_the_old_vote_rule_is_found_with_the_leader_paused_and_the_correct_one_i
     clean = explore(_lease_scope("none"), max_depth=9, max_states=40_000)
     assert clean.violation is None and clean.finished, clean.summary()
     assert clean.distinct > found.distinct
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", ["raft:lease_vote_by_term", "paxos:accept_ack_before_persist"])
+def test_pause_and_crash_point_recipes_find_their_mutant(mutant: str) -> None:
+    """The full recipes (workbench/explore/recipes.py): the stale lease read from the
+    paused-leader opening (~117k states, ~120 CPU s) and the ack that leaves before its
+    write through `after_send` crash points (~3,200 runs, ~9 CPU s)."""
+    from workbench.explore.recipes import BY_MUTANT
+
+    result = BY_MUTANT[mutant].run()
+    assert result.violation is not None, result.summary()
