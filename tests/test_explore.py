@@ -218,3 +218,16 @@ def test_pause_and_crash_point_recipes_find_their_mutant(mutant: str) -> None:
 
     result = BY_MUTANT[mutant].run()
     assert result.violation is not None, result.summary()
+
+
+def test_cli_bad_crash_point_or_pause_budget_is_one_line_and_exit_2() -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args, named in ((["explore", "raft", "--crash-points", "sideways"], "--crash-points"),
+                        (["explore", "raft", "--faults", "pause=x"], "--faults")):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output and named in result.output
+        assert result.output.strip().count("\n") == 0
