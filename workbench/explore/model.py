@@ -53,6 +53,11 @@ class Scope:
     """mid_persist: the durable prefixes tried (records kept of the cut write)."""
     crash_record: str | None = None
     """mid_persist: only steps writing this record (as the simulator's `point_record`)."""
+    lease_check: bool = False
+    """Raft with read_mode=lease: also check, after every step, that no node leads a
+    higher term while a leader still holds its lease (`lease_overlap`) — the lease's
+    own safety property, so a broken vote rule is caught when the new leader is
+    elected, without the write and late read a stale read needs on top."""
     max_latency_ms: float = 10.0
     seed: int = 0
     fifo: bool = True
@@ -103,6 +108,7 @@ class State:
     # all key building is timed where the key is built.
     dirty: set[int] = field(default_factory=set)
     pauses: int = 0
+    lease_check: bool = False
 
 
 def node_key(world: World, i: int) -> int:
@@ -145,7 +151,7 @@ def prefix_from_script(directives: list[Directive], steps: int | None) -> tuple[
 def initial_state(scope: Scope) -> State:
     world = World()
     COMMANDS["cluster"](world, scope.cluster_directive())
-    state = State(world, next_op=[0] * scope.clients)
+    state = State(world, next_op=[0] * scope.clients, lease_check=scope.lease_check and scope.protocol == "raft")
     state.node_keys = [node_key(world, i) for i in range(scope.nodes)]
     _stamp_new_messages(state, 0)
     for command, args in scope.prefix:
@@ -285,7 +291,7 @@ def successor(parent: State, command: str, args: list[str]) -> State:
         world.nodes[i], world.storages[i] = _loads(blob)
     child = State(world, dict(parent.sent_at), parent.crashes, parent.cuts, parent.drops,
                   list(parent.next_op), list(parent.node_keys), dirty=set(parent.dirty),
-                  pauses=parent.pauses)
+                  pauses=parent.pauses, lease_check=parent.lease_check)
     apply(child, command, args)
     return child
 
@@ -388,9 +394,29 @@ def apply(state: State, command: str, args: list[str]) -> None:
         state.pauses += 1
     elif command == "client" and int(args[0]) < len(state.next_op):
         state.next_op[int(args[0])] += 1
+    if state.lease_check:
+        problem = lease_overlap(world)
+        if problem:
+            world.out.append(f"  INVARIANT VIOLATED: {problem}")
     live = {m.id for m in world.flight}
     for gone in [k for k in state.sent_at if k not in live]:
         del state.sent_at[gone]
+
+
+def lease_overlap(world: World) -> str | None:
+    """Thesis §6.4.1: a Raft leader serves reads from its lease only while no other node
+    can have been elected — a follower that acked the lease's round votes for no one for
+    an election timeout (§4.2.3). So a leader of a higher term while an older leader's
+    lease still runs (on that leader's own clock) is a stale read waiting to happen."""
+    holders = [(i, node.term, node._lease_until) for i, node in enumerate(world.nodes)
+               if node is not None and getattr(node, "_lease", False) and node.is_leader()
+               and world.local(i) < node._lease_until]
+    for i, term, until in holders:
+        for j, other in enumerate(world.nodes):
+            if other is not None and other.is_leader() and other.term > term:
+                return (f"lease overlap: node {j} leads term {other.term} while node {i} "
+                        f"(term {term}) holds its lease until {until:g}")
+    return None
 
 
 def state_key(state: State) -> Any:

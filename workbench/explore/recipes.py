@@ -57,13 +57,16 @@ class Recipe:
     def describe(self) -> str:
         s = self.scope
         faults = ",".join(f"{name}={s[key]}" for key, name in
-                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
+                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop"), ("pauses", "pause"))
+                          if s.get(key))
+        if s.get("crash_points"):
+            faults += f" at {'/'.join(s['crash_points'])}"
         last = ", clients last" if self.clients_last else ""
         last += f", within {self.window} steps" if self.window else ""
         mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
             else f"BFS depth {self.max_depth}"
         extra = "".join(f", {k}={v}" for k, v in s.items()
-                        if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+                        if k not in ("clients", "ops", "crashes", "cuts", "drops", "pauses", "crash_points"))
         opening = f"; from `{self.prefix}`" if self.prefix else ""
         return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
                 f"{', ' + faults if faults else ''}{extra}; {mode}{opening}")
@@ -83,6 +86,10 @@ RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stab
 # Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
 # (node 0 leads term 1, x=1 committed everywhere, leases held).
 RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
+# The stale lease read's opening (tests/scenarios/raft_lease_vote_after_term_adoption.txt):
+# the stable leader 0 is cut from node 2 and paused before its next heartbeat; time runs
+# to 300 ms (nodes 1 and 2 re-arm their election timers for 344.6 and 379.9 ms).
+RAFT_LEASE_PAUSED = RAFT_STABLE_DEFAULT + ";cut 0 2;pause 0;advance 50;advance 100"
 # Figure 8 (§5.4.2) at 3 nodes, the scenario's first half as an opening (fast elections,
 # max_batch 1, max_inflight 1). (a) Node 0 wins term 2 and is cut off at once: its
 # no-op (index 1) and a write (index 2) stay on node 0 alone, old-term entries on a
@@ -171,12 +178,6 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="8 (first caught at seed 7)"),
-    # The same story with the bug issue 12 planted: Accepted leaves before the accept's
-    # persist, so a crash armed at `after_send` (the step's sends out, its write lost)
-    # forgets an acknowledged accept; unmodified Paxos persists first.
-    Recipe("paxos:accept_ack_before_persist",
-           {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1, "crash_points": ("after_send",)}, max_depth=40,
-           bounded=3, budget=5000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="16 (first caught at seed 15)"),
     # Figure 8's second half from RAFT_FIGURE8: 21 default steps (node 0's election and
     # back-off), then the three-fault burst; the window lets enumeration reach it.
     Recipe("raft:commit_old_term", {"clients": 1, "ops": 1, "crashes": 2, "cuts": 3, "drops": 1},
@@ -230,6 +231,24 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("paxos:long_lease", {"clients": 3, "ops": 2, "cuts": 2}, max_depth=60, bounded=2, budget=2000,
            clients_last=True, options=PAXOS_LEASE_TIMEOUTS, prefix=PAXOS_LEASE_ISOLATED,
            seeds_to_catch="0 of 30-40 under six composed mixes (gated by a scripted schedule)"),
+    # The stale lease read at 3 nodes (issue 13 Must show): from RAFT_LEASE_PAUSED the
+    # search has both election timers fire, node 1 grant node 2's pre-vote, node 0
+    # resume and renew its lease with node 1's ack, node 1 adopt term 2 from node 2's
+    # rejecting PreVoteReply (to node 1's own, reordered pre-vote) and then grant node
+    # 2's RequestVote of that term: node 2 leads while node 0's lease runs
+    # (`lease_check`). Unordered links (the pre-vote overtakes) and a 50 ms latency bound
+    # (node 1's pre-vote waits out node 2's timer, 35 ms later). bug=none: nothing.
+    Recipe("raft:lease_vote_by_term",
+           {"clients": 0, "ops": 0, "fifo": False, "max_latency_ms": 50.0, "horizon_ms": 400.0, "lease_check": True},
+           max_depth=11, budget=150_000, prefix=RAFT_LEASE_PAUSED,
+           seeds_to_catch="not caught (0 of 30 seeds under three mixes)"),
+    # Crash points (issue 13 item 3): node 1 armed `at=after_send` dies inside its next
+    # Accept: the mutant's Accepted is already out, its write is lost. The leader cut
+    # from node 0 gets the slot chosen on that ack; after node 1's restart a new phase 1
+    # misses it. The correct acceptor (write before ack): nothing in 7,000 runs.
+    Recipe("paxos:accept_ack_before_persist",
+           {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1, "crash_points": ("after_send",)}, max_depth=40,
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="16 (first caught at seed 15)"),
 )
 
 BY_MUTANT = {r.mutant: r for r in RECIPES}
