@@ -9,6 +9,7 @@ shortest one (fewest transitions from the initial state).
 
 from __future__ import annotations
 
+import gc
 import time
 from collections import deque
 from collections.abc import Callable
