@@ -12,7 +12,8 @@ C pickler with a `dispatch_table` entry for each message class: reduce to the cl
 its fields in order (one C `attrgetter`), rebuild by calling the class (the
 `fast_init` constructor). A class the table does not know (one defined after the
 first batch, or a dataclass whose fields are not all positional init fields) pickles
-the ordinary way, so nothing depends on the table being complete.
+the ordinary way, and what plain pickle cannot name at all (a class defined inside a
+function) goes through cloudpickle as before, so nothing depends on the table.
 """
 
 from __future__ import annotations
@@ -73,7 +74,14 @@ def encode(items: list[Any]) -> bytes:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = dispatch_table()
-    pickler.dump(items)
+    try:
+        pickler.dump(items)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        # Something plain pickle cannot name (a class defined inside a function, say
+        # a test's message type): cloudpickle, as Ray itself would have pickled it.
+        from ray import cloudpickle
+
+        return cloudpickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)
     return buffer.getvalue()
 
 
