@@ -116,7 +116,7 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
             latencies.append(event["time"] - pending.get(event["process"], event["time"]))
     window_ok = sum(1 for t in ok_times if low <= t < high)
     ops_s = window_ok / ((high - low) / 1000.0)
-    cpu_us_per_ok, calls_per_ok = window_costs(result.stats["actor_samples"], ok_times, low, high)
+    cpu_us_per_ok, busiest_us_per_ok, calls_per_ok = window_costs(result.stats["actor_samples"], ok_times, low, high)
     stats = result.stats
     run_s = config.duration_s
     latencies.sort()
@@ -129,6 +129,7 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
         "ray_calls_s": stats["ray_calls"] / run_s,
         "calls_per_ok": calls_per_ok,
         "cpu_us_per_ok": cpu_us_per_ok,
+        "busiest_us_per_ok": busiest_us_per_ok,
         "per_call": {ch: stats["ray_items_by_channel"][ch] / n
                      for ch, n in stats["ray_calls_by_channel"].items() if n},
         "messages_sent": stats["messages_sent"],
@@ -140,11 +141,14 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
 
 
 def window_costs(samples: list[list[tuple[float, float, int]]], ok_times: list[float],
-                 low: float, high: float) -> tuple[float, float]:
-    """(actor CPU microseconds, Ray calls) per ok op over the steady window, from each
-    actor's half-second samples: the first sample at or after `low` to the last at or
-    before `high`, each actor's own span, ops counted over that same span."""
+                 low: float, high: float) -> tuple[float, float, float]:
+    """(actor CPU microseconds, the busiest actor's CPU microseconds, Ray calls) per ok
+    op over the steady window, from each actor's half-second samples: the first sample
+    at or after `low` to the last at or before `high`, each actor's own span, ops
+    counted over that same span. The busiest actor (the leader's) bounds throughput
+    once the machine's CPU is shared with other load."""
     cpu_s, calls, ops = 0.0, 0, 0
+    busiest = 0.0
     for actor in samples:
         inside = [s for s in actor if low <= s[0] <= high]
         if len(inside) < 2:
@@ -152,10 +156,11 @@ def window_costs(samples: list[list[tuple[float, float, int]]], ok_times: list[f
         (t_a, cpu_a, calls_a), (t_b, cpu_b, calls_b) = inside[0], inside[-1]
         cpu_s += cpu_b - cpu_a
         calls += calls_b - calls_a
-        # Each actor's span is weighted by its share of the cluster's ops in it.
-        ops += sum(1 for t in ok_times if t_a <= t < t_b)
+        span_ops = sum(1 for t in ok_times if t_a <= t < t_b)
+        busiest = max(busiest, (cpu_b - cpu_a) / max(1, span_ops) * 1e6)
+        ops += span_ops
     ops //= max(1, len(samples))
-    return cpu_s / max(1, ops) * 1e6, calls / max(1, ops)
+    return cpu_s / max(1, ops) * 1e6, busiest, calls / max(1, ops)
 
 
 # ---------------------------------------------------------------- PySyncObj beside us
@@ -206,18 +211,20 @@ def load_average() -> str:
 def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | None,
                            repeat: int = 1, ray_options: dict[str, Any] | None = None,
                            raft_options: dict[str, Any] | None = None,
-                           check_sample: int = 0) -> None:
+                           check_sample: int = 0, ours_only: bool = False) -> None:
     """PySyncObj then ours at each load, `repeat` rounds; ours with a client timeout long
     enough that a request is never abandoned at these loads (PySyncObj's callers wait
     for as long as it takes), so both keep exactly `in_flight` requests outstanding."""
     print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s window each;"
           f" ray {ray_options or {}}, raft {raft_options or {}}")
     print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ratio':>6}  "
-          f"{'CPU us/op theirs':>16}  {'ours':>6}  {'calls/op':>8}  {'p50 ms':>7}  {'load 1/5/15':>14}")
+          f"{'CPU us/op theirs':>16}  {'ours':>6}  {'leader':>6}  {'calls/op':>8}  {'p50 ms':>7}  {'leaders':>7}  "
+          f"{'load 1/5/15':>14}")
     for _ in range(repeat):
         for in_flight in loads:
             before = load_average()
-            theirs = pysyncobj_run(in_flight, duration_s)
+            theirs = (pysyncobj_run(in_flight, duration_s) if not ours_only
+                      else {"ops_s": float("nan"), "cpu_us_per_ok": float("nan")})
             timeout_ms = 10_000.0  # > 10,000 in flight / 1,000 ops/s
             # Ours: 1.5 s start + 1 s warm-up + the window, then the timeout for the last ops.
             run = saturation_run("raft", in_flight, 2.5 + duration_s + 0.1 + timeout_ms / 1000.0,
@@ -227,7 +234,9 @@ def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | N
             ratio = ours / theirs["ops_s"] if theirs["ops_s"] else float("nan")
             print(f"  {in_flight:>9,}  {theirs['ops_s']:>15,.0f}  {ours:>10,.0f}  {ratio:>5.2f}x  "
                   f"{theirs['cpu_us_per_ok']:>16,.0f}  {run['cpu_us_per_ok']:>6,.0f}  "
-                  f"{run['calls_per_ok']:>8.3f}  {run['p50_ms']:>7.0f}  {before:>14}", flush=True)
+                  f"{run['busiest_us_per_ok']:>6,.0f}  "
+                  f"{run['calls_per_ok']:>8.3f}  {run['p50_ms']:>7.0f}  {run['leaders']:>7}  "
+                  f"{before:>14}", flush=True)
             if check_sample:
                 print("    " + linearizability_of_sample(run, check_sample), flush=True)
 
@@ -264,6 +273,8 @@ def main() -> None:
                         help='raft options for our side of the comparison, e.g. \'{"max_batch": 256}\'')
     parser.add_argument("--check-keys", type=int, default=0, metavar="K",
                         help="check linearizability of K keys' ops of each of our comparison runs")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="in the comparison, skip PySyncObj (e.g. to profile ours)")
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="each actor writes a cProfile of its event loop into DIR")
     args = parser.parse_args()
@@ -275,7 +286,7 @@ def main() -> None:
         start_session(args.address)
         compare_with_pysyncobj([int(n) for n in (args.pysyncobj or "1000,10000").split(",")],
                                args.duration, args.address, args.repeat, json.loads(args.ray),
-                               json.loads(args.raft), args.check_keys)
+                               json.loads(args.raft), args.check_keys, args.ours_only)
         return
 
     start_session(args.address)
@@ -299,7 +310,7 @@ def main() -> None:
     if args.pysyncobj:
         compare_with_pysyncobj([int(n) for n in args.pysyncobj.split(",")], args.duration,
                                args.address, args.repeat, json.loads(args.ray), json.loads(args.raft),
-                               args.check_keys)
+                               args.check_keys, args.ours_only)
 
 
 if __name__ == "__main__":
