@@ -80,6 +80,9 @@ class HostActor:
         self._nodes: list[Any] = []
         self._client_hosts: list[Any] = []
         self.error: str | None = None
+        self._local_requests: list[ClientRequest] = []
+        self._local_replies: list[Reply] = []
+        self._local_armed = False
         self._cpu_start = 0.0
         self._clock = RunClock(0.0)
         self._samples: list[tuple[float, float, int]] = []
@@ -143,15 +146,32 @@ class HostActor:
     def _send_reply(self, reply: Reply) -> None:
         host = client_host_of(reply.process, self.config.clients, self.config.nodes)
         if host == self.index and self.clients is not None:
-            asyncio.get_running_loop().call_soon(self.clients.replies, [reply])
+            self._local(self._local_replies, reply)
         else:
             self.outbox.add((REPLY, host), reply)  # type: ignore[union-attr]
 
     def _send_request(self, node: int, request: ClientRequest) -> None:
         if node == self.index and self.node is not None:
-            asyncio.get_running_loop().call_soon(self.node.requests, [request])
+            self._local(self._local_requests, request)
         else:
             self.outbox.add((REQUEST, node), request)  # type: ignore[union-attr]
+
+    def _local(self, queue: list[Any], item: Any) -> None:
+        # Requests and replies between a node and its own client slots: one loop turn
+        # later (never re-entering the sender), all of one turn's in one callback.
+        queue.append(item)
+        if not self._local_armed:
+            self._local_armed = True
+            asyncio.get_running_loop().call_soon(self._local_flush)
+
+    def _local_flush(self) -> None:
+        self._local_armed = False
+        requests, self._local_requests = self._local_requests, []
+        replies, self._local_replies = self._local_replies, []
+        if requests and self.node is not None:
+            self.node.requests(requests)
+        if replies and self.clients is not None:
+            self.clients.replies(replies)
 
     def _flush(self, key: Hashable, items: list[Any]) -> None:
         channel, dst = key  # type: ignore[misc]
