@@ -257,8 +257,8 @@ def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | N
             print(f"  {in_flight:>9,}  {theirs['ops_s']:>15,.0f}  {ours:>10,.0f}  {ratio:>5.2f}x  "
                   f"{theirs['cpu_us_per_ok']:>16,.0f}  {run['cpu_us_per_ok']:>6,.0f}  "
                   f"{run['busiest_us_per_ok']:>6,.0f}  "
-                  f"{run['calls_per_ok']:>8.3f}  {run['p50_ms']:>7.0f}  {run['leaders']:>7}  "
-                  f"{before:>14}", flush=True)
+                  f"{run['calls_per_ok']:>8.3f}  {run['p50_ms'] or float('nan'):>7.0f}  {run['leaders']:>7}  "
+                  f"{before:>14}  ({run['ok']:,} ok, {run['info']:,} info)", flush=True)
             if check_sample:
                 print("    " + linearizability_of_sample(run, check_sample), flush=True)
 
