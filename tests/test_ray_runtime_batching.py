@@ -68,25 +68,6 @@ def test_a_class_the_table_does_not_know_still_pickles() -> None:
     assert decode(encode([Late(1, b="y")])) == [Late(1, b="y")]
 
 
-def test_the_wire_is_cheaper_than_plain_pickle() -> None:
-    """CPU per batch, best of 5 (load slows both the same way): a Forward batch costs
-    at most half of the ordinary pickle round trip (measured: about a fifth)."""
-    import pickle
-
-    batch = [(1.0, Forward(ClientRequest(i, 1, "write", f"k{i % 50}", i), 1, 0)) for i in range(200)]
-
-    def cost(dumps: Any) -> float:
-        best = float("inf")
-        for _ in range(5):
-            start = time.process_time()
-            for _ in range(20):
-                pickle.loads(dumps(batch))
-            best = min(best, time.process_time() - start)
-        return best
-
-    assert cost(encode) < 0.5 * cost(lambda items: pickle.dumps(items, pickle.HIGHEST_PROTOCOL))
-
-
 def _node_host(loop: asyncio.AbstractEventLoop, clock: RunClock) -> NodeHost:
     config = config_from({"protocol": "eventual", "nodes": 3, "runtime": "ray"})
     return NodeHost(config, 0, loop, clock, lambda *a: None, lambda r: None)
