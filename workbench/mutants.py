@@ -143,12 +143,16 @@ CATALOGUE: tuple[Mutant, ...] = (
     # them (0 of 30 seeds each), default ones did not.
     _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
        fast=False, options={"read_mode": "lease"},
-       # Issue 11's recipe: the leader paused, then cut from one peer (a bridge), while
-       # messages are late; so mostly bridges and isolations aimed at the leader.
-       mix={"shapes": ("bridge", "isolate"), "partitions": 4.0, "pauses": 4.0, "leader_p": 0.8,
-            "delays": 2.0},
-       # Measured: 0 of 30 seeds under each of the generic-timeout, fast-election and this
-       # focused composed mix; the hand-scheduled interleaving is that narrow.
+       # Issue 11's recipe as leader stalls: the leader paused 1-2.2 election timeouts
+       # and cut from one follower (a bridge aimed at it) until 0.5-2 after it resumes,
+       # with some messages 0.1-0.8 election timeouts late. Measured: 0 catches in 30
+       # seeds from each of 0/1000/2000 (the default mix and the old focused one: 0 of
+       # 30 each). The bug needs one follower to grant a pre-vote, ack the resumed
+       # leader, adopt the new term from a rejecting PreVoteReply, and only then get
+       # the RequestVote; and the new leader to commit a write, and the old one to
+       # serve a read, inside one lease (~150 ms) before a heartbeat reply deposes it.
+       mix={**QUIET, "leader_stalls": 1.5, "stall_pause_et": (1.0, 2.2), "stall_shapes": ("bridge",),
+            "stall_delay_et": (0.1, 0.8), "stall_cut_et": (0.5, 2.0)},
        scripted="tests/scenarios/raft_lease_vote_after_term_adoption.txt"),
     _m("raft", "log_not_persisted", "§5.1: entries acked before they reach storage",
        mix=DISK_MIX, disk=DISK, budget=10),  # measured: seeds 0, 1, 2 each catch (gaps 1, 1, 1)
