@@ -333,11 +333,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.clean:
         for name in args.only.split(","):
+            found: list[Finding] = []
             with ProcessPoolExecutor(args.workers) as pool:
-                found = [f for _, f in pool.map(_clean, [(name, s) for s in range(args.clean)], chunksize=8)
-                         if f is not None]
-            print(f"{name} without its bug: {len(found)} findings in seeds 0-{args.clean - 1}"
-                  + "".join(f"\n  {f}" for f in found), flush=True)
+                jobs = pool.map(_clean, [(name, s) for s in range(args.clean)], chunksize=4)
+                for done, (_, finding) in enumerate(jobs, start=1):
+                    if finding is not None:
+                        found.append(finding)
+                        print(f"  {name} without its bug: {finding}", flush=True)
+                    if done % 100 == 0 or done == args.clean:  # partial counts survive an interrupt
+                        print(f"{name} without its bug: {len(found)} findings in seeds 0-{done - 1}", flush=True)
         return
     names = args.only.split(",") if args.only else [m.name for m in CATALOGUE if m.equivalent is None]
     starts = [int(s) for s in args.starts.split(",")]
