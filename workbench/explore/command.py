@@ -21,7 +21,7 @@ from workbench.errors import UserInputError
 if TYPE_CHECKING:
     from workbench.explore.bfs import Result
 
-FAULT_NAMES = ("crash", "cut", "drop")
+FAULT_NAMES = ("crash", "cut", "drop", "pause")
 
 
 def parse_faults(text: str | None) -> dict[str, int]:
@@ -44,7 +44,7 @@ def explore_command(
     clients: Annotated[int, typer.Option(help="client processes (process p sits at node p)")] = 2,
     ops: Annotated[int, typer.Option(help="ops per client (write, read, write, ...)")] = 2,
     max_depth: Annotated[int, typer.Option(help="transitions from the initial state")] = 20,
-    faults: Annotated[str | None, typer.Option(help="fault budgets, e.g. crash=1,cut=1,drop=1")] = None,
+    faults: Annotated[str | None, typer.Option(help="fault budgets, e.g. crash=1,cut=1,drop=1,pause=1")] = None,
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help="protocol option KEY=VALUE")] = None,
     mutant: Annotated[str | None, typer.Option(help="a planted bug from workbench.mutants")] = None,
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
@@ -94,7 +94,7 @@ def explore_command(
             except UserInputError as exc:
                 raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
-                      crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
+                      crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"], pauses=budgets["pause"],
                       max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening,
                       horizon_ms=horizon_ms)
         from workbench.explore.model import initial_state

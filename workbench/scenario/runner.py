@@ -60,6 +60,12 @@ class InFlight:
     release_at: float | None = None  # `delay`: released once time reaches this
 
 
+Held = tuple[Any, ...]
+"""An input held for a paused node: ("message", src, message), ("timer", name) or
+("client", request). Handed over at `resume`, read against the node's clock then (a
+paused process sees the time it wakes up at, as after a GC pause)."""
+
+
 @dataclass
 class World:
     protocol: str = ""
@@ -71,7 +77,10 @@ class World:
     storages: list[Storage] = field(default_factory=list)
     incarnation: list[int] = field(default_factory=list)
     paused: list[bool] = field(default_factory=list)
-    pending: list[list[Callable[[], None]]] = field(default_factory=list)  # inputs while paused
+    # Inputs that reached a paused node, in arrival order, as plain data (see `Held`):
+    # a world with a paused node copies, pickles and hashes like any other, so the
+    # explorer can take `pause`/`resume` as transitions (issue 13).
+    pending: list[list[Held]] = field(default_factory=list)
     timers: list[dict[str, float]] = field(default_factory=list)  # name -> deadline (global ms)
     offset: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
@@ -142,16 +151,25 @@ class World:
         self.out.append(f"{indent}reply p{reply.process} {reply.type} {invoke['f']} "
                         f"{invoke['key']}={reply.value!r}{error}")
 
-    def input(self, i: int, call: Callable[[Node], None]) -> None:
-        """Hand an input to node i now, or queue it while i is paused."""
-        node = self.nodes[i]
-        if node is None:
+    def input(self, i: int, held: Held) -> None:
+        """Hand an input to node i now, or hold it (as data) while i is paused."""
+        if self.nodes[i] is None:
             return
         if self.paused[i]:
-            self.pending[i].append(lambda: call(self.node(i)))
+            self.pending[i].append(held)
             return
-        call(node)
+        self.hand(i, held)
         self.collect(i, indent="  ")
+
+    def hand(self, i: int, held: Held) -> None:
+        """Give node i one input, at its local time now."""
+        node, kind = self.node(i), held[0]
+        if kind == "message":
+            node.on_message(held[1], held[2], self.local(i))
+        elif kind == "timer":
+            node.on_timer(held[1], self.local(i))
+        else:
+            node.on_client_request(held[1], self.local(i))
 
     def deliver(self, message: InFlight) -> None:
         self.flight.remove(message)
@@ -164,12 +182,12 @@ class World:
             self.out.append(f"{line} (cut: dropped)")
             return
         self.out.append(line)
-        self.input(dst, lambda node: node.on_message(src, message.message, self.local(dst)))
+        self.input(dst, ("message", src, message.message))
 
     def fire(self, i: int, name: str) -> None:
         del self.timers[i][name]
         self.out.append(f"timer {i} {name}")
-        self.input(i, lambda node: node.on_timer(name, self.local(i)))
+        self.input(i, ("timer", name))
 
 
 # ---------------------------------------------------------------- filters
@@ -360,8 +378,8 @@ def cmd_resume(w: World, d: Directive) -> None:
     i = _int(d.args[0], "resume")
     w.paused[i] = False
     queued, w.pending[i] = w.pending[i], []
-    for call in queued:
-        call()
+    for held in queued:
+        w.hand(i, held)
         w.collect(i, indent="  ")
 
 
@@ -386,7 +404,7 @@ def cmd_client(w: World, d: Directive) -> None:
     w.history.append({"process": process, "type": "invoke", "f": f, "key": key,
                       "value": list(value) if f == "cas" else value, "time": w.now})
     w.out.append(f"invoke p{process} {f} {key} {value!r}")
-    w.input(i, lambda node: node.on_client_request(request, w.local(i)))
+    w.input(i, ("client", request))
 
 
 def cmd_inflight(w: World, d: Directive) -> None:
