@@ -328,23 +328,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", default="", help="comma-separated mutant names")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clean", type=int, default=0, metavar="N",
-                        help="instead: run seeds 0..N-1 of each --only mutant's scenario on the correct "
-                             "protocol and count findings (there must be none)")
+                        help="instead: run N seeds (from the first of --starts) of each --only mutant's "
+                             "scenario on the correct protocol and count findings (there must be none)")
     args = parser.parse_args(argv)
+    starts = [int(s) for s in args.starts.split(",")]
     if args.clean:
         for name in args.only.split(","):
             found: list[Finding] = []
             with ProcessPoolExecutor(args.workers) as pool:
-                jobs = pool.map(_clean, [(name, s) for s in range(args.clean)], chunksize=4)
+                first = starts[0]
+                jobs = pool.map(_clean, [(name, s) for s in range(first, first + args.clean)], chunksize=4)
                 for done, (_, finding) in enumerate(jobs, start=1):
                     if finding is not None:
                         found.append(finding)
                         print(f"  {name} without its bug: {finding}", flush=True)
                     if done % 100 == 0 or done == args.clean:  # partial counts survive an interrupt
-                        print(f"{name} without its bug: {len(found)} findings in seeds 0-{done - 1}", flush=True)
+                        print(f"{name} without its bug: {len(found)} findings in seeds {first}-{first + done - 1}",
+                              flush=True)
         return
     names = args.only.split(",") if args.only else [m.name for m in CATALOGUE if m.equivalent is None]
-    starts = [int(s) for s in args.starts.split(",")]
     jobs = [(name, gen, args.limit, start) for name in names for gen in args.generators.split(",")
             for start in starts]
     results: dict[tuple[str, str], list[tuple[int, int, bool]]] = {}
