@@ -46,6 +46,13 @@ class Scope:
     pauses: int = 0
     """Pause budget: how many times a node may be paused (its inputs held as data until
     `resume`, as a GC pause or a stopped VM; DESIGN.md, "Systematic exploration")."""
+    crash_points: tuple[str, ...] = ()
+    """Crash points (scenario/crash_points.py) a crash may also be armed at, from the crash
+    budget: `crash N at=POINT` lands inside N's next step that has the point."""
+    crash_keep: tuple[int, ...] = (1,)
+    """mid_persist: the durable prefixes tried (records kept of the cut write)."""
+    crash_record: str | None = None
+    """mid_persist: only steps writing this record (as the simulator's `point_record`)."""
     max_latency_ms: float = 10.0
     seed: int = 0
     fifo: bool = True
@@ -268,6 +275,7 @@ def successor(parent: State, command: str, args: list[str]) -> State:
     world.timers = [dict(t) for t in w.timers]
     world.offset, world.rate = list(w.offset), list(w.rate)
     world.flight, world.cut, world.history = list(w.flight), set(w.cut), list(w.history)
+    world.armed = list(w.armed)  # armed crash points are frozen
     world.out = []
     world.invariants = _copy_checker(w.invariants)
     for i in touched:
@@ -326,6 +334,8 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
             events.append(("restart", [str(i)]))
         elif state.crashes < scope.crashes:
             events.append(("crash", [str(i)]))
+            if not world.armed[i]:
+                events.extend(("crash", [str(i), *words]) for words in _crash_point_words(scope))
     for i, node in enumerate(world.nodes):
         if node is not None and world.paused[i]:
             events.append(("resume", [str(i)]))
@@ -342,6 +352,18 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
             words = scope.op(process, state.next_op[process])
             events.append(("client", words))
     return events
+
+
+def _crash_point_words(scope: Scope) -> list[list[str]]:
+    """The `at=POINT ...` words of every crash point the scope arms."""
+    options: list[list[str]] = []
+    for point in scope.crash_points:
+        if point != "mid_persist":
+            options.append([f"at={point}"])
+            continue
+        aimed = [f"record={scope.crash_record}"] if scope.crash_record else []
+        options.extend([f"at={point}", f"keep={keep}", *aimed] for keep in scope.crash_keep)
+    return options
 
 
 def apply(state: State, command: str, args: list[str]) -> None:
@@ -394,13 +416,13 @@ def state_key(state: State) -> Any:
     checker = canonical(world.invariants)
     key = (now, nodes, checker, flight, timers,
            frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
-    if state.pauses or any(world.paused):
+    if state.pauses or any(world.paused) or any(world.armed):
         # Paused nodes and what they hold (arrival order matters: it is handed over in
-        # that order at `resume`), only when pausing is in play: keys without pauses
-        # are as before.
+        # that order at `resume`) and armed crash points, only when in play: keys
+        # without them are as before.
         held = tuple((paused, tuple(pending))  # messages and requests are frozen: hashable
                      for paused, pending in zip(world.paused, world.pending, strict=True))
-        key = (*key, state.pauses, held)
+        key = (*key, state.pauses, held, tuple(world.armed))
     return key
 
 

@@ -18,6 +18,8 @@ Commands (one table, as h11 keeps its transitions in tables):
     drop FILTER                      lose matching in-flight messages
     cut A B | cut A>B | heal         cut a link both ways / one way, heal every cut
     crash N | restart N | pause N | resume N
+    crash N at=POINT [keep=K] [record=NAME]   die inside N's next step that has POINT
+                                     (after_persist, mid_persist, before_reply, after_send)
     clock N [offset=MS] [drift=D]    N's clock reads offset + t * (1 + drift)
     client NODE read KEY | write KEY VALUE | cas KEY OLD NEW
     inflight                         list messages in flight
@@ -37,14 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
+from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Extend, Storage
 from workbench.errors import UserInputError
 from workbench.protocols import PROTOCOL_NAMES, node_class, options_class
 from workbench.protocols.base import Node
 from workbench.runtime.driver import apply_persist
+from workbench.scenario.crash_points import CrashPoint, landing, parse_crash_point
 from workbench.scenario.script import Directive, Script
 
 _MAX_STABILIZE = 10_000  # deliveries in one `stabilize` before it is called a storm
@@ -91,6 +94,7 @@ class World:
     history: list[dict[str, Any]] = field(default_factory=list)
     out: list[str] = field(default_factory=list)
     invariants: Any = None
+    armed: list[CrashPoint | None] = field(default_factory=list)  # `crash N at=POINT`, per node
 
     # ------------------------------------------------------------ plumbing
     def local(self, i: int) -> float:
@@ -113,9 +117,41 @@ class World:
         node = self.nodes[i]
         if node is None:
             return
+        effects = node.take_effects()
+        armed = self.armed[i] if self.armed else None
+        if armed is not None:
+            cut = landing(effects, armed)
+            if cut is not None:  # the armed crash point is in this step: die inside it
+                kept = self.carry_out(i, effects[:cut[0]], indent, cut[1])
+                self.out.append(f"{indent}{i} crashed at {armed.describe()} ({kept} records durable)")
+                self.crash(i)
+                self.check_invariants(indent)
+                return
+        self.carry_out(i, effects, indent)
+        self.check_invariants(indent)
+
+    def check_invariants(self, indent: str) -> None:
+        if self.invariants is not None:
+            problem = self.invariants.check(self.nodes, self.now)
+            if problem:
+                self.out.append(f"{indent}INVARIANT VIOLATED: {problem}")
+
+    def carry_out(self, i: int, effects: list[Any], indent: str, keep: int = -1) -> int:
+        """Carry out node i's effects in outbox order; with `keep` >= 0, stop once that
+        many records are durable (a crash point inside a write). Returns records written."""
         storage = self.storages[i]
-        for effect in node.take_effects():
+        written = 0
+        for effect in effects:
+            if keep >= 0 and (type(effect) is Persist or type(effect) is Extend):
+                records = effect.records if type(effect) is Persist else (effect,)
+                if written + len(records) >= keep:
+                    storage.apply(records[:keep - written])
+                    return keep
+                storage.apply(records)
+                written += len(records)
+                continue
             if apply_persist(storage, effect):  # durable at once, in outbox order (no disk model)
+                written += len(effect.records) if type(effect) is Persist else 1
                 continue
             if isinstance(effect, Send):
                 self.next_id += 1
@@ -134,10 +170,17 @@ class World:
             elif isinstance(effect, Observe):
                 fields = " ".join(f"{k}={v}" for k, v in effect.fields.items())
                 self.out.append(f"{indent}{i} {effect.kind} {fields}".rstrip())
-        if self.invariants is not None:
-            problem = self.invariants.check(self.nodes, self.now)
-            if problem:
-                self.out.append(f"{indent}INVARIANT VIOLATED: {problem}")
+        return written
+
+    def crash(self, i: int) -> None:
+        """Node i stops: only its Storage survives; what it held or had armed is gone."""
+        self.nodes[i] = None
+        self.timers[i].clear()
+        self.pending[i].clear()
+        self.paused[i] = False
+        self.incarnation[i] += 1
+        if self.armed:
+            self.armed[i] = None
 
     def complete(self, reply: Reply, indent: str) -> None:
         self.history.append({"process": reply.process, "type": reply.type, "f": None,
@@ -271,6 +314,7 @@ def cmd_cluster(w: World, d: Directive) -> None:
     w.incarnation, w.paused = [0] * n, [False] * n
     w.pending, w.timers = [[] for _ in range(n)], [{} for _ in range(n)]
     w.offset, w.rate = [0.0] * n, [1.0] * n
+    w.armed = [None] * n
     for i in range(n):
         w.boot(i)
 
@@ -356,11 +400,14 @@ def cmd_heal(w: World, d: Directive) -> None:
 
 def cmd_crash(w: World, d: Directive) -> None:
     i = _int(d.args[0], "crash")
-    w.nodes[i] = None
-    w.timers[i].clear()
-    w.pending[i].clear()
-    w.paused[i] = False
-    w.incarnation[i] += 1
+    point = parse_crash_point(d.kwargs)
+    if point is None:
+        w.crash(i)
+        return
+    if w.nodes[i] is None:
+        raise UserInputError(f"crash: node {i} is down (a crash point needs a running node)")
+    w.armed[i] = point  # lands inside node i's next step that has the point
+    w.out.append(f"armed {i} at {point.describe()}")
 
 
 def cmd_restart(w: World, d: Directive) -> None:
