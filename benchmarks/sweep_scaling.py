@@ -95,22 +95,51 @@ def scaling(seeds: int, duration: float | None, cores: int, scratch: Path,
             print(f"  {where}: skipped, {exc}")
             return scratch / "serial"
         warm_s, _ = timed(lambda: warm_up(slots))
+        cpu_before = cpu_by_process()
         # workers=None: one task per CPU of the cluster (the joined cluster's, with --cluster).
         parallel_s, parallel = timed(lambda: run_sweep(plan, out=scratch / "parallel",
                                                        workers=None if cluster else cores,
                                                        progress=False))
+        parallel_cpu = cpu_since(cpu_before)
     assert parallel.failed == 0, parallel.frame[["run_id", "error"]]
 
     speedup = serial_s / parallel_s
     print(f"  {where}: {parallel_s:7.1f} s  {60 * runs / parallel_s:6.1f} runs/min"
           f"   (+ Ray start {ray_start_s:.1f} s, worker warm-up {warm_s:.1f} s, paid once;"
           f" load {load_text()})")
+    # CPU seconds are what a loaded machine does not distort: a run's cost on Ray against
+    # in-process. On a busy machine each process gets a share of the cores, so three
+    # worker processes get more of them than one: the wall-clock speedup can then pass
+    # what the machine's idle cores would allow.
+    print(f"  CPU: serial {serial_cpu:.1f} s, Ray {parallel_cpu:.1f} s (raylets, workers and this "
+          f"driver; {parallel_cpu / serial_cpu:.2f}x the serial CPU), "
+          f"{parallel_cpu / parallel_s:.2f} cores busy on average")
     nodes = parallel.frame["ray_node_id"].dropna()
     print(f"  runs per raylet (ray_node_id): {sorted(nodes.value_counts().tolist(), reverse=True)}"
           f", {nodes.nunique()} distinct")
     print(f"  speedup {speedup:.2f}x, parallel efficiency {speedup / slots:.0%} (speedup / {slots} "
           f"slots; {os.cpu_count()} cores cap the speedup at {min(slots, os.cpu_count() or 1)})")
     return scratch / "serial"
+
+
+def cpu_by_process() -> dict[int, float]:
+    """CPU seconds (user + system) of this process and each descendant (the local raylets
+    and their workers are our children)."""
+    import psutil
+
+    found: dict[int, float] = {}
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            found[proc.pid] = times.user + times.system
+    return found
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds this process tree spent since `before` (a process that ended in
+    between is not counted: the workers warmed up before the sweep outlive it)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in cpu_by_process().items())
 
 
 def load_text() -> str:
