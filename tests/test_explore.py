@@ -102,3 +102,77 @@ def test_copy_on_write_successors_match_deep_copies_and_leave_the_parent_alone()
             state.dirty.update(range(scope.nodes))
             assert state_key(state) == before, (protocol, seed, step, command, args)
             state = child
+
+
+def test_a_paused_node_holds_its_inputs_as_data_and_copies_like_any_state() -> None:
+    """Pause/resume are explorer transitions (issue 13): what a paused node receives
+    waits in the world as plain data, so the state pickles, and copy-on-write
+    successors reach exactly what a deep copy reaches, along seeded walks with pauses."""
+    import random
+
+    from workbench.explore.model import successor
+
+    for protocol, seed in (("raft", 4), ("paxos", 5), ("raft", 6)):
+        scope = Scope(protocol, clients=2, ops=2, crashes=1, pauses=2, max_latency_ms=50.0,
+                      options={"read_mode": "lease"} if seed == 6 else {})
+        rng = random.Random(seed)
+        state = initial_state(scope)
+        kinds: set[str] = set()
+        held = 0
+        for step in range(60):
+            events = enabled(state, scope)
+            if not events:
+                break
+            pauses = [e for e in events if e[0] == "pause"]
+            # Lean on pausing (a resume is one event among many) so the walk spends
+            # time with a node paused while messages and timers reach it.
+            command, args = pauses[0] if pauses and rng.random() < 0.3 else events[rng.randrange(len(events))]
+            kinds.add(command)
+            state.dirty.update(range(scope.nodes))
+            before = state_key(state)
+            deep = copy_state(freeze(state))
+            apply(deep, command, args)
+            child = successor(state, command, args)
+            assert state_key(child) == state_key(deep), (protocol, seed, step, command, args)
+            state.dirty.update(range(scope.nodes))
+            assert state_key(state) == before, (protocol, seed, step, command, args)
+            held = max(held, sum(len(p) for p in child.world.pending))
+            state = child
+        assert {"pause", "resume"} <= kinds, (protocol, seed, kinds)
+        assert held > 0, (protocol, seed)  # some input really waited for a resume
+        assert state.pauses <= scope.pauses
+
+
+def test_pause_budget_and_held_inputs_enter_the_state_key() -> None:
+    scope = Scope("raft", pauses=1, max_latency_ms=1e9)
+    state = _to_first_prevote(scope)
+    assert ("pause", ["1"]) in enabled(state, scope)
+    target = next(m for m in state.world.flight if m.dst == 1)
+    plain = copy_state(freeze(state))
+    apply(state, "pause", ["1"])
+    assert ("resume", ["1"]) in enabled(state, scope)
+    assert not [e for e in enabled(state, scope) if e[0] == "pause"]  # budget of one spent
+    paused_only = state_key(state)
+    apply(state, "deliver", [f"#{target.id}"])
+    assert state.world.pending[1] == [("message", target.src, target.message)]
+    assert state_key(state) != paused_only
+    apply(state, "resume", ["1"])
+    apply(plain, "deliver", [f"#{target.id}"])
+    # The held message reached node 1 at resume, at the same instant: the same node state.
+    assert state_key(state)[1][1] == state_key(plain)[1][1]
+    assert not state.world.pending[1] and not state.world.paused[1]
+
+
+def test_a_prefix_may_pause_and_resume() -> None:
+    from pathlib import Path
+
+    from workbench.explore.model import prefix_from_script
+    from workbench.scenario.script import parse_script
+
+    path = Path(__file__).parent / "scenarios" / "raft_lease_vote_after_term_adoption.txt"
+    opening = prefix_from_script(parse_script(path).directives, None)
+    assert ("pause", ("0",)) in opening and ("resume", ("0",)) in opening
+    scope = Scope("raft", options={"read_mode": "lease"}, prefix=opening)
+    state = initial_state(scope)
+    assert not any(state.world.paused)
+    assert [e["type"] for e in state.world.history if e["process"] == 0][-2:] == ["invoke", "ok"]

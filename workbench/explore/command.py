@@ -21,7 +21,7 @@ from workbench.errors import UserInputError
 if TYPE_CHECKING:
     from workbench.explore.bfs import Result
 
-FAULT_NAMES = ("crash", "cut", "drop")
+FAULT_NAMES = ("crash", "cut", "drop", "pause")
 
 
 def parse_faults(text: str | None) -> dict[str, int]:
@@ -38,13 +38,26 @@ def parse_faults(text: str | None) -> dict[str, int]:
     return budgets
 
 
+def parse_crash_points(text: str | None) -> tuple[str, ...]:
+    """`after_persist,mid_persist` -> points; one clear error line otherwise."""
+    from workbench.scenario.crash_points import POINTS
+
+    points = tuple(word.strip() for word in (text or "").split(",") if word.strip())
+    for point in points:
+        if point not in POINTS:
+            raise UserInputError(f"--crash-points: expected names from {', '.join(POINTS)}, got {point!r}")
+    return points
+
+
 def explore_command(
     protocol: Annotated[str, typer.Argument(help="raft or paxos")],
     *, nodes: Annotated[int, typer.Option(help="cluster size")] = 3,
     clients: Annotated[int, typer.Option(help="client processes (process p sits at node p)")] = 2,
     ops: Annotated[int, typer.Option(help="ops per client (write, read, write, ...)")] = 2,
     max_depth: Annotated[int, typer.Option(help="transitions from the initial state")] = 20,
-    faults: Annotated[str | None, typer.Option(help="fault budgets, e.g. crash=1,cut=1,drop=1")] = None,
+    faults: Annotated[str | None, typer.Option(help="fault budgets, e.g. crash=1,cut=1,drop=1,pause=1")] = None,
+    crash_points: Annotated[str | None, typer.Option(
+        help="crash points a crash may be armed at (from the crash budget), e.g. after_persist,mid_persist")] = None,
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help="protocol option KEY=VALUE")] = None,
     mutant: Annotated[str | None, typer.Option(help="a planted bug from workbench.mutants")] = None,
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
@@ -70,6 +83,7 @@ def explore_command(
         if protocol not in ("raft", "paxos"):
             raise UserInputError(f"protocol: expected raft or paxos, got {protocol!r}")
         budgets = parse_faults(faults)
+        points = parse_crash_points(crash_points)
         options: dict[str, str] = {}
         if mutant:
             found = mutant_option(mutant, protocol)
@@ -94,7 +108,8 @@ def explore_command(
             except UserInputError as exc:
                 raise UserInputError(f"--prefix {prefix}: {exc}") from None
         scope = Scope(protocol, nodes=nodes, clients=clients, ops=ops, options=options,
-                      crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"],
+                      crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"], pauses=budgets["pause"],
+                      crash_points=points,
                       max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening,
                       horizon_ms=horizon_ms)
         from workbench.explore.model import initial_state

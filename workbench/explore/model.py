@@ -27,7 +27,7 @@ from typing import Any
 
 from workbench.core.canonical import canonical
 from workbench.errors import UserInputError
-from workbench.scenario.runner import COMMANDS, World
+from workbench.scenario.runner import COMMANDS, World, matcher
 from workbench.scenario.script import Directive
 
 
@@ -43,6 +43,16 @@ class Scope:
     crashes: int = 0
     cuts: int = 0
     drops: int = 0
+    pauses: int = 0
+    """Pause budget: how many times a node may be paused (its inputs held as data until
+    `resume`, as a GC pause or a stopped VM; DESIGN.md, "Systematic exploration")."""
+    crash_points: tuple[str, ...] = ()
+    """Crash points (scenario/crash_points.py) a crash may also be armed at, from the crash
+    budget: `crash N at=POINT` lands inside N's next step that has the point."""
+    crash_keep: tuple[int, ...] = (1,)
+    """mid_persist: the durable prefixes tried (records kept of the cut write)."""
+    crash_record: str | None = None
+    """mid_persist: only steps writing this record (as the simulator's `point_record`)."""
     max_latency_ms: float = 10.0
     seed: int = 0
     fifo: bool = True
@@ -92,6 +102,7 @@ class State:
     # Nodes changed since their fingerprint was taken: `state_key` refreshes them, so
     # all key building is timed where the key is built.
     dirty: set[int] = field(default_factory=set)
+    pauses: int = 0
 
 
 def node_key(world: World, i: int) -> int:
@@ -113,7 +124,7 @@ def as_directive(line: int, command: str, words: list[str]) -> Directive:
 
 
 READ_ONLY = frozenset({"status", "inflight", "check"})
-NOT_IN_PREFIX = frozenset({"pause", "resume", "cluster"})  # held inputs are closures: not copyable
+NOT_IN_PREFIX = frozenset({"cluster"})  # the scope makes the cluster
 
 
 def prefix_from_script(directives: list[Directive], steps: int | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -216,14 +227,17 @@ def touched_nodes(world: World, command: str, args: list[str]) -> list[int]:
     Crash, drop, cut and heal change no node object (a crash drops the reference).
     """
     if command == "deliver":
-        wanted = int(args[0][1:])
-        return [m.dst for m in world.flight if m.id == wanted]
-    if command in ("client", "restart"):
+        if len(args) == 1 and args[0].startswith("#"):  # the explorer's own `deliver #N`
+            wanted = int(args[0][1:])
+            return [m.dst for m in world.flight if m.id == wanted]
+        match = matcher(args)  # a prefix's `deliver FILTER`
+        return sorted({m.dst for m in world.flight if not m.held and match(m)})
+    if command in ("client", "restart", "resume"):
         return [int(args[0])]
     if command == "advance":
         end = world.now + float(args[0])
         return [i for i, timers in enumerate(world.timers) if any(at <= end for at in timers.values())]
-    if command in ("crash", "drop", "cut", "heal"):
+    if command in ("crash", "drop", "cut", "heal", "pause"):
         return []
     return list(range(len(world.nodes)))
 
@@ -257,10 +271,11 @@ def successor(parent: State, command: str, args: list[str]) -> State:
     world = copy.copy(w)
     world.nodes, world.storages = list(w.nodes), list(w.storages)
     world.incarnation, world.paused = list(w.incarnation), list(w.paused)
-    world.pending = [[] for _ in w.pending]
+    world.pending = [list(held) for held in w.pending]  # held inputs are immutable tuples
     world.timers = [dict(t) for t in w.timers]
     world.offset, world.rate = list(w.offset), list(w.rate)
     world.flight, world.cut, world.history = list(w.flight), set(w.cut), list(w.history)
+    world.armed = list(w.armed)  # armed crash points are frozen
     world.out = []
     world.invariants = _copy_checker(w.invariants)
     for i in touched:
@@ -269,7 +284,8 @@ def successor(parent: State, command: str, args: list[str]) -> State:
             blob = parent.blobs[i] = _dumps((w.nodes[i], w.storages[i]), w.options)
         world.nodes[i], world.storages[i] = _loads(blob)
     child = State(world, dict(parent.sent_at), parent.crashes, parent.cuts, parent.drops,
-                  list(parent.next_op), list(parent.node_keys), dirty=set(parent.dirty))
+                  list(parent.next_op), list(parent.node_keys), dirty=set(parent.dirty),
+                  pauses=parent.pauses)
     apply(child, command, args)
     return child
 
@@ -318,6 +334,13 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
             events.append(("restart", [str(i)]))
         elif state.crashes < scope.crashes:
             events.append(("crash", [str(i)]))
+            if not world.armed[i]:
+                events.extend(("crash", [str(i), *words]) for words in _crash_point_words(scope))
+    for i, node in enumerate(world.nodes):
+        if node is not None and world.paused[i]:
+            events.append(("resume", [str(i)]))
+        elif node is not None and state.pauses < scope.pauses:
+            events.append(("pause", [str(i)]))
     if world.cut:
         events.append(("heal", []))
     elif state.cuts < scope.cuts:
@@ -329,6 +352,18 @@ def enabled(state: State, scope: Scope) -> list[tuple[str, list[str]]]:
             words = scope.op(process, state.next_op[process])
             events.append(("client", words))
     return events
+
+
+def _crash_point_words(scope: Scope) -> list[list[str]]:
+    """The `at=POINT ...` words of every crash point the scope arms."""
+    options: list[list[str]] = []
+    for point in scope.crash_points:
+        if point != "mid_persist":
+            options.append([f"at={point}"])
+            continue
+        aimed = [f"record={scope.crash_record}"] if scope.crash_record else []
+        options.extend([f"at={point}", f"keep={keep}", *aimed] for keep in scope.crash_keep)
+    return options
 
 
 def apply(state: State, command: str, args: list[str]) -> None:
@@ -349,6 +384,8 @@ def apply(state: State, command: str, args: list[str]) -> None:
         state.crashes += 1
     elif command == "cut":
         state.cuts += 1
+    elif command == "pause":
+        state.pauses += 1
     elif command == "client" and int(args[0]) < len(state.next_op):
         state.next_op[int(args[0])] += 1
     live = {m.id for m in world.flight}
@@ -377,8 +414,16 @@ def state_key(state: State) -> Any:
     # The invariant checker's memory (who led which term, which value each slot chose)
     # is state too: merging two states that differ only there could hide a violation.
     checker = canonical(world.invariants)
-    return (now, nodes, checker, flight, timers,
-            frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
+    key = (now, nodes, checker, flight, timers,
+           frozenset(world.cut), state.crashes, state.cuts, state.drops, tuple(state.next_op), history)
+    if state.pauses or any(world.paused) or any(world.armed):
+        # Paused nodes and what they hold (arrival order matters: it is handed over in
+        # that order at `resume`) and armed crash points, only when in play: keys
+        # without them are as before.
+        held = tuple((paused, tuple(pending))  # messages and requests are frozen: hashable
+                     for paused, pending in zip(world.paused, world.pending, strict=True))
+        key = (*key, state.pauses, held, tuple(world.armed))
+    return key
 
 
 def violation(state: State, check_history: bool) -> str | None:

@@ -206,6 +206,11 @@ class ExternalRuntime:
             if fatal:
                 raise ExternalNodeError(problem)
             self._log(problem)
+        elif not fatal:
+            # A re-spawned node is ready only once it answered init: on a loaded machine
+            # starting an interpreter can take seconds, and what a node owes its clients
+            # (liveness) starts here, not at the restart fault.
+            self.trace.append({"time": round(self.now_ms(), 3), "kind": "node_ready", "node": i})
 
     def _init_problem(self, i: int, exc: BaseException) -> str:
         name, log = self.names[i], self.log_dir / f"{self.names[i]}.stderr.log"

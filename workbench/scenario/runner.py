@@ -18,6 +18,8 @@ Commands (one table, as h11 keeps its transitions in tables):
     drop FILTER                      lose matching in-flight messages
     cut A B | cut A>B | heal         cut a link both ways / one way, heal every cut
     crash N | restart N | pause N | resume N
+    crash N at=POINT [keep=K] [record=NAME]   die inside N's next step that has POINT
+                                     (after_persist, mid_persist, before_reply, after_send)
     clock N [offset=MS] [drift=D]    N's clock reads offset + t * (1 + drift)
     client NODE read KEY | write KEY VALUE | cas KEY OLD NEW
     inflight                         list messages in flight
@@ -37,14 +39,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer
+from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Storage
+from workbench.core.storage import Extend, Storage
 from workbench.errors import UserInputError
 from workbench.protocols import PROTOCOL_NAMES, node_class, options_class
 from workbench.protocols.base import Node
 from workbench.runtime.driver import apply_persist
+from workbench.scenario.crash_points import CrashPoint, landing, parse_crash_point
 from workbench.scenario.script import Directive, Script
 
 _MAX_STABILIZE = 10_000  # deliveries in one `stabilize` before it is called a storm
@@ -60,6 +63,12 @@ class InFlight:
     release_at: float | None = None  # `delay`: released once time reaches this
 
 
+Held = tuple[Any, ...]
+"""An input held for a paused node: ("message", src, message), ("timer", name) or
+("client", request). Handed over at `resume`, read against the node's clock then (a
+paused process sees the time it wakes up at, as after a GC pause)."""
+
+
 @dataclass
 class World:
     protocol: str = ""
@@ -71,7 +80,10 @@ class World:
     storages: list[Storage] = field(default_factory=list)
     incarnation: list[int] = field(default_factory=list)
     paused: list[bool] = field(default_factory=list)
-    pending: list[list[Callable[[], None]]] = field(default_factory=list)  # inputs while paused
+    # Inputs that reached a paused node, in arrival order, as plain data (see `Held`):
+    # a world with a paused node copies, pickles and hashes like any other, so the
+    # explorer can take `pause`/`resume` as transitions (issue 13).
+    pending: list[list[Held]] = field(default_factory=list)
     timers: list[dict[str, float]] = field(default_factory=list)  # name -> deadline (global ms)
     offset: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
@@ -82,6 +94,7 @@ class World:
     history: list[dict[str, Any]] = field(default_factory=list)
     out: list[str] = field(default_factory=list)
     invariants: Any = None
+    armed: list[CrashPoint | None] = field(default_factory=list)  # `crash N at=POINT`, per node
 
     # ------------------------------------------------------------ plumbing
     def local(self, i: int) -> float:
@@ -104,9 +117,41 @@ class World:
         node = self.nodes[i]
         if node is None:
             return
+        effects = node.take_effects()
+        armed = self.armed[i] if self.armed else None
+        if armed is not None:
+            cut = landing(effects, armed)
+            if cut is not None:  # the armed crash point is in this step: die inside it
+                kept = self.carry_out(i, effects[:cut[0]], indent, cut[1])
+                self.out.append(f"{indent}{i} crashed at {armed.describe()} ({kept} records durable)")
+                self.crash(i)
+                self.check_invariants(indent)
+                return
+        self.carry_out(i, effects, indent)
+        self.check_invariants(indent)
+
+    def check_invariants(self, indent: str) -> None:
+        if self.invariants is not None:
+            problem = self.invariants.check(self.nodes, self.now)
+            if problem:
+                self.out.append(f"{indent}INVARIANT VIOLATED: {problem}")
+
+    def carry_out(self, i: int, effects: list[Any], indent: str, keep: int = -1) -> int:
+        """Carry out node i's effects in outbox order; with `keep` >= 0, stop once that
+        many records are durable (a crash point inside a write). Returns records written."""
         storage = self.storages[i]
-        for effect in node.take_effects():
+        written = 0
+        for effect in effects:
+            if keep >= 0 and (type(effect) is Persist or type(effect) is Extend):
+                records = effect.records if type(effect) is Persist else (effect,)
+                if written + len(records) >= keep:
+                    storage.apply(records[:keep - written])
+                    return keep
+                storage.apply(records)
+                written += len(records)
+                continue
             if apply_persist(storage, effect):  # durable at once, in outbox order (no disk model)
+                written += len(effect.records) if type(effect) is Persist else 1
                 continue
             if isinstance(effect, Send):
                 self.next_id += 1
@@ -125,10 +170,17 @@ class World:
             elif isinstance(effect, Observe):
                 fields = " ".join(f"{k}={v}" for k, v in effect.fields.items())
                 self.out.append(f"{indent}{i} {effect.kind} {fields}".rstrip())
-        if self.invariants is not None:
-            problem = self.invariants.check(self.nodes, self.now)
-            if problem:
-                self.out.append(f"{indent}INVARIANT VIOLATED: {problem}")
+        return written
+
+    def crash(self, i: int) -> None:
+        """Node i stops: only its Storage survives; what it held or had armed is gone."""
+        self.nodes[i] = None
+        self.timers[i].clear()
+        self.pending[i].clear()
+        self.paused[i] = False
+        self.incarnation[i] += 1
+        if self.armed:
+            self.armed[i] = None
 
     def complete(self, reply: Reply, indent: str) -> None:
         self.history.append({"process": reply.process, "type": reply.type, "f": None,
@@ -142,16 +194,25 @@ class World:
         self.out.append(f"{indent}reply p{reply.process} {reply.type} {invoke['f']} "
                         f"{invoke['key']}={reply.value!r}{error}")
 
-    def input(self, i: int, call: Callable[[Node], None]) -> None:
-        """Hand an input to node i now, or queue it while i is paused."""
-        node = self.nodes[i]
-        if node is None:
+    def input(self, i: int, held: Held) -> None:
+        """Hand an input to node i now, or hold it (as data) while i is paused."""
+        if self.nodes[i] is None:
             return
         if self.paused[i]:
-            self.pending[i].append(lambda: call(self.node(i)))
+            self.pending[i].append(held)
             return
-        call(node)
+        self.hand(i, held)
         self.collect(i, indent="  ")
+
+    def hand(self, i: int, held: Held) -> None:
+        """Give node i one input, at its local time now."""
+        node, kind = self.node(i), held[0]
+        if kind == "message":
+            node.on_message(held[1], held[2], self.local(i))
+        elif kind == "timer":
+            node.on_timer(held[1], self.local(i))
+        else:
+            node.on_client_request(held[1], self.local(i))
 
     def deliver(self, message: InFlight) -> None:
         self.flight.remove(message)
@@ -164,12 +225,12 @@ class World:
             self.out.append(f"{line} (cut: dropped)")
             return
         self.out.append(line)
-        self.input(dst, lambda node: node.on_message(src, message.message, self.local(dst)))
+        self.input(dst, ("message", src, message.message))
 
     def fire(self, i: int, name: str) -> None:
         del self.timers[i][name]
         self.out.append(f"timer {i} {name}")
-        self.input(i, lambda node: node.on_timer(name, self.local(i)))
+        self.input(i, ("timer", name))
 
 
 # ---------------------------------------------------------------- filters
@@ -253,6 +314,7 @@ def cmd_cluster(w: World, d: Directive) -> None:
     w.incarnation, w.paused = [0] * n, [False] * n
     w.pending, w.timers = [[] for _ in range(n)], [{} for _ in range(n)]
     w.offset, w.rate = [0.0] * n, [1.0] * n
+    w.armed = [None] * n
     for i in range(n):
         w.boot(i)
 
@@ -338,11 +400,14 @@ def cmd_heal(w: World, d: Directive) -> None:
 
 def cmd_crash(w: World, d: Directive) -> None:
     i = _int(d.args[0], "crash")
-    w.nodes[i] = None
-    w.timers[i].clear()
-    w.pending[i].clear()
-    w.paused[i] = False
-    w.incarnation[i] += 1
+    point = parse_crash_point(d.kwargs)
+    if point is None:
+        w.crash(i)
+        return
+    if w.nodes[i] is None:
+        raise UserInputError(f"crash: node {i} is down (a crash point needs a running node)")
+    w.armed[i] = point  # lands inside node i's next step that has the point
+    w.out.append(f"armed {i} at {point.describe()}")
 
 
 def cmd_restart(w: World, d: Directive) -> None:
@@ -360,8 +425,8 @@ def cmd_resume(w: World, d: Directive) -> None:
     i = _int(d.args[0], "resume")
     w.paused[i] = False
     queued, w.pending[i] = w.pending[i], []
-    for call in queued:
-        call()
+    for held in queued:
+        w.hand(i, held)
         w.collect(i, indent="  ")
 
 
@@ -386,7 +451,7 @@ def cmd_client(w: World, d: Directive) -> None:
     w.history.append({"process": process, "type": "invoke", "f": f, "key": key,
                       "value": list(value) if f == "cas" else value, "time": w.now})
     w.out.append(f"invoke p{process} {f} {key} {value!r}")
-    w.input(i, lambda node: node.on_client_request(request, w.local(i)))
+    w.input(i, ("client", request))
 
 
 def cmd_inflight(w: World, d: Directive) -> None:
