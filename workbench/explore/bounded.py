@@ -9,6 +9,12 @@ run of 50 steps with 2 deviations is far out of breadth-first reach. All schedul
 at most k deviations are enumerated (depth-first, deviation positions in order) until
 `budget_runs`; after that, deviations are sampled from a seeded rng (`seed` printed in
 the result, so a sampled finding reproduces).
+
+`window` bounds how far apart the deviations of one schedule may be (a burst of faults
+at one moment: a crash, a cut and a restart in a row): at most `window` steps from the
+first deviation to the last. Enumeration is lexicographic in the deviation positions,
+so without a window a bug whose deviations all sit late in the run (Figure 8's second
+half, 20 steps after the opening) waits behind every schedule that deviates earlier.
 """
 
 from __future__ import annotations
@@ -93,7 +99,7 @@ def run_schedule(scope: Scope, deviations: dict[int, int], *, max_steps: int,
 
 def explore_bounded(scope: Scope, *, k: int = 2, max_steps: int = 60, budget_runs: int = 2000,
                     sample_runs: int = 0, seed: int = 0, budget_s: float | None = None,
-                    clients_last: bool = False) -> BoundedResult:
+                    clients_last: bool = False, window: int | None = None) -> BoundedResult:
     started, cpu_started = time.perf_counter(), time.process_time()
     result = BoundedResult(scope, seed=seed)
 
@@ -124,7 +130,10 @@ def explore_bounded(scope: Scope, *, k: int = 2, max_steps: int = 60, budget_run
             break
         if len(deviations) < k:
             last = max(deviations, default=-1)
-            for t in range(len(alternatives) - 1, last, -1):
+            end = len(alternatives) - 1
+            if window is not None and deviations:
+                end = min(end, min(deviations) + window - 1)
+            for t in range(end, last, -1):
                 for j in range(alternatives[t] - 1, -1, -1):
                     stack.append({**deviations, t: j})
     result.enumerated_all = complete and result.violation is None

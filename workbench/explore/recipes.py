@@ -45,6 +45,8 @@ class Recipe:
     sample: int = 0
     """Bounded mode: after `budget` enumerated runs, this many runs with sampled
     deviations (seed 0, so a finding reproduces)."""
+    window: int | None = None
+    """Bounded mode: all deviations within this many consecutive steps (a fault burst)."""
 
     def make_scope(self) -> Scope:
         found = find_mutant(self.mutant)
@@ -57,6 +59,7 @@ class Recipe:
         faults = ",".join(f"{name}={s[key]}" for key, name in
                           (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
         last = ", clients last" if self.clients_last else ""
+        last += f", within {self.window} steps" if self.window else ""
         mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
             else f"BFS depth {self.max_depth}"
         extra = "".join(f", {k}={v}" for k, v in s.items()
@@ -70,7 +73,7 @@ class Recipe:
         if self.bounded is None:
             return explore(scope, max_depth=self.max_depth, max_states=self.budget)
         return explore_bounded(scope, k=self.bounded, max_steps=self.max_depth, budget_runs=self.budget,
-                               sample_runs=self.sample, clients_last=self.clients_last)
+                               sample_runs=self.sample, clients_last=self.clients_last, window=self.window)
 
 
 _CRASH = {"clients": 2, "ops": 2, "crashes": 1}
@@ -80,6 +83,36 @@ RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stab
 # Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
 # (node 0 leads term 1, x=1 committed everywhere, leases held).
 RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
+# Figure 8 (§5.4.2) at 3 nodes, the scenario's first half as an opening (fast elections,
+# max_batch 1, max_inflight 1). (a) Node 0 wins term 2 and is cut off at once: its
+# no-op (index 1) and a write (index 2) stay on node 0 alone, old-term entries on a
+# minority. (b) Node 1 wins term 4 with node 2's vote; its own no-op (index 1, term 4)
+# is dropped on the way to node 2 and node 1 crashes; then the cut heals. From here
+# the search must find (c)-(d): node 0 wins term 5 with node 2's vote and replicates
+# index 1 to node 2 -- counting those replicas commits an old-term entry -- and then
+# a burst of three faults (cut 0-2 before index 2 lands, crash 0, restart 1) lets node
+# 1 win term 6 with node 2's vote and a log that lacks the committed entry. Why two
+# old-term entries: a follower holds back an AppendEntries past a gap and applies it
+# the moment the gap fills, so with one old entry node 2 receives node 0's term-5
+# no-op in the same step as the old entry and can no longer vote for node 1.
+RAFT_FIGURE8 = ("advance 75;stabilize;advance 57;deliver #25;deliver #26;deliver #27;deliver #28;"
+                "deliver #29;deliver #30;deliver #31;cut 0 1;cut 0 2;stabilize;client 0 write x 1;"
+                "advance 60;stabilize;advance 68.3;deliver #56;deliver #57;deliver #59;deliver #60;"
+                "drop #62;crash 1;heal")
+# §7: node 0, the term-2 leader of RAFT_STABLE, takes a forwarded write (index 3) and
+# one of its own (index 4) and is cut off before either leaves: a conflicting suffix
+# of two entries. The search elects a new leader, commits on it (a snapshot per applied
+# entry) and heals, so node 0 gets an InstallSnapshot at an index inside its suffix.
+RAFT_SUFFIX = RAFT_STABLE + ";client 1 write x 12;deliver #41;cut 0 1;cut 0 2;client 0 write x 3;stabilize"
+# §7, an install that keeps a log suffix (the one the three-record write can corrupt):
+# node 0 (RAFT_STABLE's leader) pipelines two writes; node 2 appends both (indices 3-4)
+# but its acks are lost over a cut, while node 1's commit them and node 0 snapshots at
+# index 3 (a snapshot per applied entry, taken at the next apply). Its pipeline to node
+# 2 stalled for a heartbeat, node 0 probes from node 2's match (2), below its snapshot;
+# once the cut heals, its next round sends InstallSnapshot(3, term 2), and node 2,
+# holding index 4 of the same term, keeps it behind the snapshot.
+RAFT_STALLED = (RAFT_STABLE + ";client 0 write x 3;client 1 write x 12;deliver #43;deliver #41;"
+                "deliver #42;deliver #44;deliver #45;cut 0 2")
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 
@@ -91,7 +124,8 @@ RECIPES: tuple[Recipe, ...] = (
     # The leader cut from node 2 commits with node 1 alone; node 1 crashes and comes
     # back without the entry (it acked before persisting), and node 2 wins term 3.
     Recipe("raft:log_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
-           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2", seeds_to_catch="not measured"),
+           bounded=3, budget=5000, prefix=RAFT_STABLE + ";cut 0 2",
+           seeds_to_catch="1 (caught at seed 0; composed + disk model)"),
     # The leader cut from node 0 gets slot 1 chosen with node 1's ack alone; node 1
     # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
     Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
@@ -107,6 +141,26 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="8 (first caught at seed 7)"),
+    # Figure 8's second half from RAFT_FIGURE8: 21 default steps (node 0's election and
+    # back-off), then the three-fault burst; the window lets enumeration reach it.
+    Recipe("raft:commit_old_term", {"clients": 1, "ops": 1, "crashes": 2, "cuts": 3, "drops": 1},
+           max_depth=45, bounded=3, window=3, budget=5000, prefix=RAFT_FIGURE8,
+           seeds_to_catch="19 (figure8 generator, first caught at seed 18)"),
+    # A client op on the new leader (a deviation: clients last) commits a second entry,
+    # so the leader snapshots at index 3, inside node 0's suffix (3, 4); a heal sends it.
+    Recipe("raft:snapshot_no_truncate", {"clients": 3, "ops": 1, "cuts": 2}, max_depth=40, bounded=2,
+           budget=2000, clients_last=True, options={"snapshot_threshold": "1"}, prefix=RAFT_SUFFIX,
+           seeds_to_catch="11 (first caught at seed 10)"),
+    # The search heals the cut, arms a crash inside node 2's next step that writes
+    # `snapshot`, keeping 1 or 2 of its records (crash points, scenario/crash_points.py),
+    # and restarts it: with log_base and log durable and the snapshot not, the kept entry
+    # comes back at index 1 (log matching). The correct install is one atomic record.
+    # The shortest burst spans 7 steps (window 5: nothing in all 10,937 schedules).
+    Recipe("raft:snapshot_order_reversed",
+           {"clients": 2, "ops": 1, "crashes": 1, "cuts": 1, "crash_points": ("mid_persist",),
+            "crash_keep": (1, 2), "crash_record": "snapshot"},
+           max_depth=40, bounded=3, window=7, budget=8000, prefix=RAFT_STALLED,
+           seeds_to_catch="2 (first caught at seed 1; composed + spinning disk, mid_persist points)"),
     # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
     # and a phase 1 that no longer reports the compacted slot refills it.
     Recipe("paxos:silent_compaction", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
