@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from workbench.explore.bfs import explore
 from workbench.explore.model import (
     Scope,
@@ -176,3 +178,56 @@ def test_a_prefix_may_pause_and_resume() -> None:
     state = initial_state(scope)
     assert not any(state.world.paused)
     assert [e["type"] for e in state.world.history if e["process"] == 0][-2:] == ["invoke", "ok"]
+
+
+# The stale lease read's opening run on to the instant both election timers have fired
+# (node 1's at 344.6 ms, node 2's 35.3 ms later): the cheap slice of the
+# raft:lease_vote_by_term recipe (recipes.RAFT_LEASE_PAUSED, depth 11 from 300 ms).
+_LEASE_OPENING = "advance 44.56605043340761;advance 35.318140619551514"
+
+
+def _lease_scope(bug: str) -> Scope:
+    from workbench.explore.recipes import RAFT_LEASE_PAUSED
+
+    words = f"{RAFT_LEASE_PAUSED};{_LEASE_OPENING}".split(";")
+    return Scope("raft", clients=0, ops=0, fifo=False, max_latency_ms=50.0, horizon_ms=400.0, lease_check=True,
+                 options={"read_mode": "lease", "bug": bug}, prefix=tuple((w.split()[0], tuple(w.split()[1:])) for w in words))
+
+
+def test_the_old_vote_rule_is_found_with_the_leader_paused_and_the_correct_one_is_not() -> None:
+    """Issue 13 Must show: the stale lease read (raft:lease_vote_by_term) at 3 nodes.
+    With the old leader paused, node 1 grants node 2's pre-vote; node 0 resumes and
+    renews its lease with node 1's ack; node 1 adopts term 2 from a rejecting
+    PreVoteReply and then votes for node 2 in that term: two leaders, one with a lease."""
+    found = explore(_lease_scope("lease_vote_by_term"), max_depth=9, max_states=20_000)
+    assert found.violation is not None and "lease overlap" in found.violation, found.summary()
+    commands = [command for command, _ in found.trace]
+    assert "resume" in commands and commands.count("deliver") >= 7
+    clean = explore(_lease_scope("none"), max_depth=9, max_states=40_000)
+    assert clean.violation is None and clean.finished, clean.summary()
+    assert clean.distinct > found.distinct
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", ["raft:lease_vote_by_term", "paxos:accept_ack_before_persist"])
+def test_pause_and_crash_point_recipes_find_their_mutant(mutant: str) -> None:
+    """The full recipes (workbench/explore/recipes.py): the stale lease read from the
+    paused-leader opening (~117k states, ~120 CPU s) and the ack that leaves before its
+    write through `after_send` crash points (~3,200 runs, ~9 CPU s)."""
+    from workbench.explore.recipes import BY_MUTANT
+
+    result = BY_MUTANT[mutant].run()
+    assert result.violation is not None, result.summary()
+
+
+def test_cli_bad_crash_point_or_pause_budget_is_one_line_and_exit_2() -> None:
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    for args, named in ((["explore", "raft", "--crash-points", "sideways"], "--crash-points"),
+                        (["explore", "raft", "--faults", "pause=x"], "--faults")):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output and named in result.output
+        assert result.output.strip().count("\n") == 0

@@ -61,6 +61,8 @@ def explore_command(
     option: Annotated[list[str] | None, typer.Option("-o", "--option", help="protocol option KEY=VALUE")] = None,
     mutant: Annotated[str | None, typer.Option(help="a planted bug from workbench.mutants")] = None,
     max_latency: Annotated[float, typer.Option(help="latest delivery of a message, ms after its send")] = 10.0,
+    lease_check: Annotated[bool, typer.Option(
+        help="raft read_mode=lease: flag a leader of a higher term while an older leader's lease runs")] = False,
     fifo: Annotated[bool, typer.Option(help="links deliver in send order (--no-fifo: any order)")] = True,
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
     horizon_ms: Annotated[float | None, typer.Option(help="time may not pass this instant (closes the state space)")] = None,
@@ -111,7 +113,7 @@ def explore_command(
                       crashes=budgets["crash"], cuts=budgets["cut"], drops=budgets["drop"], pauses=budgets["pause"],
                       crash_points=points,
                       max_latency_ms=max_latency, seed=seed, fifo=fifo, prefix=opening,
-                      horizon_ms=horizon_ms)
+                      horizon_ms=horizon_ms, lease_check=lease_check)
         from workbench.explore.model import initial_state
 
         initial_state(scope)  # a bad option fails here, as one line

@@ -57,13 +57,16 @@ class Recipe:
     def describe(self) -> str:
         s = self.scope
         faults = ",".join(f"{name}={s[key]}" for key, name in
-                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop")) if s.get(key))
+                          (("crashes", "crash"), ("cuts", "cut"), ("drops", "drop"), ("pauses", "pause"))
+                          if s.get(key))
+        if s.get("crash_points"):
+            faults += f" at {'/'.join(s['crash_points'])}"
         last = ", clients last" if self.clients_last else ""
         last += f", within {self.window} steps" if self.window else ""
         mode = f"bounded K={self.bounded}{last}, {self.max_depth} steps" if self.bounded is not None \
             else f"BFS depth {self.max_depth}"
         extra = "".join(f", {k}={v}" for k, v in s.items()
-                        if k not in ("clients", "ops", "crashes", "cuts", "drops"))
+                        if k not in ("clients", "ops", "crashes", "cuts", "drops", "pauses", "crash_points"))
         opening = f"; from `{self.prefix}`" if self.prefix else ""
         return (f"3 nodes, {s.get('clients', 2)} clients x {s.get('ops', 2)} ops"
                 f"{', ' + faults if faults else ''}{extra}; {mode}{opening}")
@@ -83,6 +86,10 @@ RAFT_STABLE = "advance 75;stabilize;advance 57;stabilize;client 0 write x 1;stab
 # Default timeouts: the opening of tests/scenarios/raft_lease_vote_after_term_adoption.txt
 # (node 0 leads term 1, x=1 committed everywhere, leases held).
 RAFT_STABLE_DEFAULT = "advance 150;timer 0 election;stabilize;client 0 write x 1;stabilize"
+# The stale lease read's opening (tests/scenarios/raft_lease_vote_after_term_adoption.txt):
+# the stable leader 0 is cut from node 2 and paused before its next heartbeat; time runs
+# to 300 ms (nodes 1 and 2 re-arm their election timers for 344.6 and 379.9 ms).
+RAFT_LEASE_PAUSED = RAFT_STABLE_DEFAULT + ";cut 0 2;pause 0;advance 50;advance 100"
 # Figure 8 (§5.4.2) at 3 nodes, the scenario's first half as an opening (fast elections,
 # max_batch 1, max_inflight 1). (a) Node 0 wins term 2 and is cut off at once: its
 # no-op (index 1) and a write (index 2) stay on node 0 alone, old-term entries on a
@@ -115,6 +122,36 @@ RAFT_STALLED = (RAFT_STABLE + ";client 0 write x 3;client 1 write x 12;deliver #
                 "deliver #42;deliver #44;deliver #45;cut 0 2")
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
+# ... and then cut off from both followers (client 2 sits at the old leader).
+PAXOS_ISOLATED = PAXOS_STABLE + ";cut 2 0;cut 2 1"
+# The opening of tests/scenarios/paxos_long_lease_stale_read.txt (default timeouts, an
+# election timeout span of 150-1000 ms): node 2 leads with a lease, x=1 and x=21
+# decided everywhere, then node 2 is cut from both followers.
+PAXOS_LEASE_ISOLATED = ("advance 320;stabilize;client 0 write x 1;stabilize;client 2 write x 21;stabilize;"
+                        "advance 60;stabilize;cut 2 0;cut 2 1")
+# Fast elections for a mutant whose catalogue entry keeps the default timeouts.
+_FAST_PAXOS = {"election_timeout_min_ms": "50", "election_timeout_max_ms": "75", "heartbeat_ms": "15"}
+# silent_compaction's opening at seed 3 (node 0's timer is first, so node 0 leads); see its recipe.
+PAXOS_COMPACTED_ELECTION = (
+    "advance 57;stabilize;client 0 write x 1;stabilize;cut 0 2;client 1 write x 11;deliver 1->0;deliver 0->1;"
+    "deliver 1->0;crash 0;stabilize;restart 0;heal;advance 30;advance 30;advance 30;deliver PreVote;"
+    "deliver PreVoteReply;deliver Prepare;deliver 0->2 Promise")
+PAXOS_LEASE_TIMEOUTS = {"election_timeout_min_ms": "150", "election_timeout_max_ms": "1000", "heartbeat_ms": "50"}
+
+# Stateright's Paxos example (examples/paxos.rs, `can_model_paxos`: 3 servers, 2 clients
+# each doing one put then one get, an unordered non-duplicating network, no failures, no
+# timers; 16,668 unique states, checked exhaustively) at our nearest scope: single-decree
+# Paxos (phase 1 and phase 2 for every slot, PMS §2.2), 2 clients x (write, read), any
+# delivery order (`fifo=False`), no faults. Ours has timers and a leader election, which
+# Stateright's has not (its servers start a ballot per Put), so the opening elects node 2
+# (its seeded election deadline at seed 0 is 172.66 ms) and the horizon then stops the
+# clock: no heartbeat, retransmission or election timer fires while exploring, as none
+# exists in Stateright's model. Reads are served by the leader's lease (`leases: true`,
+# held from the election's heartbeat round), as a decided Stateright server answers a
+# Get locally; without leases each read is a full Synod instance too.
+STATERIGHT_PAXOS = Scope("paxos", clients=2, ops=2, options={"single_decree": "true", "leases": "true"},
+                         fifo=False, horizon_ms=173.0,
+                         prefix=(("advance", ("172.66185371662527",)), ("stabilize", ())))
 
 RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:vote_not_persisted", {"clients": 1, "ops": 0, "crashes": 1}, max_depth=9,
@@ -129,7 +166,7 @@ RECIPES: tuple[Recipe, ...] = (
     # The leader cut from node 0 gets slot 1 chosen with node 1's ack alone; node 1
     # crashes and forgets it (acked before persisting), so a later phase 1 misses it.
     Recipe("paxos:accept_not_persisted", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
-           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="not measured"),
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="3 (first caught at seed 2)"),
     # Stale reads: the leader is cut off from both followers; nodes 1 and 2 elect a
     # new leader and commit x=11 (a deviation invokes the write), then a late read at
     # the old leader returns x=1. Correct ReadIndex (a heartbeat round first) and a
@@ -161,13 +198,57 @@ RECIPES: tuple[Recipe, ...] = (
             "crash_keep": (1, 2), "crash_record": "snapshot"},
            max_depth=40, bounded=3, window=7, budget=8000, prefix=RAFT_STALLED,
            seeds_to_catch="2 (first caught at seed 1; composed + spinning disk, mid_persist points)"),
-    # Checkpoint after every slot; the leader cut from node 0 crashes and comes back,
-    # and a phase 1 that no longer reports the compacted slot refills it.
-    Recipe("paxos:silent_compaction", {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1}, max_depth=40,
-           bounded=3, budget=8000, sample=6000, prefix=PAXOS_STABLE + ";cut 2 0",
+    # Checkpoint after every slot (threshold 1). The opening (seed 3: node 0 leads): node 0,
+    # cut from node 2, gets x=11 chosen in slot 1 with node 1's ack alone, applies and
+    # compacts it, and crashes before telling anyone; it restarts, the cut heals, and the
+    # lagging node 2 wins the election with node 0's promise — which, under the bug,
+    # leaves out the checkpoint, so slot 1 looks free. Breadth-first then finds the
+    # race: a new command chosen in slot 1 (node 1 accepts the higher ballot) before
+    # node 0's Checkpoint reaches node 2. Needs any delivery order (`fifo=False`).
+    # (Until the package split a K=3 recipe found it from PAXOS_STABLE + `cut 2 0`;
+    # after it, nothing in 14,000 runs: four deviations are needed, see DESIGN.md.)
+    Recipe("paxos:silent_compaction", {"clients": 2, "ops": 2, "crashes": 1, "cuts": 1, "seed": 3, "fifo": False},
+           max_depth=8, budget=20_000, options=_FAST_PAXOS, prefix=PAXOS_COMPACTED_ELECTION,
            seeds_to_catch="9 (first caught at seed 8)"),
-    Recipe("paxos:accept_below_promise", {"clients": 2, "ops": 2}, max_depth=60, bounded=2, budget=2000,
-           seeds_to_catch="not measured"),
+    # The old leader, cut off, keeps retransmitting its Accept for client 2's write;
+    # nodes 0 and 1 elect a new ballot, the cut heals and node 0 takes the stale Accept.
+    # (From the initial state, bounded K=2, it was found in 1,818 runs before main split
+    # the Paxos core into a package, and not in 8,000 + 4,000 sampled after.)
+    Recipe("paxos:accept_below_promise", {"clients": 3, "ops": 2, "cuts": 2}, max_depth=50, bounded=3,
+           budget=2000, prefix=PAXOS_ISOLATED, seeds_to_catch="4 (first caught at seed 3)"),
+    # Nodes 0 and 1 time out under the cut and both run for ballot round 2; node 1's
+    # promise to itself, (2, 1), was never persisted: it crashes, restarts and promises
+    # node 0's lower (2, 0) — two deviations (the crash and the restart).
+    Recipe("paxos:forget_promise", {"clients": 1, "ops": 0, "crashes": 1, "cuts": 2}, max_depth=50, bounded=2,
+           budget=3000, prefix=PAXOS_ISOLATED + ";advance 60",
+           seeds_to_catch="1 (caught at seed 0, under the disk model)"),
+    # A chosen slot the followers do not yet know is decided: the leader crashes and the
+    # new leader's recovery refills it with a no-op (one deviation: the crash).
+    Recipe("paxos:slot_ignores_accepted", {"clients": 2, "ops": 2, "crashes": 1}, max_depth=40, bounded=1,
+           budget=500, prefix=PAXOS_STABLE, seeds_to_catch="1 (caught at seed 0)"),
+    # The scripted stale lease read, searched: the isolated leader keeps its 10x lease
+    # while nodes 0 and 1 elect; a deviation writes x=11 there, another reads at node 2.
+    Recipe("paxos:long_lease", {"clients": 3, "ops": 2, "cuts": 2}, max_depth=60, bounded=2, budget=2000,
+           clients_last=True, options=PAXOS_LEASE_TIMEOUTS, prefix=PAXOS_LEASE_ISOLATED,
+           seeds_to_catch="0 of 30-40 under six composed mixes (gated by a scripted schedule)"),
+    # The stale lease read at 3 nodes (issue 13 Must show): from RAFT_LEASE_PAUSED the
+    # search has both election timers fire, node 1 grant node 2's pre-vote, node 0
+    # resume and renew its lease with node 1's ack, node 1 adopt term 2 from node 2's
+    # rejecting PreVoteReply (to node 1's own, reordered pre-vote) and then grant node
+    # 2's RequestVote of that term: node 2 leads while node 0's lease runs
+    # (`lease_check`). Unordered links (the pre-vote overtakes) and a 50 ms latency bound
+    # (node 1's pre-vote waits out node 2's timer, 35 ms later). bug=none: nothing.
+    Recipe("raft:lease_vote_by_term",
+           {"clients": 0, "ops": 0, "fifo": False, "max_latency_ms": 50.0, "horizon_ms": 400.0, "lease_check": True},
+           max_depth=11, budget=150_000, prefix=RAFT_LEASE_PAUSED,
+           seeds_to_catch="not caught (0 of 30 seeds under three mixes)"),
+    # Crash points (issue 13 item 3): node 1 armed `at=after_send` dies inside its next
+    # Accept: the mutant's Accepted is already out, its write is lost. The leader cut
+    # from node 0 gets the slot chosen on that ack; after node 1's restart a new phase 1
+    # misses it. The correct acceptor (write before ack): nothing in 7,000 runs.
+    Recipe("paxos:accept_ack_before_persist",
+           {"clients": 2, "ops": 3, "crashes": 2, "cuts": 1, "crash_points": ("after_send",)}, max_depth=40,
+           bounded=3, budget=7000, prefix=PAXOS_STABLE + ";cut 2 0", seeds_to_catch="16 (first caught at seed 15)"),
 )
 
 BY_MUTANT = {r.mutant: r for r in RECIPES}

@@ -41,8 +41,9 @@ class PaxosOptions:
     with no-ops); `accept_below_promise` accepts a ballot lower than the one promised
     (PMS §2.2 phase 2b); `accept_not_persisted` acks an Accept before the accepted value
     is durable (a crash forgets it); `long_lease` makes the lease 10x the election
-    timeout; `slot_ignores_accepted` (single_decree) proposes its own command in phase 2
-    even when phase 1 reported an accepted value (PMS §2.2 P2c);
+    timeout; `slot_ignores_accepted` ignores the highest-ballot accepted value that phase 1
+    reported for a slot (PMS §2.2 P2c): a new leader refills such a slot with a no-op, as
+    if it were a gap (PMS §3), and single_decree's per-slot phase 1 proposes its own command;
     `accept_ack_before_persist` sends Accepted before asking for the persist, so with a
     disk model the ack does not wait for the fsync (issue 12)."""
 

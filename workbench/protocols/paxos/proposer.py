@@ -155,6 +155,8 @@ class Proposer:
                 # once, and may compact): below it, slots are decided, maybe forgotten.
                 if slot >= self.next_apply and slot not in self.decided:
                     entry = best.get(slot)
+                    if self._bug == "slot_ignores_accepted":
+                        entry = None  # BUG: an accepted, maybe chosen, value refilled as a gap
                     # The highest-ballot accepted value (P2c), or a no-op for a gap.
                     self._propose(slot, entry[1] if entry is not None else None, now)
         self._send_heartbeats(now)
