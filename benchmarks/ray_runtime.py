@@ -24,14 +24,50 @@ Measured on the 2-core dev box while other jobs kept its load average at 8-12:
 PySyncObj (a Raft over loopback TCP) with 5 nodes in 5 processes, and our 5-node Raft
 on Ray, back to back in the same run at the same number of requests in flight (closed
 loop: a request that commits is replaced at once; spread evenly over the nodes, as our
-clients are). Prints committed ops/s of each and the ratio ours / PySyncObj (target
->= 1.0). Nothing here is asserted by a test: timings only print.
+clients are; ours with a 10 s client timeout so that no request is abandoned, as
+PySyncObj's callers wait as long as it takes). Prints committed ops/s of each, the
+ratio ours / PySyncObj (target >= 1.0), CPU microseconds per committed op of each (all
+node processes; ours over the steady window from the actors' samples), our busiest
+actor's CPU per op, Ray calls per op, our p50 latency, elections, and the load average.
+`--repeat N` rounds; `--ray JSON` / `--raft JSON` set our side's options; `--check-keys
+K` checks K keys of each of our histories for linearizability; `--ours-only` skips
+PySyncObj; `--profile DIR` makes every actor write a cProfile of its event loop.
+
+Measured (5 s windows; issue 17 item 5; DESIGN.md "Ray throughput"), while other
+engineers' jobs kept this 2-core machine at load average 35-60 (ours: flush 20 ms unless
+said; "leader" = our busiest actor's CPU per op; "as PySyncObj" = raft election timeout
+400-1,400 ms, heartbeat 100 ms, max_batch 256):
+                                   in flight  PySyncObj   ours   ratio  CPU us/op theirs/ours (leader)  calls/op
+  before: flush 2 ms, load 5            1,000      4,670     922  0.20x
+                                       10,000     12,881     397  0.03x
+  before: flush 2 ms, load 25           1,000      2,784   1,123  0.40x        87 / 1,455 (whole run)    0.41
+  flush 20, raft defaults, load 38-63   1,000      1,090   1,487  1.36x       118 /   235                0.08
+                                       10,000         14   2,263   164x       801 /   407                0.06
+  flush 20, as PySyncObj, load 36-53    1,000      1,308   1,863  1.42x       149 /   225                0.05
+                                       10,000        400     722  1.80x       675 /   410                0.08
+  same, load 39-55                      1,000      1,450   1,653  1.14x        62 /   198 (73)           0.04
+                                       10,000        716   1,846  2.58x       390 /   233 (66)           0.01
+  same, load 52                         1,000      1,841     547  0.30x        83 /   358 (126)          0.09
+                                       10,000        (ours: no leader held through the window)
+  same, load 51-62 (tests beside)      1,000      1,797     429  0.24x        80 /   370 (134)          0.11
+                                       10,000        400     362  0.90x       317 /   524 (224)          0.09
+  ours only, load 46                   10,000          -   1,941      -         - /   260 (85)           0.02
+Every sampled history linearizable. Under this load both sides lose elections (ours
+had 3-4 leaders in the bad runs; PySyncObj fell to 14 ops/s once and logged
+"truncating already-applied log entries"), so throughput measures the CPU share and
+the timers more than the system. CPU per committed op is steadier: at 1,000 in
+flight PySyncObj spends 62-149 us, we spend 198-370 us (70-135 us in the leader), so
+on a quiet machine expect PySyncObj ahead near 1,000 in flight; at 10,000 we spend
+233-524 us against its 317-801.
+Nothing here is asserted by a test: timings only print.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import statistics
 import sys
 import time
@@ -46,6 +82,7 @@ import ray  # noqa: E402
 from workbench.experiment.config import config_from  # noqa: E402
 from workbench.runtime.ray_actors import run_on_ray  # noqa: E402
 from workbench.runtime.ray_session import start_session  # noqa: E402
+from workbench.runtime.realtime_host import PROFILE_ENV  # noqa: E402
 
 TARGET_OPS_S = 2000.0
 
@@ -83,16 +120,21 @@ def empty_call_rates(calls: int = 3000) -> tuple[float, float]:
 
 
 def saturation_run(protocol: str, clients: int, duration_s: float, client_actors: bool,
-                   address: str | None) -> dict[str, Any]:
+                   address: str | None, *, timeout_ms: float = 2000.0,
+                   ray_options: dict[str, Any] | None = None,
+                   raft_options: dict[str, Any] | None = None) -> dict[str, Any]:
     start_s = 1.5
-    config = config_from({
+    raw: dict[str, Any] = {
         "name": "ray_bench", "protocol": protocol, "runtime": "ray", "nodes": 5, "seed": 1,
         "duration_s": duration_s,
-        "workload": {"clients": clients, "think_ms": 0, "timeout_ms": 2000, "keys": 50,
+        "workload": {"clients": clients, "think_ms": 0, "timeout_ms": timeout_ms, "keys": 50,
                      "start_s": start_s},
         "network": {"latency": {"dist": "constant", "ms": 0.5}},
-        "ray": {"flush_interval_ms": 2.0, "address": address},
-    })
+        "ray": {"flush_interval_ms": 2.0, "address": address, **(ray_options or {})},
+    }
+    if raft_options:
+        raw["raft"] = raft_options
+    config = config_from(raw)
     start_session(config.ray.address, config.ray.num_cpus)
     result = run_on_ray(config, client_actors=client_actors)
     # Steady window: from a second after the clients start until they stop invoking.
@@ -108,26 +150,57 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
             latencies.append(event["time"] - pending.get(event["process"], event["time"]))
     window_ok = sum(1 for t in ok_times if low <= t < high)
     ops_s = window_ok / ((high - low) / 1000.0)
+    cpu_us_per_ok, busiest_us_per_ok, calls_per_ok = window_costs(result.stats["actor_samples"], ok_times, low, high)
     stats = result.stats
     run_s = config.duration_s
     latencies.sort()
     return {
         "ops_s": ops_s,
         "ok": len(ok_times),
+        "info": sum(1 for e in result.history if e["type"] == "info"),
         "p50_ms": statistics.median(latencies) if latencies else None,
         "p99_ms": latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
         "ray_calls_s": stats["ray_calls"] / run_s,
+        "calls_per_ok": calls_per_ok,
+        "cpu_us_per_ok": cpu_us_per_ok,
+        "busiest_us_per_ok": busiest_us_per_ok,
         "per_call": {ch: stats["ray_items_by_channel"][ch] / n
                      for ch, n in stats["ray_calls_by_channel"].items() if n},
         "messages_sent": stats["messages_sent"],
         "startup_s": stats["startup_s"],
         "leaders": sum(1 for r in result.trace if r["kind"] == "leader"),
+        "result": result,
+        "config": config,
     }
 
 
+def window_costs(samples: list[list[tuple[float, float, int]]], ok_times: list[float],
+                 low: float, high: float) -> tuple[float, float, float]:
+    """(actor CPU microseconds, the busiest actor's CPU microseconds, Ray calls) per ok
+    op over the steady window, from each actor's half-second samples: the first sample
+    at or after `low` to the last at or before `high`, each actor's own span, ops
+    counted over that same span. The busiest actor (the leader's) bounds throughput
+    once the machine's CPU is shared with other load."""
+    cpu_s, calls, ops = 0.0, 0, 0
+    busiest = 0.0
+    for actor in samples:
+        inside = [s for s in actor if low <= s[0] <= high]
+        if len(inside) < 2:
+            continue
+        (t_a, cpu_a, calls_a), (t_b, cpu_b, calls_b) = inside[0], inside[-1]
+        cpu_s += cpu_b - cpu_a
+        calls += calls_b - calls_a
+        span_ops = sum(1 for t in ok_times if t_a <= t < t_b)
+        busiest = max(busiest, (cpu_b - cpu_a) / max(1, span_ops) * 1e6)
+        ops += span_ops
+    ops //= max(1, len(samples))
+    return cpu_s / max(1, ops) * 1e6, busiest, calls / max(1, ops)
+
+
 # ---------------------------------------------------------------- PySyncObj beside us
-def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
-    """Committed ops/s of a `nodes`-node PySyncObj on loopback with `in_flight` requests."""
+def pysyncobj_run(in_flight: int, duration_s: float, nodes: int = 5) -> dict[str, float]:
+    """A `nodes`-node PySyncObj on loopback with `in_flight` requests: committed ops/s over
+    the window, and CPU microseconds (all node processes) per committed op."""
     import multiprocessing
     import socket
 
@@ -153,23 +226,66 @@ def pysyncobj_ops_s(in_flight: int, duration_s: float, nodes: int = 5) -> float:
             ready.get(timeout=300)  # every node up and agreeing on a leader
         start.value = time.time()
         go.set()
-        committed = [out.get(timeout=duration_s + 120) for _ in procs]
+        reports = [out.get(timeout=duration_s + 120) for _ in procs]
     finally:
         for proc in procs:
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
-    return sum(committed) / duration_s
+    window = sum(r[0] for r in reports)
+    cpu_s = sum(r[1] for r in reports)
+    committed = sum(r[2] for r in reports)
+    return {"ops_s": window / duration_s, "cpu_us_per_ok": cpu_s / max(1, committed) * 1e6}
 
 
-def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | None) -> None:
-    print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s each:")
-    print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ours / PySyncObj':>16}")
-    for in_flight in loads:
-        theirs = pysyncobj_ops_s(in_flight, duration_s)
-        ours = saturation_run("raft", in_flight, duration_s + 4.0, False, address)["ops_s"]
-        ratio = ours / theirs if theirs else float("nan")
-        print(f"  {in_flight:>9,}  {theirs:>15,.0f}  {ours:>10,.0f}  {ratio:>15.2f}x", flush=True)
+def load_average() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | None,
+                           repeat: int = 1, ray_options: dict[str, Any] | None = None,
+                           raft_options: dict[str, Any] | None = None,
+                           check_sample: int = 0, ours_only: bool = False) -> None:
+    """PySyncObj then ours at each load, `repeat` rounds; ours with a client timeout long
+    enough that a request is never abandoned at these loads (PySyncObj's callers wait
+    for as long as it takes), so both keep exactly `in_flight` requests outstanding."""
+    print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s window each;"
+          f" ray {ray_options or {}}, raft {raft_options or {}}")
+    print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ratio':>6}  "
+          f"{'CPU us/op theirs':>16}  {'ours':>6}  {'leader':>6}  {'calls/op':>8}  {'p50 ms':>7}  {'leaders':>7}  "
+          f"{'load 1/5/15':>14}")
+    for _ in range(repeat):
+        for in_flight in loads:
+            before = load_average()
+            theirs = (pysyncobj_run(in_flight, duration_s) if not ours_only
+                      else {"ops_s": float("nan"), "cpu_us_per_ok": float("nan")})
+            timeout_ms = 10_000.0  # > 10,000 in flight / 1,000 ops/s
+            # Ours: 1.5 s start + 1 s warm-up + the window, then the timeout for the last ops.
+            run = saturation_run("raft", in_flight, 2.5 + duration_s + 0.1 + timeout_ms / 1000.0,
+                                 False, address, timeout_ms=timeout_ms,
+                                 ray_options=ray_options, raft_options=raft_options)
+            ours = run["ops_s"]
+            ratio = ours / theirs["ops_s"] if theirs["ops_s"] else float("nan")
+            print(f"  {in_flight:>9,}  {theirs['ops_s']:>15,.0f}  {ours:>10,.0f}  {ratio:>5.2f}x  "
+                  f"{theirs['cpu_us_per_ok']:>16,.0f}  {run['cpu_us_per_ok']:>6,.0f}  "
+                  f"{run['busiest_us_per_ok']:>6,.0f}  "
+                  f"{run['calls_per_ok']:>8.3f}  {run['p50_ms'] or float('nan'):>7.0f}  {run['leaders']:>7}  "
+                  f"{before:>14}  ({run['ok']:,} ok, {run['info']:,} info)", flush=True)
+            if check_sample:
+                print("    " + linearizability_of_sample(run, check_sample), flush=True)
+
+
+def linearizability_of_sample(run: dict[str, Any], keys: int) -> str:
+    """Check the history of `keys` keys (every op on them) for linearizability: safety
+    must not change with batching. Per-key histories are independent for a register."""
+    from workbench.checkers.linearizability import check_linearizability
+
+    history = run["result"].history
+    chosen = sorted({e["key"] for e in history if e.get("key") is not None})[:keys]
+    sample = [e for e in history if e.get("key") in chosen]
+    result = check_linearizability(sample, max_seconds=120.0)
+    return (f"linearizability of {result.ops:,} ops on keys {', '.join(map(str, chosen))}: "
+            f"{result.verdict} ({result.elapsed_ms / 1000:.1f} s)")
 
 
 def main() -> None:
@@ -184,11 +300,27 @@ def main() -> None:
                         help="also compare with PySyncObj at these requests in flight (e.g. 1000,10000)")
     parser.add_argument("--only-pysyncobj", action="store_true",
                         help="skip the ceiling and saturation runs; just the comparison")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the comparison")
+    parser.add_argument("--ray", default="{}", metavar="JSON",
+                        help='ray options for our side of the comparison, e.g. \'{"flush_interval_ms": 10}\'')
+    parser.add_argument("--raft", default="{}", metavar="JSON",
+                        help='raft options for our side of the comparison, e.g. \'{"max_batch": 256}\'')
+    parser.add_argument("--check-keys", type=int, default=0, metavar="K",
+                        help="check linearizability of K keys' ops of each of our comparison runs")
+    parser.add_argument("--ours-only", action="store_true",
+                        help="in the comparison, skip PySyncObj (e.g. to profile ours)")
+    parser.add_argument("--profile", default=None, metavar="DIR",
+                        help="each actor writes a cProfile of its event loop into DIR")
     args = parser.parse_args()
+    if args.profile:
+        # Before Ray starts: its worker processes inherit this environment.
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        os.environ[PROFILE_ENV] = str(Path(args.profile).resolve())
     if args.only_pysyncobj:
         start_session(args.address)
         compare_with_pysyncobj([int(n) for n in (args.pysyncobj or "1000,10000").split(",")],
-                               args.duration, args.address)
+                               args.duration, args.address, args.repeat, json.loads(args.ray),
+                               json.loads(args.raft), args.check_keys, args.ours_only)
         return
 
     start_session(args.address)
@@ -211,7 +343,8 @@ def main() -> None:
     print(f"  ratio committed ops/s : empty calls/s = {run['ops_s'] / actor_rate:.2f}")
     if args.pysyncobj:
         compare_with_pysyncobj([int(n) for n in args.pysyncobj.split(",")], args.duration,
-                               args.address)
+                               args.address, args.repeat, json.loads(args.ray), json.loads(args.raft),
+                               args.check_keys, args.ours_only)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,44 @@ def test_clock_change_jumps_the_local_clock() -> None:
     # at true time t >= 1000: local = 1000 + 500 + (t - 1000) * 1.5
     assert sim.local_time(2, 2000.0) == 1000 + 500 + 1000 * 1.5
     assert sim.local_time(1, 2000.0) == 2000.0
+
+
+def test_leader_stalls_are_drawn_last_and_aimed_at_the_leader() -> None:
+    """Issue 11's lease window as data: each stall is a pause of the leader and a cut
+    aimed at it from the same moment, the cut outlasting the pause; drawn after every
+    other process, so a mix without stalls draws exactly what it drew before."""
+    plain = _faults(7, nodes=3)
+    stalled = _faults(7, nodes=3, mix=NemesisMix(leader_stalls=2.0))
+    for key, old in plain.items():
+        assert stalled[key][:len(old)] == old, key
+    pauses = stalled["nodes"][len(plain["nodes"]):]
+    cuts = stalled["partitions"][len(plain["partitions"]):]
+    assert pauses and len(pauses) == len(cuts)
+    for pause, cut in zip(pauses, cuts, strict=True):
+        assert pause["kind"] == "pause" and pause["node"] == cut["node"] == "leader"
+        assert pause["at"] == cut["at"] and cut["shape"] in ("isolate", "bridge")
+        assert cut["duration"] >= pause["duration"]
+        assert 2.5 * 0.15 - 1e-9 <= pause["duration"] <= 4.5 * 0.15 + 1e-9 or \
+            pause["at"] + pause["duration"] >= 6.0 - 2.5 - 1e-9  # cut short by the quiet tail
+
+
+def test_a_leader_stall_lets_the_others_elect_while_the_old_leader_sleeps() -> None:
+    from workbench.mutants import LEASE_STALLS
+
+    mix = NemesisMix(**LEASE_STALLS)
+    config = composed_scenario("raft", 3, nodes=3, options={"read_mode": "lease"}, mix=mix)
+    trace = simulate(config).trace
+    leader_at: dict[str, int] = {}
+    elected_while_paused = 0
+    paused: int | None = None
+    for record in trace:
+        if record["kind"] == "leader":
+            if paused is not None and record["node"] != paused:
+                elected_while_paused += 1
+            leader_at["now"] = record["node"]
+        elif record["kind"] == "pause":
+            assert record["node"] == leader_at.get("now"), record  # aimed at the leader of that moment
+            paused = record["node"]
+        elif record["kind"] == "resume":
+            paused = None
+    assert elected_while_paused >= 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from workbench.explore.bfs import explore
@@ -83,7 +85,6 @@ def test_copy_on_write_successors_match_deep_copies_and_leave_the_parent_alone()
     deep copy reaches, and the parent's own key must not move."""
     import random
 
-    from workbench.explore.model import successor
 
     for protocol, seed in (("raft", 1), ("paxos", 2), ("raft", 3)):
         scope = Scope(protocol, clients=2, ops=2, crashes=1, cuts=1, drops=1,
@@ -94,16 +95,25 @@ def test_copy_on_write_successors_match_deep_copies_and_leave_the_parent_alone()
             events = enabled(state, scope)
             if not events:
                 break
-            state.dirty.update(range(scope.nodes))  # rebuild every node's fingerprint, not the cached one
-            before = state_key(state)
             command, args = events[rng.randrange(len(events))]
-            deep = copy_state(freeze(state))
-            apply(deep, command, args)
-            child = successor(state, command, args)
-            assert state_key(child) == state_key(deep), (protocol, seed, step, command, args)
-            state.dirty.update(range(scope.nodes))
-            assert state_key(state) == before, (protocol, seed, step, command, args)
-            state = child
+            state = _successor_matches_deep_copy(state, scope, command, args, (protocol, seed, step))
+
+
+def _successor_matches_deep_copy(state: Any, scope: Scope, command: str, args: list[str],
+                                 where: tuple[Any, ...]) -> Any:
+    """One step both ways: the copy-on-write successor keys exactly as a deep copy does,
+    and the parent's key is untouched (every node's fingerprint rebuilt, not cached)."""
+    from workbench.explore.model import successor
+
+    state.dirty.update(range(scope.nodes))
+    before = state_key(state)
+    deep = copy_state(freeze(state))
+    apply(deep, command, args)
+    child = successor(state, command, args)
+    assert state_key(child) == state_key(deep), (*where, command, args)
+    state.dirty.update(range(scope.nodes))
+    assert state_key(state) == before, (*where, command, args)
+    return child
 
 
 def test_a_paused_node_holds_its_inputs_as_data_and_copies_like_any_state() -> None:
@@ -112,7 +122,6 @@ def test_a_paused_node_holds_its_inputs_as_data_and_copies_like_any_state() -> N
     successors reach exactly what a deep copy reaches, along seeded walks with pauses."""
     import random
 
-    from workbench.explore.model import successor
 
     for protocol, seed in (("raft", 4), ("paxos", 5), ("raft", 6)):
         scope = Scope(protocol, clients=2, ops=2, crashes=1, pauses=2, max_latency_ms=50.0,
@@ -130,16 +139,8 @@ def test_a_paused_node_holds_its_inputs_as_data_and_copies_like_any_state() -> N
             # time with a node paused while messages and timers reach it.
             command, args = pauses[0] if pauses and rng.random() < 0.3 else events[rng.randrange(len(events))]
             kinds.add(command)
-            state.dirty.update(range(scope.nodes))
-            before = state_key(state)
-            deep = copy_state(freeze(state))
-            apply(deep, command, args)
-            child = successor(state, command, args)
-            assert state_key(child) == state_key(deep), (protocol, seed, step, command, args)
-            state.dirty.update(range(scope.nodes))
-            assert state_key(state) == before, (protocol, seed, step, command, args)
-            held = max(held, sum(len(p) for p in child.world.pending))
-            state = child
+            state = _successor_matches_deep_copy(state, scope, command, args, (protocol, seed, step))
+            held = max(held, sum(len(p) for p in state.world.pending))
         assert {"pause", "resume"} <= kinds, (protocol, seed, kinds)
         assert held > 0, (protocol, seed)  # some input really waited for a resume
         assert state.pauses <= scope.pauses

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeAlias
 from workbench.core.frozen import fast_init
 from workbench.core.ids import NodeId, ProcessId
 from workbench.core.messages import Message
-from workbench.core.storage import Extend, Record
+from workbench.core.storage import Extend, PutMany, Record
 
 
 @fast_init
@@ -97,3 +97,21 @@ class Persist:
 # same ordering rule: Raft's per-entry log append is the hottest write, and this saves
 # an object and a tuple per append (benchmarks/raft_sim.py).
 Effect: TypeAlias = Send | Reply | SetTimer | CancelTimer | Observe | Persist | Extend
+
+
+def writes_record(effects: list[Any], name: str) -> bool:
+    """Whether a step's writes include a record called `name` (one of a `PutMany`'s too).
+
+    What a record-aimed crash point waits for (issue 12): the simulator's driver and the
+    scenario world both ask it, so both aim at the same steps."""
+    for effect in effects:
+        cls = type(effect)
+        if cls is not Persist and cls is not Extend:
+            continue
+        for record in (effect.records if cls is Persist else (effect,)):
+            if type(record) is PutMany:
+                if any(key == name for key, _ in record.items):
+                    return True
+            elif getattr(record, "name", None) == name:
+                return True
+    return False

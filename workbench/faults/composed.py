@@ -24,7 +24,9 @@ often as the rates make them:
 - duplication windows;
 - crash points (off unless `crash_points` > 0): a crash that lands inside a step,
   between its durable write and its sends, between two of its records, or after its
-  sends before its reply (issue 12).
+  sends before its reply (issue 12);
+- leader stalls (off unless `leader_stalls` > 0), aimed at the lease window: see
+  `_leader_stall`.
 
 The result is plain `faults:` data (explicit timed partitions, node faults, clocks,
 clock changes and link windows): printed, stored with the run, replayed by
@@ -78,6 +80,24 @@ class NemesisMix:
     point_window_et: tuple[float, float] = (0.3, 3.0)
     """A crash point's window (how long it waits for its step), uniform in these
     multiples of the election timeout; a rare step (an InstallSnapshot) needs a long one."""
+    leader_stalls: float = 0.0
+    """Lease-window attacks per second (`_leader_stall`); off by default, drawn after
+    everything else, so the scenarios of existing seeds stay as they were."""
+    stall_pause_et: tuple[float, float] = (2.5, 4.5)
+    """A stalled leader's pause, uniform in these multiples of the election timeout:
+    past its lease and long enough for the others to time out (1-2 election timeouts),
+    elect, and commit writes. Measured on Raft `long_lease` (20 seeds from each of
+    starts 0/1000/2000): 1.5-3.5 caught 2/4/3, 2.5-4.5 caught 4/3/4."""
+    stall_cut_et: tuple[float, float] = (0.2, 1.0)
+    """How long the stall's cut outlasts the pause (election timeouts): the resumed
+    leader, still cut from one follower or from all, serves reads from its lease until
+    CheckQuorum deposes it. 0.2-1.0 caught 6/4/3 of 20 where 0.5-3.0 caught 4/3/4."""
+    stall_shapes: tuple[str, ...] = ("isolate", "bridge")
+    """The stall's cut, by weight of repetition: `bridge` aimed at the leader cuts it
+    from one follower only (the issue's recipe), `isolate` from everyone."""
+    stall_delay_et: tuple[float, float] = (0.05, 1.0)
+    """Extra delay of the stall's held-back messages (election timeouts): old-term
+    votes and replies arriving after the resumed leader's heartbeat."""
 
 
 def _times(rng: random.Random, rate: float, start: float, stop: float) -> list[float]:
@@ -182,8 +202,47 @@ def composed_faults(rng: random.Random, nodes: int, *, duration_s: float, electi
             fault["record"] = mix.point_record
         node_faults.append(fault)
 
+    # Last again (after the crash points), for the same reason.
+    for at in _times(rng, mix.leader_stalls, start, stop):
+        _leader_stall(rng, at, stop=stop, et=et, ids=ids, mix=mix, partitions=partitions,
+                      node_faults=node_faults, links=links)
+
     return {"partitions": partitions, "nodes": node_faults, "clocks": clocks,
             "clock_changes": clock_changes, "links": links}
+
+
+def _leader_stall(rng: random.Random, at: float, *, stop: float, et: float, ids: list[int], mix: NemesisMix,
+                  partitions: list[dict[str, Any]], node_faults: list[dict[str, Any]],
+                  links: list[dict[str, Any]]) -> None:
+    """One attack on the lease window (issue 11; thesis §6.4.1 and §4.2.3), as three
+    overlapping faults that all resolve `leader` at `at`, before anyone else can lead:
+
+    - the leader is paused for `stall_pause_et` election timeouts: its followers' last
+      acks still back its lease, they time out and the others elect a new leader who
+      commits writes;
+    - from the same moment it is cut (`bridge` aimed at the leader: from one follower,
+      the issue's recipe; or `isolate`d) until after it resumes, so it hears nothing
+      of the new term from that side and serves its clients' reads from its lease: a
+      stale read unless the lease ended before anyone could vote (a 10x lease) and
+      unless no follower that acked it voted inside it (a vote at a just-adopted term);
+    - the links of one node (or of all) hold back some messages by a fraction of an
+      election timeout from the pause until past the resume, so pre-votes, votes and
+      their replies of the new term cross the resumed leader's heartbeats.
+
+    The pause ends first; everything is cut short at `stop` like the other faults."""
+    pause = rng.uniform(*mix.stall_pause_et) * et
+    node_faults.append({"kind": "pause", "node": "leader", "at": at, "duration": _span(at, pause, stop)})
+    cut = pause + rng.uniform(*mix.stall_cut_et) * et
+    partitions.append({"shape": rng.choice(mix.stall_shapes), "node": "leader", "at": at,
+                       "duration": _span(at, cut, stop)})
+    low, high = sorted(rng.uniform(*mix.stall_delay_et) * et * 1000.0 for _ in range(2))
+    window: dict[str, Any] = {"at": round(at + 0.5 * pause, 4), "duration": _span(at + 0.5 * pause, cut, stop),
+                              "delay_low_ms": round(low, 3), "delay_high_ms": round(high, 3),
+                              "delay_p": round(rng.uniform(0.2, 0.6), 3)}
+    if rng.random() < 0.7:
+        window["nodes"] = [rng.choice(ids)]
+    if window["at"] < stop:
+        links.append(window)
 
 
 _STARTS = {"partition_start", "crash", "pause", "link_start"}

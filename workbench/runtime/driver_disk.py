@@ -22,30 +22,22 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
-from workbench.core.storage import Extend, PutMany
+from workbench.core.effects import (
+    CancelTimer,
+    Observe,
+    Persist,
+    Reply,
+    Send,
+    SetTimer,
+    writes_record,
+)
+from workbench.core.storage import Extend
 
 if TYPE_CHECKING:
     from workbench.runtime.driver import NodeDriver
 
 # The transport schedule that releases effects held behind an fsync (never a core timer).
 DISK_TIMER = "__disk"
-
-
-def _writes(effects: list[Any], name: str) -> bool:
-    """Whether a step's writes include a record called `name` (one of a `PutMany`'s too)."""
-    for effect in effects:
-        if type(effect) is Extend:
-            if effect.name == name:
-                return True
-        elif type(effect) is Persist:
-            for record in effect.records:
-                if type(record) is PutMany:
-                    if any(key == name for key, _ in record.items):
-                        return True
-                elif getattr(record, "name", None) == name:
-                    return True
-    return False
 
 
 class DiskSteps:
@@ -175,7 +167,7 @@ class DiskSteps:
         if point == "mid_persist":
             total = sum(len(e.records) if type(e) is Persist else 1
                         for e in effects if type(e) is Persist or type(e) is Extend)
-            if total < 2 or (self.crash_record is not None and not _writes(effects, self.crash_record)):
+            if total < 2 or (self.crash_record is not None and not writes_record(effects, self.crash_record)):
                 return False
             keep = self.crash_rng.randint(1, total - 1)  # type: ignore[union-attr]
             cut = len(effects)

@@ -218,6 +218,10 @@ class Conductor:
             "ray_items_by_channel": items,
             "startup_s": self.cluster.startup_s,
             "actor_locations": self.cluster.locations,
+            # CPU seconds the actors' processes used over the run (all threads).
+            "actor_cpu_s": sum(r.get("cpu_s", 0.0) for r in reports),
+            # Per actor: (run ms, process CPU s, Ray calls so far), every half second.
+            "actor_samples": [r.get("samples", []) for r in reports],
         }
         stats["timing"], stats["warnings"] = timing_health(
             self.config, [s for r in reports for s in r.get("timer_slips", ())],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -60,8 +61,14 @@ class ClientHost:
         self.pool = ClientPool(workload, self.n, config.clients, stop_ms=stop_ms(config),
                                rng=derive_rng(config.seed, "clients", host),
                                value_start=host + 1, value_step=self.n)
-        self._next_handles: dict[int, asyncio.TimerHandle] = {}
-        self._timeouts: dict[tuple[int, int], asyncio.TimerHandle] = {}
+        self._next_handles: dict[int, asyncio.Handle] = {}
+        # Timeouts: every op gets the same timeout and ops are invoked in time order,
+        # so deadlines come due first in, first out. One timer for the earliest open
+        # deadline instead of a timer per op (armed and cancelled thousands of times a
+        # second at thousands of requests in flight); a reply just closes its key.
+        self._deadlines: deque[tuple[float, tuple[int, int]]] = deque()
+        self._open: set[tuple[int, int]] = set()
+        self._timeout_handle: asyncio.TimerHandle | None = None
         self.stopped = False
         self.requests_sent = 0
 
@@ -77,14 +84,20 @@ class ClientHost:
         """Stop; ops still outstanding get `info` at `end_ms`. Returns (history, skipped arrivals)."""
         if not self.stopped:
             self.stopped = True
-            for handle in itertools.chain(self._next_handles.values(), self._timeouts.values()):
-                handle.cancel()
+            for handle in itertools.chain(self._next_handles.values(), [self._timeout_handle]):
+                if handle is not None:
+                    handle.cancel()
             self.pool.finish(end_ms)
         return self.pool.history, self.pool.skipped_arrivals
 
     # ------------------------------------------------------------ transitions
     def _after(self, delay_ms: float, slot: int) -> None:
-        self._next_handles[slot] = self.loop.call_later(self.clock.wall_s(delay_ms), self._next, slot)
+        if delay_ms <= 0.0:
+            # No think time: next loop turn, without a timer in the loop's heap (whose
+            # Python-level comparisons grow with thousands of clients per host).
+            self._next_handles[slot] = self.loop.call_soon(self._next, slot)
+        else:
+            self._next_handles[slot] = self.loop.call_later(self.clock.wall_s(delay_ms), self._next, slot)
 
     def _next(self, slot: int) -> None:
         if self.stopped:
@@ -97,8 +110,10 @@ class ClientHost:
             return
         self.requests_sent += 1
         key = (request.process, request.seq)
-        self._timeouts[key] = self.loop.call_later(self.clock.wall_s(self.timeout_ms),
-                                                   self._time_out, key)
+        self._open.add(key)
+        self._deadlines.append((now + self.timeout_ms, key))
+        if self._timeout_handle is None:
+            self._arm_timeout()
         self._send(request.process % self.n, request)
 
     def replies(self, replies: list[Reply]) -> None:
@@ -106,17 +121,35 @@ class ClientHost:
             return
         now = self.clock.now_ms()
         for reply in replies:
-            handle = self._timeouts.pop((reply.process, reply.seq), None)
-            if handle is not None:
-                handle.cancel()
+            self._open.discard((reply.process, reply.seq))
             slot = self.pool.complete(reply, now)
             if slot is not None and self.closed_loop:
                 self._after(self.pool.next_delay_ms(slot), slot)
 
-    def _time_out(self, key: tuple[int, int]) -> None:
+    def _arm_timeout(self) -> None:
+        """One timer at the earliest deadline still open (closed ones are dropped here)."""
+        deadlines, open_keys = self._deadlines, self._open
+        while deadlines and deadlines[0][1] not in open_keys:
+            deadlines.popleft()
+        self._timeout_handle = None
+        if deadlines:
+            delay_ms = max(0.0, deadlines[0][0] - self.clock.now_ms())
+            self._timeout_handle = self.loop.call_later(self.clock.wall_s(delay_ms), self._time_outs)
+
+    def _time_outs(self) -> None:
+        self._timeout_handle = None
         if self.stopped:
             return
-        self._timeouts.pop(key, None)
-        slot = self.pool.time_out(key[0], key[1], self.clock.now_ms())
+        now = self.clock.now_ms()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, key = deadlines.popleft()
+            if key in self._open:
+                self._time_out(key, now)
+        self._arm_timeout()
+
+    def _time_out(self, key: tuple[int, int], now: float) -> None:
+        self._open.discard(key)
+        slot = self.pool.time_out(key[0], key[1], now)
         if slot is not None and self.closed_loop:
             self._after(self.pool.next_delay_ms(slot), slot)

@@ -41,6 +41,10 @@ from workbench.runtime.realtime_clock import RunClock
 from workbench.runtime.seeds import derive_rng
 
 
+def _due(item: tuple[float, Message]) -> float:
+    return item[0]
+
+
 class NodeHost:
     def __init__(
         self,
@@ -162,13 +166,38 @@ class NodeHost:
 
     # ------------------------------------------------------------ inputs
     def deliver(self, src: int, items: list[tuple[float, Message]]) -> None:
-        """A batch from `src`: (due run ms, message) pairs. Hold each until it is due."""
+        """A batch from `src`: (due run ms, message) pairs. Hold each until it is due.
+
+        One timer per batch, not per message (a timer handle costs more than the
+        protocol's work on a small message): what is due now goes in at once, in
+        batch order; the rest, in order of due time, when the earliest is due, and so
+        on. Each message still reaches the core no earlier than its due time.
+        """
         now = self.clock.now_ms()
-        for due, message in items:
-            if due > now:
-                self.loop.call_later(self.clock.wall_s(due - now), self._arrive, src, message, due)
+        later: list[tuple[float, Message]] = []
+        for item in items:
+            if item[0] > now:
+                later.append(item)
             else:
-                self._arrive(src, message, due)
+                self._arrive(src, item[1], item[0])
+        if later:
+            later.sort(key=_due)  # stable: equal due times keep their batch order
+            self._hold(src, later, 0)
+
+    def _hold(self, src: int, held: list[tuple[float, Message]], start: int) -> None:
+        delay_ms = held[start][0] - self.clock.now_ms()
+        self.loop.call_later(self.clock.wall_s(max(0.0, delay_ms)), self._release, src, held, start)
+
+    def _release(self, src: int, held: list[tuple[float, Message]], start: int) -> None:
+        now = self.clock.now_ms()
+        end = len(held)
+        i = start
+        while i < end and held[i][0] <= now:
+            due, message = held[i]
+            self._arrive(src, message, due)
+            i += 1
+        if i < end:
+            self._hold(src, held, i)
 
     def _arrive(self, src: int, message: Message, due: float | None = None) -> None:
         now = self.clock.now_ms()

@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.effects import Persist, Reply, Send
-from workbench.core.storage import Extend, PutMany
+from workbench.core.effects import Persist, Reply, Send, writes_record
+from workbench.core.storage import Extend
 from workbench.errors import UserInputError
 
 POINTS = ("after_persist", "mid_persist", "before_reply", "after_send")
@@ -74,26 +74,13 @@ def _records(effect: Any) -> tuple[Any, ...]:
     return effect.records if type(effect) is Persist else (effect,)
 
 
-def _writes(effects: list[Any], name: str) -> bool:
-    """Whether the step writes a record called `name` (one of a `PutMany`'s too)."""
-    for effect in effects:
-        if type(effect) is Persist or type(effect) is Extend:
-            for record in _records(effect):
-                if type(record) is PutMany:
-                    if any(key == name for key, _ in record.items):
-                        return True
-                elif getattr(record, "name", None) == name:
-                    return True
-    return False
-
-
 def landing(effects: list[Any], armed: CrashPoint) -> tuple[int, int] | None:
     """Where an armed crash cuts this step: (effects carried out, most records written;
     -1 for no limit), or None when the step has no such point (it runs as usual)."""
     writes = [e for e in effects if type(e) is Persist or type(e) is Extend]
     if armed.point == "mid_persist":
         total = sum(len(_records(e)) for e in writes)
-        if total <= armed.keep or (armed.record is not None and not _writes(effects, armed.record)):
+        if total <= armed.keep or (armed.record is not None and not writes_record(effects, armed.record)):
             return None
         return len(effects), armed.keep
     if armed.point == "after_send":

@@ -122,7 +122,7 @@ class World:
         if armed is not None:
             cut = landing(effects, armed)
             if cut is not None:  # the armed crash point is in this step: die inside it
-                kept = self.carry_out(i, effects[:cut[0]], indent, cut[1])
+                kept = self.carry_out(i, effects[:cut[0]], indent, keep=cut[1])
                 self.out.append(f"{indent}{i} crashed at {armed.describe()} ({kept} records durable)")
                 self.crash(i)
                 self.check_invariants(indent)
@@ -136,7 +136,7 @@ class World:
             if problem:
                 self.out.append(f"{indent}INVARIANT VIOLATED: {problem}")
 
-    def carry_out(self, i: int, effects: list[Any], indent: str, keep: int = -1) -> int:
+    def carry_out(self, i: int, effects: list[Any], indent: str, *, keep: int = -1) -> int:
         """Carry out node i's effects in outbox order; with `keep` >= 0, stop once that
         many records are durable (a crash point inside a write). Returns records written."""
         storage = self.storages[i]
