@@ -1,13 +1,21 @@
 """Sweep scaling: runs per minute with 1 worker vs all cores, and analysis time of 1M ops.
 
     .venv/bin/python benchmarks/sweep_scaling.py [--seeds 1] [--duration 40] [--ops 1000000]
+    .venv/bin/python benchmarks/sweep_scaling.py --cluster 3 [--ops 0]
 
 Part 1 runs one grid (experiments/cap_sweep.yaml: protocol x partition duration, `--seeds`
-replicates) twice into temporary stores: serially in-process (`workers=1`, no Ray) and
-as Ray tasks on every core. Ray start-up and worker warm-up (importing pandas and the
-workbench in each worker) are timed apart from the sweep, since a notebook pays them once.
-Parallel efficiency = speedup / cores; below 1 come from Ray's per-task overhead, the
-driver writing every result, and uneven run lengths at the tail of the grid.
+replicates) twice into temporary stores, back to back: serially in-process (`workers=1`,
+no Ray) and as Ray tasks on every core. Ray start-up and worker warm-up (importing pandas
+and the workbench in each worker) are timed apart from the sweep, since a notebook pays
+them once. Parallel efficiency = speedup / cores; below 1 come from Ray's per-task
+overhead, the driver writing every result, and uneven run lengths at the tail of the grid.
+
+`--cluster N` runs the Ray half on a multi-node cluster instead: N raylets of 1 CPU each
+on this machine (`ray_session.local_cluster`, loopback and a private token, as the
+multi-raylet tests), joined as a user's `--address` would (the workers get the driver's
+`workbench` by `py_modules`). It prints how many distinct raylets (`ray_node_id`) the
+runs landed on. On one machine the raylets share its cores: the speedup is capped by
+the cores, not by N (see docs/cluster.md for a measurement).
 
 Part 2 concatenates the runs' ops (replicated under new run ids) into a frame of `--ops`
 rows and times the per-op analysis on it: annotate_ops, availability_summary, stale reads,
@@ -17,6 +25,7 @@ session guarantees. Linearizability is left out (its cost is per history, not pe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import tempfile
@@ -33,7 +42,7 @@ from workbench.experiment.execute import run_sweep
 from workbench.experiment.plan import plan_sweep
 from workbench.history.frame import FRAME_COLUMNS
 from workbench.results.load import Sweep, load
-from workbench.runtime.ray_session import end_session, start_session
+from workbench.runtime.ray_session import end_session, local_cluster, start_session
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENT = ROOT / "experiments" / "cap_sweep.yaml"
@@ -60,33 +69,81 @@ def warm_up(cores: int) -> None:
     ray.get([touch.remote() for _ in range(cores)])
 
 
-def scaling(seeds: int, duration: float | None, cores: int, scratch: Path) -> Path:
+def scaling(seeds: int, duration: float | None, cores: int, scratch: Path,
+            cluster: int | None = None) -> Path:
     overrides = [f"sweep.seeds={seeds}"] + ([f"duration_s={duration}"] if duration else [])
     plan = plan_sweep(apply_overrides(read_yaml(EXPERIMENT), overrides), str(EXPERIMENT))
     runs = len(plan.runs)
+    slots = cluster or cores
     print(f"grid: {EXPERIMENT.name}, {runs} runs of {plan.runs[0].config.duration_s:g} s "
-          f"simulated, {cores} cores")
+          f"simulated, {os.cpu_count()} cores on this machine")
     # Speedup needs idle cores: other work on the machine shows up as lost efficiency.
-    print(f"load average before: {os.getloadavg()[0]:.1f} (1 min)")
+    print(f"load average before: {load_text()}")
 
+    serial_cpu = time.process_time()
     serial_s, serial = timed(lambda: run_sweep(plan, out=scratch / "serial", workers=1, progress=False))
+    serial_cpu = time.process_time() - serial_cpu
     assert serial.failed == 0, serial.frame[["run_id", "error"]]
-    print(f"  1 worker (serial, no Ray): {serial_s:7.1f} s  {60 * runs / serial_s:6.1f} runs/min")
-    try:
-        ray_start_s, _ = timed(lambda: start_session(None, cores))
-    except UserInputError as exc:  # e.g. Ray's daemons time out on an overloaded machine
-        print(f"  {cores} workers: skipped, {exc}")
-        return scratch / "serial"
-    warm_s, _ = timed(lambda: warm_up(cores))
-    parallel_s, parallel = timed(lambda: run_sweep(plan, out=scratch / "parallel", workers=cores,
-                                                   progress=False))
+    print(f"  1 worker (serial, no Ray): {serial_s:7.1f} s  {60 * runs / serial_s:6.1f} runs/min"
+          f"   (CPU {serial_cpu:.1f} s: {serial_cpu / serial_s:.0%} of one core; load {load_text()})")
+    where = (f"{cluster} raylets x 1 CPU" if cluster else f"{cores} workers") + " (Ray tasks)"
+    with contextlib.ExitStack() as stack:  # a --cluster's raylets end with it, by pid
+        try:
+            ray_start_s, _ = timed(lambda: stack.enter_context(local_cluster(cluster, 1)) if cluster
+                                   else start_session(None, cores))
+        except UserInputError as exc:  # e.g. Ray's daemons time out on an overloaded machine
+            print(f"  {where}: skipped, {exc}")
+            return scratch / "serial"
+        warm_s, _ = timed(lambda: warm_up(slots))
+        cpu_before = cpu_by_process()
+        # workers=None: one task per CPU of the cluster (the joined cluster's, with --cluster).
+        parallel_s, parallel = timed(lambda: run_sweep(plan, out=scratch / "parallel",
+                                                       workers=None if cluster else cores,
+                                                       progress=False))
+        parallel_cpu = cpu_since(cpu_before)
     assert parallel.failed == 0, parallel.frame[["run_id", "error"]]
 
     speedup = serial_s / parallel_s
-    print(f"  {cores} workers (Ray tasks):   {parallel_s:7.1f} s  {60 * runs / parallel_s:6.1f} runs/min"
-          f"   (+ Ray start {ray_start_s:.1f} s, worker warm-up {warm_s:.1f} s, paid once)")
-    print(f"  speedup {speedup:.2f}x, parallel efficiency {speedup / cores:.0%} (speedup / cores)")
+    print(f"  {where}: {parallel_s:7.1f} s  {60 * runs / parallel_s:6.1f} runs/min"
+          f"   (+ Ray start {ray_start_s:.1f} s, worker warm-up {warm_s:.1f} s, paid once;"
+          f" load {load_text()})")
+    # CPU seconds are what a loaded machine does not distort: a run's cost on Ray against
+    # in-process. On a busy machine each process gets a share of the cores, so three
+    # worker processes get more of them than one: the wall-clock speedup can then pass
+    # what the machine's idle cores would allow.
+    print(f"  CPU: serial {serial_cpu:.1f} s, Ray {parallel_cpu:.1f} s (raylets, workers and this "
+          f"driver; {parallel_cpu / serial_cpu:.2f}x the serial CPU), "
+          f"{parallel_cpu / parallel_s:.2f} cores busy on average")
+    nodes = parallel.frame["ray_node_id"].dropna()
+    print(f"  runs per raylet (ray_node_id): {sorted(nodes.value_counts().tolist(), reverse=True)}"
+          f", {nodes.nunique()} distinct")
+    print(f"  speedup {speedup:.2f}x, parallel efficiency {speedup / slots:.0%} (speedup / {slots} "
+          f"slots; {os.cpu_count()} cores cap the speedup at {min(slots, os.cpu_count() or 1)})")
     return scratch / "serial"
+
+
+def cpu_by_process() -> dict[int, float]:
+    """CPU seconds (user + system) of this process and each descendant (the local raylets
+    and their workers are our children)."""
+    import psutil
+
+    found: dict[int, float] = {}
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            found[proc.pid] = times.user + times.system
+    return found
+
+
+def cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds this process tree spent since `before` (a process that ended in
+    between is not counted: the workers warmed up before the sweep outlive it)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in cpu_by_process().items())
+
+
+def load_text() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 # ---------------------------------------------------------------- part 2: analysis of 1M ops
@@ -157,13 +214,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="simulated seconds per run")
     parser.add_argument("--ops", type=int, default=1_000_000, help="rows of the analysis frame")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--cluster", type=int, default=None, metavar="N",
+                        help="the Ray half on N raylets of 1 CPU each (a multi-node cluster "
+                             "on this machine) instead of one local raylet")
     args = parser.parse_args()
+    if args.cluster is not None and args.cluster < 1:
+        parser.error(f"--cluster {args.cluster}: expected 1 or more raylets")
     with tempfile.TemporaryDirectory(prefix="sweep-scaling-") as scratch:
         try:
-            store = scaling(args.seeds, args.duration, args.workers, Path(scratch))
+            store = scaling(args.seeds, args.duration, args.workers, Path(scratch), args.cluster)
         finally:
             end_session()  # the raylets and the private token go too, not just the driver
-        analysis(store, args.ops)
+        if args.ops > 0:
+            analysis(store, args.ops)
 
 
 if __name__ == "__main__":

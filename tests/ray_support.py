@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,40 +93,11 @@ class MultiRaylet:
 def multi_raylet(raylets: int = 3) -> Iterator[MultiRaylet]:
     """`raylets` raylets of 1 CPU each; the driver joins the head through `start_session`
     (as a user's `--address` would, with the cluster's token). Every process is ended by
-    pid at the end, never by name."""
-    import ray
+    pid at the end, never by name (`ray_session.local_cluster`)."""
+    from workbench.runtime.ray_session import local_cluster
 
-    from workbench.runtime.ray_session import (
-        end_session,
-        private_local_env,
-        set_env,
-        start_local_raylet,
-        start_session,
-        stop_local_raylet,
-        write_private_token,
-    )
-
-    end_session()
-    if ray.is_initialized():
-        ray.shutdown()
-    started: list[Any] = []
-    with tempfile.TemporaryDirectory(prefix="workbench-ray-test-") as tmp:
-        saved = set_env(private_local_env(write_private_token(Path(tmp))))
-        try:
-            head = start_local_raylet(1, object_store_mb=200)
-            started.append(head)
-            for _ in range(raylets - 1):
-                started.append(start_local_raylet(1, gcs_address=head.gcs_address, object_store_mb=200))
-            from workbench.runtime.ray_session import loopback_node_address
-
-            with loopback_node_address():
-                start_session(head.gcs_address)
-            yield MultiRaylet(head, started[1:])
-        finally:
-            end_session()
-            for node in reversed(started):
-                stop_local_raylet(node)
-            set_env(saved)
+    with local_cluster(raylets, 1) as nodes:
+        yield MultiRaylet(nodes[0], nodes[1:])
 
 
 def free_port_for_test() -> int:

@@ -111,10 +111,25 @@ def test_lin_kv_proxy_through_the_lin_kv_service_is_linearizable() -> None:
 
 
 def test_a_proxy_to_the_seq_kv_service_is_not_linearizable() -> None:
-    """seq-kv serves stale reads (sequential, not linearizable): the checker sees them."""
+    """seq-kv serves stale reads (sequential, not linearizable): the checker sees them.
+
+    A read seq-kv serves from the past is a violation only if the write it missed had
+    completed before the read began. On a busy machine ops stretch (p50 45 ms against
+    10 ms of think time at load 45) and overlap, and every stale read can then be one
+    concurrency explains: seed 7 was linearizable under `make test-loaded`, with no
+    real-time stale read in it. So a linearizable verdict is judged against the run's
+    own evidence: a run with a real-time stale read (checkers/staleness.py, which never
+    calls stale what concurrency could explain) must be found non-linearizable."""
     raw = experiment([*example("lin_kv_proxy.py"), "seq-kv"], "lin-kv", duration_s=2.5)
     summary = run(raw)
-    assert summary["ok"] > 20 and summary["linearizable"] is False, f"seed {raw['seed']}"
+    assert summary["ok"] > 20, f"seed {raw['seed']}"
+    # Most runs also show other violations (one client reads a newer value, a later one
+    # an older): found, the test holds. Only a run the checker passes must show that
+    # nothing in it was stale in real time.
+    if summary["linearizable"] is not False and not summary["stale_read_fraction"]:
+        pytest.skip(f"seed {raw['seed']}: no read was stale in real time (latency p50 "
+                    f"{summary['latency_p50_ms']:.0f} ms: ops overlapped), nothing to catch")
+    assert summary["linearizable"] is False, f"seed {raw['seed']}: a stale read went unnoticed"
 
 
 def test_broken_lin_kv_is_caught_under_a_partition() -> None:

@@ -305,6 +305,37 @@ atexit.register(end_session)
 
 
 @contextlib.contextmanager
+def local_cluster(raylets: int, cpus_each: int = 1, *,
+                  object_store_mb: int | None = 200) -> Iterator[list[Any]]:
+    """A private cluster of `raylets` raylets on this machine (a head and `raylets - 1`
+    workers of `cpus_each` CPUs), joined by this process as a user's `--address` would:
+    yields the nodes, head first (`nodes[0].gcs_address`). Loopback and a 0600 token as
+    a local session; every process is ended by pid at the end. For the multi-raylet
+    tests and `benchmarks/sweep_scaling.py --cluster`: a real multi-node cluster's
+    scheduling (tasks spread over raylets, each with its own worker pool) on one box."""
+    end_session()
+    if ray.is_initialized():
+        ray.shutdown()
+    started: list[Any] = []
+    with tempfile.TemporaryDirectory(prefix="workbench-ray-cluster-") as tmp:
+        saved = set_env(private_local_env(write_private_token(Path(tmp))))
+        try:
+            head = start_local_raylet(cpus_each, object_store_mb=object_store_mb)
+            started.append(head)
+            for _ in range(raylets - 1):
+                started.append(start_local_raylet(cpus_each, gcs_address=head.gcs_address,
+                                                  object_store_mb=object_store_mb))
+            with loopback_node_address():
+                start_session(head.gcs_address)
+            yield started
+        finally:
+            end_session()
+            for node in reversed(started):
+                stop_local_raylet(node)
+            set_env(saved)
+
+
+@contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None, *,
                 keep: bool = False) -> Iterator[bool]:
     """Ray for the body of a `with`: yields True if it was started (or joined) here.
