@@ -246,3 +246,19 @@ def test_single_seed_sweep_cells_say_n_1_without_interval(tmp_path: Path) -> Non
     aggregated = page.table("protocol", "availability")
     cells = aggregated["rows"][0][1:]
     assert all("n=1" in c and "[" not in c for c in cells if not c.startswith("–"))
+
+
+def test_sweep_report_names_each_runs_warnings(sweep_folder: Path, tmp_path: Path) -> None:
+    """A sweep page lists every run's warnings by run (issue 17: a Ray run whose timers
+    slipped measured the machine, and the sweep's reader must see which one)."""
+    assert 'id="warnings"' not in render_report(sweep_folder)  # these runs have none
+    copy = Path(shutil.copytree(sweep_folder, tmp_path / "copy"))
+    summary = pd.read_parquet(copy / "summary.parquet")
+    slipped = "timer slip p99 120 ms exceeds 37.5 ms, <figures> measure the machine"
+    summary["warnings"] = [slipped if i == 1 else "" for i in range(len(summary))]
+    summary.to_parquet(copy / "summary.parquet", index=False)
+    html = render_report(copy)
+    assert "<figures>" not in html and 'id="warnings"' in html
+    run_id = summary["run_id"].iloc[1]
+    assert f"<li>{run_id}: timer slip p99 120 ms exceeds 37.5 ms, &lt;figures&gt; measure the machine</li>" in html
+    assert html.count("timer slip p99") == 1

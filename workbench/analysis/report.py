@@ -354,7 +354,11 @@ def sweep_context(sweep: Sweep) -> dict[str, Any]:
     run_reports = [{"run_id": run_id, "href": f"runs/{run_id}/report.html"}
                    for run_id, path in sweep.runs.items() if (path / "report.html").is_file()]
     sections, captions = _split_captions(sections)
-    return {"kind": "sweep", "title": title, "captions": captions, "folder": _display_folder(sweep.path),
+    # Each run's warnings, named by run: a sweep page must not hide that a run measured the
+    # machine rather than the protocol (e.g. timer slip past its limit, issue 17 item 4).
+    warnings = [f"{row['run_id']}: {w}" for _, row in summary.iterrows()
+                for w in _warnings_of(row.to_dict())] if "warnings" in summary.columns else []
+    return {"kind": "sweep", "title": title, "warnings": warnings, "captions": captions, "folder": _display_folder(sweep.path),
             "config": _config_text(sweep.config), "summary": _table(summary[shown]),
             "glossary": _glossary(docs, [*metrics, *verdict_columns]), "run_reports": run_reports,
             "metrics_doc": METRICS_DOC.as_uri() if METRICS_DOC.is_file() else None,
