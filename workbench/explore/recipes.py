@@ -174,10 +174,10 @@ RECIPES: tuple[Recipe, ...] = (
     # the same budget, `bug=none`).
     Recipe("raft:read_index_no_confirm", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
-           seeds_to_catch="17 (first caught at seed 16)"),
+           seeds_to_catch="4 / 1 / 8 from starts 0 / 1000 / 2000 (composed, leader stalls)"),
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
-           seeds_to_catch="8 (first caught at seed 7)"),
+           seeds_to_catch="2 / 5 / 1 from starts 0 / 1000 / 2000 (composed, leader stalls)"),
     # Figure 8's second half from RAFT_FIGURE8: 21 default steps (node 0's election and
     # back-off), then the three-fault burst; the window lets enumeration reach it.
     Recipe("raft:commit_old_term", {"clients": 1, "ops": 1, "crashes": 2, "cuts": 3, "drops": 1},
