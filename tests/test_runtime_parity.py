@@ -68,13 +68,18 @@ def writes_by_key(history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return writes
 
 
-def check_end_state(label: str, config: ExperimentConfig, out: Any) -> dict[str, int]:
-    """The per-runtime checks; returns ok ops per key."""
+def check_end_state(label: str, config: ExperimentConfig, out: Any, *, timely: bool = True) -> dict[str, int]:
+    """The per-runtime checks; returns ok ops per key. Safety always; liveness (every key
+    applied, 95% acknowledged, a definite verdict) only for a run that kept time: at load
+    5-11 beside 4 burners a Ray run applied nothing at all (`make test-loaded`)."""
     history, trace = out.result.history, out.result.trace
     states = final_state(trace, config.nodes)
     assert all(state == states[0] for state in states), f"{label}: replicas disagree: {states}"
     writes = writes_by_key(history)
-    assert set(states[0]) == set(writes), f"{label}: keys applied {sorted(states[0])} != written {sorted(writes)}"
+    acked = {key for key, ws in writes.items() if any(w["type"] == "ok" for w in ws)}
+    assert acked <= set(states[0]) <= set(writes), f"{label}: keys applied {sorted(states[0])}, acked {acked}"
+    if timely:
+        assert set(states[0]) == set(writes), f"{label}: keys applied {sorted(states[0])} != written {sorted(writes)}"
     for key, value in states[0].items():
         (source,) = [w for w in writes[key] if w["value"] == value]  # written values are unique
         assert source["type"] != "fail", f"{label}: {key}={value} from a failed write"
@@ -82,31 +87,35 @@ def check_end_state(label: str, config: ExperimentConfig, out: Any) -> dict[str,
         assert not later, f"{label}: {key}={value}, but acknowledged writes began after it: {later}"
     done = [e for e in history if e["type"] != "invoke"]
     ok = [e for e in done if e["type"] == "ok"]
-    assert len(ok) >= 0.95 * len(done), f"{label}: only {len(ok)} of {len(done)} ops acknowledged"
+    if timely:
+        assert len(ok) >= 0.95 * len(done), f"{label}: only {len(ok)} of {len(done)} ops acknowledged"
     per_key: dict[str, int] = {}
     for event in ok:
         per_key[event["key"]] = per_key.get(event["key"], 0) + 1
     if config.protocol in ("raft", "paxos"):
-        assert out.summary["linearizable"] is True, f"{label}: {out.summary['linearizable']}"
+        assert out.summary["linearizable"] is not False, f"{label}: not linearizable"
+        if timely:
+            assert out.summary["linearizable"] is True, f"{label}: {out.summary['linearizable']}"
     return per_key
 
 
 def compare(protocol: str, config: ExperimentConfig, on_sim: Any, real_time: Any, label: str) -> None:
+    summary = real_time.summary
+    late, limit = summary.get("delivery_late_p99_ms"), summary.get("timer_slip_limit_ms")
+    timely = (not any(w.startswith("timing") for w in summary.get("warnings") or [])
+              and (late is None or limit is None or late <= limit))
     sim_ops = check_end_state(f"{protocol} on sim (seed {config.seed})", config, on_sim)
-    real_ops = check_end_state(f"{protocol} {label} (seed {config.seed})", config, real_time)
-    assert set(sim_ops) == set(real_ops) == {"k0", "k1", "k2"}
+    real_ops = check_end_state(f"{protocol} {label} (seed {config.seed})", config, real_time, timely=timely)
+    assert set(sim_ops) == {"k0", "k1", "k2"}
+    assert set(real_ops) == set(sim_ops) or not timely, (sim_ops, real_ops)
     # Same workload, same clients: batched real-time hops make each op slower, not
     # rarer by an order of magnitude — on a machine that kept the run's timers on time.
     # A busy machine slows every real-time hop, so the lower bound holds only for a run
     # with no timing warning (runtime/ray_timing.py; seen at load 25: paxos 52 ok ops per
     # key on Ray vs 375 in the simulator, timer slip p99 25 ms, late deliveries p99 75 ms: the
     # messages, not the timers, were late, so late deliveries count as untimely too).
-    summary = real_time.summary
-    late, limit = summary.get("delivery_late_p99_ms"), summary.get("timer_slip_limit_ms")
-    timely = (not any(w.startswith("timing") for w in summary.get("warnings") or [])
-              and (late is None or limit is None or late <= limit))
     for key in sim_ops:
-        assert real_ops[key] <= 1.2 * sim_ops[key], (key, sim_ops, real_ops)
+        assert real_ops.get(key, 0) <= 1.2 * sim_ops[key], (key, sim_ops, real_ops)
         if timely:
             assert 0.2 * sim_ops[key] <= real_ops[key], (key, sim_ops, real_ops)
 
