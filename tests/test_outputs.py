@@ -234,3 +234,13 @@ def test_fresh_path_never_names_something_that_exists(tmp_path: Path) -> None:
     (tmp_path / "raft-seed4-2").symlink_to(tmp_path / "gone")  # a dangling link is taken too
     assert fresh_path(tmp_path / "raft-seed4") == tmp_path / "raft-seed4-3"
     assert (tmp_path / "counterexample.txt").read_text() == "a user's notes"
+
+
+def test_fresh_path_keeps_a_users_file_beside_it_too(tmp_path: Path) -> None:
+    """`workbench explore` writes counterexample.txt and its chart counterexample.png:
+    a user's chart of that name makes both move on to the next free stem."""
+    from workbench.outputs import fresh_path
+
+    (tmp_path / "counterexample.png").write_bytes(b"a user's chart")
+    assert fresh_path(tmp_path / "counterexample.txt") == tmp_path / "counterexample.txt"
+    assert fresh_path(tmp_path / "counterexample.txt", siblings=(".png",)) == tmp_path / "counterexample-2.txt"

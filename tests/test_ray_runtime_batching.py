@@ -28,12 +28,7 @@ from workbench.runtime.realtime_wire import decode, encode
 def _all_message_classes() -> list[type]:
     for protocol in ("raft", "paxos", "eventual", "quorum"):
         node_class(protocol)  # imports the protocol's messages
-    found, stack = [], [Message]
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            found.append(sub)
-            stack.append(sub)
-    return found
+    return realtime_wire.subclasses(Message)
 
 
 def _sample(cls: type, rng: random.Random) -> Any:

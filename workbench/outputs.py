@@ -125,11 +125,16 @@ def guard_output_file(target: str | Path, *, force: bool, option: str = "--out",
     check_writable(target.parent, where)
 
 
-def fresh_path(base: Path) -> Path:
+def fresh_path(base: Path, *, siblings: tuple[str, ...] = ()) -> Path:
     """`base` if nothing is there, else `name-2.ext`, `name-3.ext`, ...: the first free name
-    (a file's suffix is kept; an earlier finding, or a user's file, is never replaced)."""
+    (a file's suffix is kept; an earlier finding, or a user's file, is never replaced).
+    `siblings`: suffixes of files written beside it under the same stem (a chart beside
+    a trace), which must be free too."""
+    def taken(path: Path) -> bool:
+        return any(p.exists() or p.is_symlink() for p in (path, *(path.with_suffix(s) for s in siblings)))
+
     candidate, k = base, 1
-    while candidate.exists() or candidate.is_symlink():
+    while taken(candidate):
         k += 1
         candidate = base.with_name(f"{base.stem}-{k}{base.suffix}")
     return candidate

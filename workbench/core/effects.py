@@ -99,16 +99,24 @@ class Persist:
 Effect: TypeAlias = Send | Reply | SetTimer | CancelTimer | Observe | Persist | Extend
 
 
+def records_of(effect: Any) -> tuple[Record, ...] | None:
+    """The records a durable write carries (a `Persist`'s, or a lone `Extend` itself);
+    None for any other effect."""
+    cls = type(effect)
+    if cls is Persist:
+        return effect.records  # type: ignore[no-any-return]
+    if cls is Extend:
+        return (effect,)
+    return None
+
+
 def writes_record(effects: list[Any], name: str) -> bool:
     """Whether a step's writes include a record called `name` (one of a `PutMany`'s too).
 
     What a record-aimed crash point waits for (issue 12): the simulator's driver and the
     scenario world both ask it, so both aim at the same steps."""
     for effect in effects:
-        cls = type(effect)
-        if cls is not Persist and cls is not Extend:
-            continue
-        for record in (effect.records if cls is Persist else (effect,)):
+        for record in records_of(effect) or ():
             if type(record) is PutMany:
                 if any(key == name for key, _ in record.items):
                     return True

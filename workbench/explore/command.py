@@ -152,6 +152,6 @@ def _write(result: Result, out: Path) -> None:
     from workbench.explore.counterexample import write_counterexample
     from workbench.outputs import fresh_path
 
-    path = fresh_path(out / "counterexample.txt")  # never overwrite a user's file
+    path = fresh_path(out / "counterexample.txt", siblings=(".png",))  # never overwrite a user's file
     write_counterexample(result, path)
     typer.echo(f"counterexample: {path} (replay: python -m workbench.scenario {path})")

@@ -431,9 +431,8 @@ def lease_overlap(world: World) -> str | None:
     can have been elected — a follower that acked the lease's round votes for no one for
     an election timeout (§4.2.3). So a leader of a higher term while an older leader's
     lease still runs (on that leader's own clock) is a stale read waiting to happen."""
-    holders = [(i, node.term, node._lease_until) for i, node in enumerate(world.nodes)
-               if node is not None and getattr(node, "_lease", False) and node.is_leader()
-               and world.local(i) < node._lease_until]
+    holders = [(i, node.term, until) for i, node in enumerate(world.nodes)
+               if node is not None and (until := node.lease_until()) is not None and world.local(i) < until]
     for i, term, until in holders:
         for j, other in enumerate(world.nodes):
             if other is not None and other.is_leader() and other.term > term:

@@ -23,6 +23,7 @@ the run, as the simulator would by raising. Nothing here imports Ray: the actor 
 from __future__ import annotations
 
 import asyncio
+import operator
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -40,9 +41,7 @@ from workbench.runtime.driver import NodeDriver, seeded_rngs
 from workbench.runtime.realtime_clock import RunClock
 from workbench.runtime.seeds import derive_rng
 
-
-def _due(item: tuple[float, Message]) -> float:
-    return item[0]
+_due = operator.itemgetter(0)  # of a held (due run ms, message) pair
 
 
 class NodeHost:

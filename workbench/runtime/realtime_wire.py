@@ -48,7 +48,8 @@ def _reducer(cls: type) -> Callable[[Any], tuple[Any, ...]] | None:
     return lambda obj: (cls, get(obj))
 
 
-def _subclasses(root: type) -> list[type]:
+def subclasses(root: type) -> list[type]:
+    """Every subclass of `root`, at any depth, as far as they are imported."""
     found, stack = [], [root]
     while stack:
         for sub in stack.pop().__subclasses__():
@@ -62,7 +63,7 @@ def dispatch_table() -> dict[type, Callable[[Any], tuple[Any, ...]]]:
     global _table
     if _table is None:
         table: dict[type, Callable[[Any], tuple[Any, ...]]] = dict(copyreg.dispatch_table)
-        for cls in [ClientRequest, Reply, *_subclasses(Message)]:
+        for cls in [ClientRequest, Reply, *subclasses(Message)]:
             reduce = _reducer(cls)
             if reduce is not None:
                 table[cls] = reduce

@@ -28,8 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.core.effects import Persist, Reply, Send, writes_record
-from workbench.core.storage import Extend
+from workbench.core.effects import Reply, Send, records_of, writes_record
 from workbench.errors import UserInputError
 
 POINTS = ("after_persist", "mid_persist", "before_reply", "after_send")
@@ -70,28 +69,24 @@ def parse_crash_point(kwargs: dict[str, str]) -> CrashPoint | None:
     return CrashPoint(point, int(keep_text), kwargs.get("record"))
 
 
-def _records(effect: Any) -> tuple[Any, ...]:
-    return effect.records if type(effect) is Persist else (effect,)
-
-
 def landing(effects: list[Any], armed: CrashPoint) -> tuple[int, int] | None:
     """Where an armed crash cuts this step: (effects carried out, most records written;
     -1 for no limit), or None when the step has no such point (it runs as usual)."""
-    writes = [e for e in effects if type(e) is Persist or type(e) is Extend]
+    writes = [e for e in effects if records_of(e) is not None]
     if armed.point == "mid_persist":
-        total = sum(len(_records(e)) for e in writes)
+        total = sum(len(records_of(e) or ()) for e in writes)
         if total <= armed.keep or (armed.record is not None and not writes_record(effects, armed.record)):
             return None
         return len(effects), armed.keep
     if armed.point == "after_send":
         if not writes or not any(type(e) is Send for e in effects):
             return None
-        first_write = next(k for k, e in enumerate(effects) if type(e) is Persist or type(e) is Extend)
+        first_write = next(k for k, e in enumerate(effects) if records_of(e) is not None)
         return first_write, 0
     wrote = sent = False
     for k, effect in enumerate(effects):
         cls = type(effect)
-        if cls is Persist or cls is Extend:
+        if records_of(effect) is not None:
             wrote = True
         elif cls is Send:
             if armed.point == "after_persist" and wrote:

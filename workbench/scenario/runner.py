@@ -39,10 +39,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.core.effects import CancelTimer, Observe, Persist, Reply, Send, SetTimer
+from workbench.core.effects import CancelTimer, Observe, Reply, Send, SetTimer, records_of
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Extend, Storage
+from workbench.core.storage import Storage
 from workbench.errors import UserInputError
 from workbench.protocols import PROTOCOL_NAMES, node_class, options_class
 from workbench.protocols.base import Node
@@ -142,8 +142,8 @@ class World:
         storage = self.storages[i]
         written = 0
         for effect in effects:
-            if keep >= 0 and (type(effect) is Persist or type(effect) is Extend):
-                records = effect.records if type(effect) is Persist else (effect,)
+            records = records_of(effect) if keep >= 0 else None
+            if records is not None:
                 if written + len(records) >= keep:
                     storage.apply(records[:keep - written])
                     return keep
@@ -151,7 +151,7 @@ class World:
                 written += len(records)
                 continue
             if apply_persist(storage, effect):  # durable at once, in outbox order (no disk model)
-                written += len(effect.records) if type(effect) is Persist else 1
+                written += len(records_of(effect) or ())
                 continue
             if isinstance(effect, Send):
                 self.next_id += 1

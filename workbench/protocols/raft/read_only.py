@@ -29,6 +29,11 @@ class ReadOnly:
     _reads: list[tuple[int, int, NodeId, ClientRequest]]  # (round needed, read index, origin, request)
 
 
+    def lease_until(self) -> float | None:
+        """Local time its lease runs to, while this node leads with leases on; else None.
+        (Thesis §6.4.1; the explorer's `lease_overlap` reads it, the protocol does not.)"""
+        return self._lease_until if self._lease and self.is_leader() else None
+
     def needs_leader(self, request: ClientRequest) -> bool:
         # `follower` reads are served from local state, leader or not.
         return not (request.f == "read" and self._read_mode == "follower")
