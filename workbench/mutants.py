@@ -71,14 +71,20 @@ class Mutant:
     disk: dict[str, Any] | None = None
     """A `faults.disk` model for the scenario (issue 12): bugs that only a disk that
     loses unsynced or torn writes can show."""
+    workload: dict[str, Any] = field(default_factory=dict)
+    """`workload:` fields that override the generator's draw (e.g. a client timeout short
+    enough that clients stuck on a request forwarded to a cut-off leader come back
+    while the window the bug needs is still open)."""
 
     def config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
         """The scenario of `seed` for this mutant, under its generator or another one."""
         config = self._config(seed, generator)
-        if self.disk is None:
+        if self.disk is None and not self.workload:
             return config
         raw = config.model_dump(by_alias=True, exclude_none=True)
-        raw.setdefault("faults", {})["disk"] = self.disk
+        if self.disk is not None:
+            raw.setdefault("faults", {})["disk"] = self.disk
+        raw["workload"].update(self.workload)
         return validate_config(raw, f"mutant {self.name} seed {seed}")
 
     def _config(self, seed: int, generator: str | None = None) -> ExperimentConfig:
