@@ -15,7 +15,7 @@ from workbench.core.effects import Observe
 from workbench.core.ids import NodeId
 from workbench.core.messages import Message
 from workbench.core.ops import ClientRequest
-from workbench.core.storage import Put, PutMany, Storage
+from workbench.core.storage import Extend, Put, PutMany, Storage
 from workbench.protocols.base import Node
 from workbench.protocols.common.lease import lease_ms
 from workbench.protocols.common.quorum import majority
@@ -44,6 +44,7 @@ ROLE_NAMES = tuple(role.label for role in Role)
 _ELECTION = "election"
 _HEARTBEAT = "heartbeat"
 _CHECK_QUORUM = "check_quorum"
+_PROPOSE = "propose"  # propose_batch_ms: the held proposals go into the log
 _NEVER = float("-inf")
 
 
@@ -65,6 +66,8 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._track_rounds = o.read_mode in ("read_index", "lease")
         self._max_batch = o.max_batch
         self._max_inflight = o.max_inflight
+        self._propose_batch = o.propose_batch_ms is not None
+        self._propose_batch_ms = o.propose_batch_ms or 0.0
         self._snap_threshold = o.snapshot_threshold
         self._bug = o.bug
         # Thesis §6.4.1: no follower that acked a heartbeat votes before its own clock
@@ -110,6 +113,8 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._recent = 0  # bitmask of peers heard from since the last CheckQuorum
         self._origin: dict[int, NodeId] = {}  # log index -> node that forwarded it
         self._term_start = 0  # index of this leader's no-op
+        # propose_batch_ms: (request, origin) proposed since the last flush, not yet in the log
+        self._proposed: list[tuple[ClientRequest, NodeId]] = []
 
     # ------------------------------------------------------------ runtime queries
     def leader(self) -> NodeId | None:
@@ -189,6 +194,8 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
                 self.set_timer(_HEARTBEAT, self._hb)
         elif name == _ELECTION:
             self._on_election_timer(now)
+        elif name == _PROPOSE:
+            self._flush_proposals()
         elif name == _CHECK_QUORUM and self.role == LEADER:
             # Thesis §6.2: a leader that has not heard from a majority within an
             # election timeout steps down, so clients stop waiting on it.
@@ -357,6 +364,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._recent = 0
         self._origin.clear()
         self._reads.clear()
+        self._proposed.clear()
         self.observe("leader", term=self.term)
         # §8 / §5.4.2: a no-op of the new term, so that entries of earlier terms get
         # committed (indirectly, with it) and ReadIndex has an entry of this term.
@@ -376,6 +384,11 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         # still in the log may commit under the next leader: leave them to time out.
         self._fail_reads()
         self._origin.clear()
+        if self._proposed:
+            # Held proposals never reached the log, but a duplicate of one (the network
+            # may copy a Forward) may have: no `fail`, let them time out (outcome unknown).
+            self._proposed.clear()
+            self.cancel_timer(_PROPOSE)
 
     def _on_request_vote(self, src: NodeId, m: RequestVote, now: float) -> None:
         if m.term < self.term:
@@ -414,6 +427,14 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         if request.f == "read" and self._read_mode != "log":
             self._read(request, origin, now)
             return
+        if self._propose_batch:
+            # Hold it for propose_batch_ms, then append all that came meanwhile. At 0 ms
+            # the timer fires after every input of this instant: in real time, after the
+            # whole batch that one Ray call delivered.
+            self._proposed.append((request, origin))
+            if len(self._proposed) == 1:
+                self.set_timer(_PROPOSE, self._propose_batch_ms)
+            return
         index = self._append((self.term, request))
         if origin != self.id:
             self._origin[index] = origin
@@ -422,6 +443,30 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         for p in self.peers:
             if not self._probing[p] and self._next[p] <= last and len(self._inflight[p]) < max_inflight:
                 self._send_append(p)
+        if self._n == 1:
+            self._advance_commit()
+
+    def _flush_proposals(self) -> None:
+        """propose_batch_ms: the held requests join the log in one append — one durable
+        write for all of them (group commit) — and replicate in as few AppendEntries as
+        `max_batch` allows, each follower's pipeline filled once (§5.3; the log and its
+        rules are the same as one append per request, only the sends are fewer)."""
+        proposed, self._proposed = self._proposed, []
+        if self.role != LEADER or not proposed:
+            return
+        log, term, me = self.log, self.term, self.id
+        first = len(log)
+        log.extend([(term, request) for request, _ in proposed])
+        self._outbox.append(Extend("log", first, tuple(log[first:])))
+        index = self.log_start + first
+        origins = self._origin
+        for _, origin in proposed:
+            index += 1
+            if origin != me:
+                origins[index] = origin
+        self._match[me] = index
+        for p in self.peers:
+            self._replicate(p)
         if self._n == 1:
             self._advance_commit()
 

@@ -32,6 +32,12 @@ class RaftOptions:
     """Compact the log into a snapshot once this many applied entries accumulate."""
     max_inflight: int = 8
     """Pipelining: AppendEntries with entries in flight per follower before batching up."""
+    propose_batch_ms: float | None = None
+    """Leader proposes in batches: client requests it receives within this many ms
+    (0: at the same instant, e.g. one Ray call's batch) join the log in one append (one
+    durable write) and go out in one AppendEntries per follower, instead of an append
+    and maybe a send each. Changes cost and timing only, not the protocol's rules;
+    None (off) keeps every history."""
     bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
                  "long_lease", "log_not_persisted", "snapshot_no_truncate",
                  "snapshot_order_reversed"] | None = None
@@ -51,3 +57,5 @@ class RaftOptions:
 
     def __post_init__(self) -> None:
         check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))
+        if self.propose_batch_ms is not None and not 0 <= self.propose_batch_ms < float("inf"):
+            raise ValueError("raft.propose_batch_ms: must be >= 0 (or null: off)")
