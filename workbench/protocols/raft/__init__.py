@@ -54,6 +54,8 @@ from workbench.protocols.raft.messages import (
     AppendReply,
     Entry,
     Forward,
+    ForwardBatch,
+    ForwardReplies,
     ForwardReply,
     InstallSnapshot,
     PreVote,
@@ -67,7 +69,7 @@ from workbench.protocols.raft.options import RaftOptions
 
 __all__ = [
     "CANDIDATE", "FOLLOWER", "LEADER", "PRE_CANDIDATE", "ROLE_NAMES",
-    "AppendEntries", "AppendReply", "Entry", "Forward", "ForwardReply", "InstallSnapshot",
+    "AppendEntries", "AppendReply", "Entry", "Forward", "ForwardBatch", "ForwardReplies", "ForwardReply", "InstallSnapshot",
     "PreVote", "PreVoteReply", "RaftInvariants", "RaftNode", "RaftOptions", "RequestVote",
     "Role", "SnapshotReply", "VoteReply",
 ]

@@ -115,3 +115,23 @@ class ForwardReply(Message):
     ok: bool
     value: Any
     error: str | None
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class ForwardBatch(Message):
+    """`raft.propose_batch_ms`: the client requests a node held over one batch interval,
+    handed to the leader in one message (each as a `Forward` would be)."""
+
+    requests: tuple[ClientRequest, ...]
+    origin: NodeId
+    hops: int
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class ForwardReplies(Message):
+    """`raft.propose_batch_ms`: the leader's answers to one node's forwarded requests that
+    one apply step settled, each `(process, seq, ok, value, error)` as a `ForwardReply`."""
+
+    replies: tuple[tuple[int, int, bool, Any, str | None], ...]

@@ -26,6 +26,8 @@ from workbench.protocols.raft.messages import (
     AppendEntries,
     AppendReply,
     Forward,
+    ForwardBatch,
+    ForwardReplies,
     ForwardReply,
     InstallSnapshot,
     PreVote,
@@ -113,8 +115,10 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         self._recent = 0  # bitmask of peers heard from since the last CheckQuorum
         self._origin: dict[int, NodeId] = {}  # log index -> node that forwarded it
         self._term_start = 0  # index of this leader's no-op
-        # propose_batch_ms: (request, origin) proposed since the last flush, not yet in the log
+        # propose_batch_ms: (request, origin) proposed since the last flush, not yet in
+        # the log (a leader's), and own clients' requests not yet forwarded (a follower's)
         self._proposed: list[tuple[ClientRequest, NodeId]] = []
+        self._forwards: list[ClientRequest] = []
 
     # ------------------------------------------------------------ runtime queries
     def leader(self) -> NodeId | None:
@@ -156,6 +160,11 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             self._on_forward(src, m, now)  # type: ignore[arg-type]
         elif cls is ForwardReply:
             self._on_forward_reply(m)  # type: ignore[arg-type]
+        elif cls is ForwardBatch:
+            self._on_forward_batch(src, m, now)  # type: ignore[arg-type]
+        elif cls is ForwardReplies:
+            for process, seq, ok, value, error in m.replies:  # type: ignore[attr-defined]
+                self._relay(process, seq, ok, value, error)
         elif cls is RequestVote:
             self._on_request_vote(src, m, now)  # type: ignore[arg-type]
         elif cls is PreVote:
@@ -185,6 +194,10 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             self.reply(request.process, request.seq, False, error="no leader")
             return
         self._pending[request.process] = request
+        if self._propose_batch:
+            self._hold_batch()
+            self._forwards.append(request)  # one ForwardBatch when the batch timer fires
+            return
         self.send(leader, Forward(request, self.id, 0))
 
     def on_timer(self, name: str, now: float) -> None:
@@ -195,7 +208,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         elif name == _ELECTION:
             self._on_election_timer(now)
         elif name == _PROPOSE:
-            self._flush_proposals()
+            self._flush_batch()
         elif name == _CHECK_QUORUM and self.role == LEADER:
             # Thesis §6.2: a leader that has not heard from a majority within an
             # election timeout steps down, so clients stop waiting on it.
@@ -388,7 +401,8 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             # Held proposals never reached the log, but a duplicate of one (the network
             # may copy a Forward) may have: no `fail`, let them time out (outcome unknown).
             self._proposed.clear()
-            self.cancel_timer(_PROPOSE)
+            if not self._forwards:
+                self.cancel_timer(_PROPOSE)
 
     def _on_request_vote(self, src: NodeId, m: RequestVote, now: float) -> None:
         if m.term < self.term:
@@ -431,9 +445,8 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             # Hold it for propose_batch_ms, then append all that came meanwhile. At 0 ms
             # the timer fires after every input of this instant: in real time, after the
             # whole batch that one Ray call delivered.
+            self._hold_batch()
             self._proposed.append((request, origin))
-            if len(self._proposed) == 1:
-                self.set_timer(_PROPOSE, self._propose_batch_ms)
             return
         index = self._append((self.term, request))
         if origin != self.id:
@@ -445,6 +458,31 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
                 self._send_append(p)
         if self._n == 1:
             self._advance_commit()
+
+    def _hold_batch(self) -> None:
+        """propose_batch_ms: the first request held in a batch arms its timer."""
+        if not self._proposed and not self._forwards:
+            self.set_timer(_PROPOSE, self._propose_batch_ms)
+
+    def _flush_batch(self) -> None:
+        """propose_batch_ms: the batch timer fired. A leader appends what it holds (its
+        own clients' requests held as a follower included: it leads now); a follower
+        forwards its clients' requests to the leader in one ForwardBatch."""
+        forwards, self._forwards = self._forwards, []
+        if self.role == LEADER:
+            self._proposed.extend((request, self.id) for request in forwards)
+            self._flush_proposals()
+            return
+        self._proposed.clear()
+        if not forwards:
+            return
+        leader = self.leader_id
+        if leader is None:
+            # They never left this node, so they definitely did not happen.
+            for request in forwards:
+                self._relay(request.process, request.seq, False, None, "no leader")
+            return
+        self.send(leader, ForwardBatch(tuple(forwards), self.id, 0))
 
     def _flush_proposals(self) -> None:
         """propose_batch_ms: the held requests join the log in one append — one durable
@@ -482,11 +520,25 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         if m.hops == 0 and leader is not None and leader != src:
             self.send(leader, Forward(m.request, m.origin, 1))
 
+    def _on_forward_batch(self, src: NodeId, m: ForwardBatch, now: float) -> None:
+        """propose_batch_ms: each request as its own `Forward` would be handled."""
+        if self.role == LEADER:
+            for request in m.requests:
+                self._propose(request, m.origin, now)
+            return
+        leader = self.leader_id
+        if m.hops == 0 and leader is not None and leader != src:
+            self.send(leader, ForwardBatch(m.requests, m.origin, 1))
+
     def _on_forward_reply(self, m: ForwardReply) -> None:
-        pending = self._pending.get(m.process)
-        if pending is not None and pending.seq == m.seq:
-            del self._pending[m.process]
-            self.reply(m.process, m.seq, m.ok, m.value, m.error)
+        self._relay(m.process, m.seq, m.ok, m.value, m.error)
+
+    def _relay(self, process: int, seq: int, ok: bool, value: Any, error: str | None) -> None:
+        """Answer an own client's open request, unless it was answered already."""
+        pending = self._pending.get(process)
+        if pending is not None and pending.seq == seq:
+            del self._pending[process]
+            self.reply(process, seq, ok, value, error)
 
     def _answer(self, origin: NodeId, request: ClientRequest, ok: bool, value: Any,
                 error: str | None) -> None:
@@ -508,6 +560,9 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         pending = self._pending
         origin = self._origin if self.role == LEADER else None
         commit = self.commit
+        # propose_batch_ms: one ForwardReplies per node per apply step, not one each
+        grouped: dict[NodeId, list[tuple[int, int, bool, Any, str | None]]] | None = (
+            {} if self._propose_batch and origin else None)
         i = self.applied
         while i < commit:
             i += 1
@@ -534,10 +589,16 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
                         "value": request.value[1] if request.f == "cas" else request.value,
                         "version": i}))
             if dst is not None:
-                self.send(dst, ForwardReply(process, request.seq, ok, value, error))
+                if grouped is not None:
+                    grouped.setdefault(dst, []).append((process, request.seq, ok, value, error))
+                else:
+                    self.send(dst, ForwardReply(process, request.seq, ok, value, error))
             if mine is not None:
                 del pending[process]
                 self.reply(process, request.seq, ok, value, error)
         self.applied = i
+        if grouped:
+            for dst, replies in grouped.items():
+                self.send(dst, ForwardReplies(tuple(replies)))
         if self._reads:
             self._serve_reads()
