@@ -86,6 +86,26 @@ from workbench.runtime.realtime_host import PROFILE_ENV  # noqa: E402
 
 TARGET_OPS_S = 2000.0
 
+COMPARISON_RAY: dict[str, Any] = {"flush_interval_ms": 20.0}
+"""Our side of the PySyncObj comparison, unless `--ray` says otherwise: 20 ms batches
+(0.01-0.03 Ray calls per op at 1,000+ in flight; DESIGN.md "Ray throughput")."""
+COMPARISON_RAFT: dict[str, Any] = {
+    # Batched proposals (issue 17 item 5): a node's requests of one instant go to the
+    # leader in one ForwardBatch, join its log in one append and replicate in one
+    # AppendEntries per follower; answers go back in one ForwardReplies per node.
+    "propose_batch_ms": 0.0,
+    "max_batch": 256,
+    # PySyncObj's own timing defaults (election timeout 400-1,400 ms, heartbeat 100 ms).
+    "election_timeout_min_ms": 400.0, "election_timeout_max_ms": 1400.0, "heartbeat_ms": 100.0,
+    # PySyncObj compacts its log at most every 300 s (logCompactionMinTime), so never
+    # inside a run; our default (every 1,000 applied entries) cut the log under followers
+    # that were a pipeline behind and sent them InstallSnapshot again and again (33-75
+    # snapshots per run at 1,000 in flight, 145 vs 264 us of CPU per op).
+    "snapshot_threshold": 1_000_000,
+}
+"""Our Raft's options in the comparison; `--raft JSON` overrides single keys (e.g.
+`{"propose_batch_ms": null}` turns batched proposals off)."""
+
 
 @ray.remote(num_cpus=0)
 class Sink:
@@ -249,8 +269,12 @@ def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | N
     """PySyncObj then ours at each load, `repeat` rounds; ours with a client timeout long
     enough that a request is never abandoned at these loads (PySyncObj's callers wait
     for as long as it takes), so both keep exactly `in_flight` requests outstanding."""
+    ray_options = {**COMPARISON_RAY, **(ray_options or {})}
+    raft_options = {**COMPARISON_RAFT, **(raft_options or {})}
+    batched = raft_options.get("propose_batch_ms") is not None
     print(f"PySyncObj 5 nodes (loopback TCP) vs our Raft 5 nodes on Ray, {duration_s:g} s window each;"
-          f" ray {ray_options or {}}, raft {raft_options or {}}")
+          f" ray {ray_options}, raft {raft_options}")
+    print(f"batched proposals (raft.propose_batch_ms): {'ON' if batched else 'off'}")
     print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ratio':>6}  "
           f"{'CPU us/op theirs':>16}  {'ours':>6}  {'leader':>6}  {'calls/op':>8}  {'p50 ms':>7}  {'leaders':>7}  "
           f"{'load 1/5/15':>14}")

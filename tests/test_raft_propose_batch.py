@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_raft import Harness, follower_of, write
+from tests.test_raft import Harness, follower_of, read, write
 from workbench.fault_search import check_seed, composed_scenario
 from workbench.protocols.raft import (
     LEADER,
@@ -153,3 +153,31 @@ def test_batched_run_commits_as_much_with_a_third_of_the_messages() -> None:
     assert plain > 1000
     assert batched >= 0.95 * plain, (plain, batched)
     assert batched_sent < 0.5 * plain_sent, (plain_sent, batched_sent)
+
+
+@pytest.mark.parametrize("read_mode", ["read_index", "lease"])
+def test_reads_of_one_batch_share_one_read_index_and_one_round(read_mode: str) -> None:
+    """Thesis §6.4: ReadIndex reads that arrive together need one confirmation round,
+    not one each (one at a time: the first starts a round, the rest wait for the next)."""
+    def rounds_for_burst(batch_ms: float | None) -> tuple[int, Harness]:
+        h = Harness(5, read_mode=read_mode, propose_batch_ms=batch_ms)
+        leader = h.elect()
+        h.request(leader, write(400, 0, "v"))
+        h.advance(300)  # the write is applied everywhere; heartbeats have run
+        node = h.node(leader)
+        if read_mode == "lease":
+            node._lease_until = float("-inf")  # force the ReadIndex path (no lease to lean on)
+        before = node._round
+        for i in range(6):
+            h.drivers[leader].request(read(410 + i, 0), h.now)
+        h.deliver()
+        h.advance(5)
+        return node._round - before, h
+
+    batched_rounds, batched = rounds_for_burst(0.0)
+    plain_rounds, plain = rounds_for_burst(None)
+    for h in (batched, plain):
+        assert all(h.reply_for(410 + i, 0).type == "ok" and h.reply_for(410 + i, 0).value == "v"
+                   for i in range(6))
+    assert batched_rounds == 1
+    assert plain_rounds == 2

@@ -208,7 +208,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         elif name == _ELECTION:
             self._on_election_timer(now)
         elif name == _PROPOSE:
-            self._flush_batch()
+            self._flush_batch(now)
         elif name == _CHECK_QUORUM and self.role == LEADER:
             # Thesis §6.2: a leader that has not heard from a majority within an
             # election timeout steps down, so clients stop waiting on it.
@@ -400,6 +400,11 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         if self._proposed:
             # Held proposals never reached the log, but a duplicate of one (the network
             # may copy a Forward) may have: no `fail`, let them time out (outcome unknown).
+            # A held read had no effect either way: fail it, as `_fail_reads` does.
+            if self._read_mode != "log":
+                for request, origin in self._proposed:
+                    if request.f == "read":
+                        self._answer(origin, request, False, None, "not leader")
             self._proposed.clear()
             if not self._forwards:
                 self.cancel_timer(_PROPOSE)
@@ -438,15 +443,15 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
 
     # --------------------------------------------------------------- clients
     def _propose(self, request: ClientRequest, origin: NodeId, now: float) -> None:
-        if request.f == "read" and self._read_mode != "log":
-            self._read(request, origin, now)
-            return
         if self._propose_batch:
             # Hold it for propose_batch_ms, then append all that came meanwhile. At 0 ms
             # the timer fires after every input of this instant: in real time, after the
             # whole batch that one Ray call delivered.
             self._hold_batch()
             self._proposed.append((request, origin))
+            return
+        if request.f == "read" and self._read_mode != "log":
+            self._read(request, origin, now)
             return
         index = self._append((self.term, request))
         if origin != self.id:
@@ -464,14 +469,14 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         if not self._proposed and not self._forwards:
             self.set_timer(_PROPOSE, self._propose_batch_ms)
 
-    def _flush_batch(self) -> None:
+    def _flush_batch(self, now: float) -> None:
         """propose_batch_ms: the batch timer fired. A leader appends what it holds (its
         own clients' requests held as a follower included: it leads now); a follower
         forwards its clients' requests to the leader in one ForwardBatch."""
         forwards, self._forwards = self._forwards, []
         if self.role == LEADER:
             self._proposed.extend((request, self.id) for request in forwards)
-            self._flush_proposals()
+            self._flush_proposals(now)
             return
         self._proposed.clear()
         if not forwards:
@@ -484,7 +489,7 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             return
         self.send(leader, ForwardBatch(tuple(forwards), self.id, 0))
 
-    def _flush_proposals(self) -> None:
+    def _flush_proposals(self, now: float) -> None:
         """propose_batch_ms: the held requests join the log in one append — one durable
         write for all of them (group commit) — and replicate in as few AppendEntries as
         `max_batch` allows, each follower's pipeline filled once (§5.3; the log and its
@@ -492,6 +497,14 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
         proposed, self._proposed = self._proposed, []
         if self.role != LEADER or not proposed:
             return
+        if self._read_mode != "log":
+            # ReadIndex / lease reads of the batch share one read index and one round.
+            reads = [item for item in proposed if item[0].f == "read"]
+            if reads:
+                self._read_many(reads, now)
+                proposed = [item for item in proposed if item[0].f != "read"]
+                if not proposed:
+                    return
         log, term, me = self.log, self.term, self.id
         first = len(log)
         log.extend([(term, request) for request, _ in proposed])

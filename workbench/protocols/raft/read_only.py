@@ -10,6 +10,8 @@ them is the newest round a majority confirmed. `ReadOnly` is a mixin of `RaftNod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from workbench.core.ids import NodeId
 from workbench.core.ops import ClientRequest
 from workbench.protocols.common.quorum import kth_largest
@@ -68,6 +70,11 @@ class ReadOnly:
         so every earlier commit is included — confirm leadership with a round of
         heartbeats, wait until applied, answer from the state machine. §6.4.1 lease:
         while the lease runs, skip the round."""
+        self._read_many(((request, origin),), now)
+
+    def _read_many(self, reads: Sequence[tuple[ClientRequest, NodeId]], now: float) -> None:
+        """`_read` for reads that arrived together (`raft.propose_batch_ms`): one read
+        index and one confirmation round serve them all, as if they were one read."""
         index = self.commit if self.commit > self._term_start else self._term_start
         if (self._lease and now < self._lease_until) or self._n == 1 or \
                 self._bug == "read_index_no_confirm":  # BUG: no confirmation round
@@ -78,10 +85,12 @@ class ReadOnly:
         else:
             self._round_wanted = True  # piggyback on the next round (batches reads)
             needed = self._round + 1
-        if needed <= self._confirmed and self.applied >= index:
-            self._answer(origin, request, True, self.sm.read(request.key), None)
-        else:
-            self._reads.append((needed, index, origin, request))
+        ready = needed <= self._confirmed and self.applied >= index
+        for request, origin in reads:
+            if ready:
+                self._answer(origin, request, True, self.sm.read(request.key), None)
+            else:
+                self._reads.append((needed, index, origin, request))
 
     def _confirm_rounds(self, now: float) -> None:
         # Our own ack is implicit: quorum - 1 peers complete a majority.
