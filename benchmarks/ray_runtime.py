@@ -59,6 +59,20 @@ the timers more than the system. CPU per committed op is steadier: at 1,000 in
 flight PySyncObj spends 62-149 us, we spend 198-370 us (70-135 us in the leader), so
 on a quiet machine expect PySyncObj ahead near 1,000 in flight; at 10,000 we spend
 233-524 us against its 317-801.
+
+Second pass (2026-12-07, beside `make test-loaded`'s 4 CPU burners): the comparison's
+defaults (`COMPARISON_RAY`, `COMPARISON_RAFT`) are flush 20 ms, timing as PySyncObj,
+max_batch 256, batched proposals ON (`raft.propose_batch_ms: 0`), and compaction as
+rare as PySyncObj's; the actors run with raised GC thresholds (realtime_host).
+                                   in flight  PySyncObj   ours   ratio  CPU us/op theirs/ours (leader)  calls/op
+  before: rows above, and ours alone at load 7: 1,000 in flight 5,712 ops/s, 264 us/op (102)
+  batched + rare compaction, load 10-11 1,000      4,090   8,852  2.16x        80 /   117 (39)           0.018
+                                       10,000     16,405  15,807  0.96x        59 /   100 (30)           0.007
+  + GC thresholds, load 11-15           1,000      3,658  10,588  2.89x        85 /    72 (25)           0.016
+                                       10,000     17,110  21,642  1.26x        60 /    70 (24)           0.006
+  same, second round, load 15-18        1,000      3,691  10,462  2.83x       101 /    96 (35)           0.015
+                                       10,000        487  21,650   44x       448 /    73 (26)           0.007
+(PySyncObj lost its leader in that last row.) Every sampled history linearizable.
 Nothing here is asserted by a test: timings only print.
 """
 
