@@ -69,6 +69,9 @@ class ClientHost:
         self._deadlines: deque[tuple[float, tuple[int, int]]] = deque()
         self._open: set[tuple[int, int]] = set()
         self._timeout_handle: asyncio.TimerHandle | None = None
+        # Slots with no think time, invoked together one loop turn later (one callback
+        # for all that one batch of replies freed, not an event-loop handle each).
+        self._ready: list[int] = []
         self.stopped = False
         self.requests_sent = 0
 
@@ -94,10 +97,19 @@ class ClientHost:
     def _after(self, delay_ms: float, slot: int) -> None:
         if delay_ms <= 0.0:
             # No think time: next loop turn, without a timer in the loop's heap (whose
-            # Python-level comparisons grow with thousands of clients per host).
-            self._next_handles[slot] = self.loop.call_soon(self._next, slot)
+            # Python-level comparisons grow with thousands of clients per host), and
+            # in one callback with every other slot freed in this turn, in order.
+            ready = self._ready
+            ready.append(slot)
+            if len(ready) == 1:
+                self.loop.call_soon(self._next_ready)
         else:
             self._next_handles[slot] = self.loop.call_later(self.clock.wall_s(delay_ms), self._next, slot)
+
+    def _next_ready(self) -> None:
+        ready, self._ready = self._ready, []
+        for slot in ready:
+            self._next(slot)
 
     def _next(self, slot: int) -> None:
         if self.stopped:
