@@ -72,6 +72,12 @@ rare as PySyncObj's; the actors run with raised GC thresholds (realtime_host).
                                        10,000     17,110  21,642  1.26x        60 /    70 (24)           0.006
   same, second round, load 15-18        1,000      3,691  10,462  2.83x       101 /    96 (35)           0.015
                                        10,000        487  21,650   44x       448 /    73 (26)           0.007
+  + one callback per freed clients, 12  1,000      4,272  10,917  2.56x        85 /    79 (28)           0.015
+                                       10,000     13,789  28,908  2.10x        69 /    49 (17)           0.006
+  same, second round, load 12           1,000      4,360  10,684  2.45x        81 /    76 (27)           0.016
+                                       10,000     13,016  28,077  2.16x        63 /    48 (16)           0.006
+  same, batched proposals off, load 14  1,000          -   6,632     -          - /   123 (46)           0.027
+                                       10,000          -  27,665     -          - /    52 (19)           0.006
 (PySyncObj lost its leader in that last row.) Every sampled history linearizable.
 Nothing here is asserted by a test: timings only print.
 """
