@@ -151,12 +151,17 @@ CATALOGUE: tuple[Mutant, ...] = (
     # each step of the interleaving laid out as faults, on 3 nodes). Random timing never
     # lined it up: 0 of 150 seeds under leader stalls (the leader paused 1-2.2 election
     # timeouts, cut from one follower, some messages 0.1-0.8 late), 0 of 90 under the
-    # default and older focused mixes. The workload lets the new leader take a write
-    # and the old one serve a read inside the ~150 ms lease: one key (both hit one
-    # register), one client per node, no cas, a timeout past the clients' requests
-    # lost to the stall and short enough that the new leader's are free when it wins,
-    # reads mostly (a write the isolated old leader takes sticks its client until the
-    # timeout), a think time that spaces them out; 12 s runs hold ~5 races.
+    # default and older focused mixes. The workload lets the new leader take a write and
+    # the old one serve a read inside the ~150 ms lease: one key (both hit one register),
+    # one client per node, no cas; a 300 ms timeout, short enough that the new leader's
+    # clients (stuck on requests forwarded to the cut-off leader) are free when it wins,
+    # long enough that the old leader's client leaves one or two requests held by the
+    # pause (run at the resume, a write among them lengthens the follower's log past
+    # the candidate's, and the follower refuses it whatever the lease); mostly reads
+    # (a write the isolated old leader takes also sticks its client until the timeout)
+    # 30 ms apart. 20 s runs hold ~8 races. Measured: first catch from seeds 0/1000/2000
+    # after 1/1/1 seeds; 142 of seeds 0-199, 1000-1199, 2000-2199 catch it (gaps median
+    # 2-4, max 21); without the bug, no finding in seeds 0-999.
     _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
        fast=False, options={"read_mode": "lease"}, mix={**QUIET, "vote_races": 1.5}, duration_s=20.0,
        workload={"keys": 1, "clients": 3, "timeout_ms": 300.0, "think_ms": 30.0,
