@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from workbench.experiment.config import validate_config
 from workbench.fault_search import composed_scenario
 from workbench.faults import build_schedule
@@ -136,3 +138,57 @@ def test_a_leader_stall_lets_the_others_elect_while_the_old_leader_sleeps() -> N
         elif record["kind"] == "resume":
             paused = None
     assert elected_while_paused >= 1
+
+
+def test_vote_races_are_drawn_last_one_at_a_time_and_laid_out_in_order() -> None:
+    """Issue 11's vote at a just-adopted term inside a lease, as data (`_vote_race`):
+    drawn after every other process (a mix without races draws what it drew before);
+    each race unseats the highest-numbered node, then pauses the leader (isolated for
+    the pause, cut from that node with a `bridge`), holds the links into that node
+    until just before the resume, slows that node's links right after it, and isolates
+    the old leader again once its heartbeat round trip is done. Races never overlap."""
+    plain = _faults(7, nodes=3, mix=NemesisMix(leader_stalls=1.0))
+    raced = _faults(7, nodes=3, mix=NemesisMix(leader_stalls=1.0, vote_races=3.0))
+    for key, old in plain.items():
+        assert raced[key][:len(old)] == old, key
+    pauses = raced["nodes"][len(plain["nodes"]):]
+    cuts = raced["partitions"][len(plain["partitions"]):]
+    windows = raced["links"][len(plain["links"]):]
+    assert pauses and len(windows) == len(pauses)
+    et = 0.15
+    ends: list[float] = []
+    for pause, window in zip(pauses, windows, strict=True):
+        at = pause["at"]
+        assert pause["kind"] == "pause" and pause["node"] == "leader"
+        resume = at + pause["duration"]
+        mine = [c for c in cuts if at - 3.0 * et - 1e-9 <= c["at"] <= resume + et]
+        unseat, during, bridge, hold, after = mine
+        assert unseat["shape"] == "isolate" and unseat["node"] == 2  # a node id: whoever leads is not cut
+        assert unseat["at"] == pytest.approx(at - 3.0 * et, abs=1e-3) and unseat["duration"] == pytest.approx(2.0 * et)
+        assert during["shape"] == "isolate" and during["node"] == "leader" and during["at"] == at
+        assert during["duration"] == pause["duration"]
+        assert bridge["shape"] == "bridge" and bridge["node"] == "leader" and bridge["at"] == at
+        assert hold["shape"] == "one-way" and hold["hold"] and hold["from"] == [0, 1] and hold["to"] == [2]
+        assert at < hold["at"] and hold["at"] + hold["duration"] < resume  # released before the heartbeat
+        assert window["nodes"] == [2] and window["delay_p"] == 1.0 and window["at"] < resume
+        assert after["shape"] == "isolate" and after["node"] == "leader"
+        assert resume + 0.1 * et - 1e-3 <= after["at"] <= resume + 0.15 * et + 1e-3
+        assert after["at"] + after["duration"] == pytest.approx(bridge["at"] + bridge["duration"], abs=1e-3)
+        assert 3.0 * et - 1e-9 <= pause["duration"] <= 4.5 * et + 1e-9 or resume >= 6.0 - 2.5 - 1e-3
+        ends.append(bridge["at"] + bridge["duration"])
+        # one race at a time: the next starts (with its unseat cut) after this one healed
+    for end, nxt in zip(ends, pauses[1:], strict=False):
+        assert nxt["at"] - 3.0 * et > end
+
+
+def test_vote_races_on_the_correct_protocol_keep_it_linearizable() -> None:
+    """The faults are hostile, not wrong: correct Raft (`read_mode: lease`) under the
+    races of `raft:lease_vote_by_term`'s scenario finds nothing on a few seeds that
+    catch the mutant (the 1,000-seed clean run is in docs/mutants.md)."""
+    from workbench.fault_search import check_seed
+    from workbench.mutants import correct, find_mutant
+
+    mutant = find_mutant("raft:lease_vote_by_term")
+    for seed in (0, 1000, 2000):
+        assert check_seed(mutant.config(seed)) is not None, seed  # the mutant is caught here
+        assert check_seed(correct(mutant).config(seed)) is None, seed

@@ -207,7 +207,7 @@ def lease_scenario(seed: int, drift: float) -> ExperimentConfig:
     })
 
 
-LEASE_BREAK_BOUND = 20
+LEASE_BREAK_BOUND = 60
 
 
 def test_leases_are_linearizable_within_the_drift_bound() -> None:
@@ -218,9 +218,10 @@ def test_leases_are_linearizable_within_the_drift_bound() -> None:
 
 def test_leases_break_when_clocks_drift_past_the_bound() -> None:
     """Past the bound, a slow clock stretches the old leader's lease and fast clocks cut
-    short the others' refusal to elect anyone else (seed 10: node 0 at +57% is elected
-    135 ms after node 4 at -24% is isolated, inside node 4's lease): the old leader's
-    reads go stale, and the linearizability checker sees it."""
+    short the others' refusal to elect anyone else: the old leader's reads go stale,
+    and the linearizability checker sees it. Stale seeds in 0-199: 9 (the first is 42)
+    since lease reads stopped waiting for the leader's undecided slots; 7 before (the
+    first was 10), so the budget is 60 seeds."""
     for seed in range(LEASE_BREAK_BOUND):
         finding = check_seed(lease_scenario(seed, drift=0.6))
         if finding is not None:

@@ -78,3 +78,23 @@ def test_seeds_fan_out_on_ray(ray_session: None, tmp_path: Path) -> None:
     code = run_search("raft", seeds=4, start=0, options={}, mutant=None, generator=None,
                       nodes=3, duration=4.0, workers=2, address=None, out=tmp_path / "out", echo=_quiet)
     assert code == 0
+
+
+def test_a_mutant_search_runs_the_mutants_own_scenario(tmp_path: Path) -> None:
+    """`--mutant` builds each seed with the mutant's generator, mix and workload
+    (`Mutant.config`), so the seed tests/test_mutants.py names reproduces here: Paxos
+    `long_lease` needs its leader stalls, 150-600 ms timeouts and 200 ms client timeout,
+    none of which the default composed scenario has."""
+    from workbench.mutants import find_mutant, first_catch
+
+    mutant = find_mutant("paxos:long_lease")
+    _, gate_finding = first_catch(mutant, mutant.budget)
+    assert gate_finding is not None
+    out = tmp_path / "finding"
+    code = run_search("paxos", seeds=1, start=gate_finding.seed, options={}, mutant="paxos:long_lease",
+                      generator=None, nodes=None, duration=None, workers=1, address=None, out=out,
+                      echo=_quiet)
+    assert code == 1
+    config = validate_config(yaml.safe_load((out / "config.yaml").read_text()))
+    assert config == mutant.config(gate_finding.seed)
+    assert config.workload.timeout_ms == 200.0 and config.paxos.election_timeout_max_ms == 600.0

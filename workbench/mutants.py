@@ -147,19 +147,26 @@ CATALOGUE: tuple[Mutant, ...] = (
        budget=30),  # measured: first caught at seed 6
     # Lease and ReadIndex mutants keep the default timeouts: measured, short ones hid
     # them (0 of 30 seeds each), default ones did not.
+    # Issue 11's hand-found stale lease read as vote races (`faults.composed._vote_race`:
+    # each step of the interleaving laid out as faults, on 3 nodes). Random timing never
+    # lined it up: 0 of 150 seeds under leader stalls (the leader paused 1-2.2 election
+    # timeouts, cut from one follower, some messages 0.1-0.8 late), 0 of 90 under the
+    # default and older focused mixes. The workload lets the new leader take a write and
+    # the old one serve a read inside the ~150 ms lease: one key (both hit one register),
+    # one client per node, no cas; a 300 ms timeout, short enough that the new leader's
+    # clients (stuck on requests forwarded to the cut-off leader) are free when it wins,
+    # long enough that the old leader's client leaves one or two requests held by the
+    # pause (run at the resume, a write among them lengthens the follower's log past
+    # the candidate's, and the follower refuses it whatever the lease); mostly reads
+    # (a write the isolated old leader takes also sticks its client until the timeout)
+    # 30 ms apart. 20 s runs hold ~8 races. Measured: first catch from seeds 0/1000/2000
+    # after 1/1/1 seeds; 142 of seeds 0-199, 1000-1199, 2000-2199 catch it (gaps median
+    # 2-4, max 21); without the bug, no finding in seeds 0-999.
     _m("raft", "lease_vote_by_term", "thesis §4.2.3: a vote granted at a just-adopted term inside the lease",
-       fast=False, options={"read_mode": "lease"},
-       # Issue 11's recipe as leader stalls: the leader paused 1-2.2 election timeouts
-       # and cut from one follower (a bridge aimed at it) until 0.5-2 after it resumes,
-       # with some messages 0.1-0.8 election timeouts late. Measured: 0 catches in 30
-       # seeds from each of 0/1000/2000 (the default mix and the old focused one: 0 of
-       # 30 each). The bug needs one follower to grant a pre-vote, ack the resumed
-       # leader, adopt the new term from a rejecting PreVoteReply, and only then get
-       # the RequestVote; and the new leader to commit a write, and the old one to
-       # serve a read, inside one lease (~150 ms) before a heartbeat reply deposes it.
-       mix={**QUIET, "leader_stalls": 1.5, "stall_pause_et": (1.0, 2.2), "stall_shapes": ("bridge",),
-            "stall_delay_et": (0.1, 0.8), "stall_cut_et": (0.5, 2.0)},
-       scripted="tests/scenarios/raft_lease_vote_after_term_adoption.txt"),
+       fast=False, options={"read_mode": "lease"}, mix={**QUIET, "vote_races": 1.5}, duration_s=20.0,
+       workload={"keys": 1, "clients": 3, "timeout_ms": 300.0, "think_ms": 30.0,
+                 "mix": {"read": 0.8, "write": 0.2, "cas": 0.0}},
+       budget=30),
     _m("raft", "log_not_persisted", "§5.1: entries acked before they reach storage",
        mix=DISK_MIX, disk=DISK, budget=10),  # measured: seeds 0, 1, 2 each catch (gaps 1, 1, 1)
     # CheckQuorum deposes a cut-off leader before a new one can be elected (§6.2), which
@@ -217,12 +224,19 @@ CATALOGUE: tuple[Mutant, ...] = (
     # (the default mix: 2 of 40).
     _m("paxos", "accept_not_persisted", "PMS §2.5: Accepted sent before the value is durable",
        mix={"crashes": 15.0}, budget=40),
-    # CheckQuorum deposes a cut-off Paxos leader after election_timeout_max, before
-    # the others can elect, and its lease reads wait behind its own pending slots:
-    # measured 0 of 30-40 seeds under each of six composed mixes and timeouts (leader
-    # pauses, isolations, a 150-1000 ms timeout span). Gated by a scripted schedule.
+    # Two things hid it from random search (0 of 30-40 seeds under each of six mixes):
+    # CheckQuorum deposes a cut-off leader after election_timeout_max (300 ms), before
+    # the others can elect; and lease reads waited behind the leader's own undecided
+    # slots, which its clients fill within ms of a cut. Lease reads now wait only for
+    # decided slots (`Proposer._lease_read`), and the mutant runs with a 150-600 ms
+    # election timeout: the leader stalls (paused 1.5-3 election timeouts, then cut
+    # off), the others elect inside its long lease, and a 200 ms client timeout frees
+    # the clients stuck on requests forwarded to it. Measured: first catch from seeds
+    # 0/1000/2000 after 6/6/6 seeds; the same mix with the old read rule: >50/42/>50.
     _m("paxos", "long_lease", "PMMC §3 leases: a lease 10x the election timeout",
-       options={"leases": True}, scripted="tests/scenarios/paxos_long_lease_stale_read.txt"),
+       fast=False, options={"leases": True, "election_timeout_max_ms": 600.0},
+       mix={**LEASE_STALLS, "stall_pause_et": (1.5, 3.0)}, workload={"timeout_ms": 200.0},
+       budget=30, scripted="tests/scenarios/paxos_long_lease_stale_read.txt"),
     # As tests/test_paxos_search.py measured it: the old generator, a checkpoint after
     # every slot; first caught at seed 8.
     _m("paxos", "silent_compaction", "PML §5.5: compacted slots vanish from phase 1",

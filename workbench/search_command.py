@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -184,14 +185,17 @@ def run_search(protocol: str, *, seeds: int, start: int, options: dict[str, Any]
     if workers is not None and workers < 1:
         raise UserInputError("--workers: must be at least 1")
     gen_name, size, length = generator or "composed", nodes, duration
+    if generator is not None and generator not in GENERATORS:
+        raise UserInputError(f"--generator: {generator!r} is not one of {', '.join(GENERATORS)}")
+    planted = None
     if mutant is not None:
-        planted = mutant_option(mutant, protocol)
-        options = {**planted.options, **options}
-        gen_name = generator or ("generic" if planted.generator == "figure8" else planted.generator)
-        size = nodes if nodes is not None else planted.nodes
-        length = duration if duration is not None else planted.duration_s
-    if gen_name not in GENERATORS:
-        raise UserInputError(f"--generator: {gen_name!r} is not one of {', '.join(GENERATORS)}")
+        # The mutant's own scenario (its generator, nemesis mix, disk model and workload,
+        # `Mutant.config`), so a seed here is the seed `make test` and docs/mutants.md name.
+        found = mutant_option(mutant, protocol)
+        gen_name = generator or found.generator
+        size = nodes if nodes is not None else found.nodes
+        length = duration if duration is not None else found.duration_s
+        planted = replace(found, options={**found.options, **options}, nodes=size, duration_s=length)
     if length is not None and length < MIN_DURATION_S:
         # Faults start about 1 s in and end 2.5-3 s before the run does (the quiet tail the
         # final reads need): a shorter run leaves no window for faults.
@@ -199,12 +203,15 @@ def run_search(protocol: str, *, seeds: int, start: int, options: dict[str, Any]
                              f"{MIN_DURATION_S:g} s (faults from ~1 s, then a 2.5-3 s quiet tail)")
     if out is not None and out.exists():
         raise UserInputError(f"--out {out}: already exists (a search never overwrites a folder)")
-    make = GENERATORS[gen_name]
-    kwargs: dict[str, Any] = {"nodes": size, "options": options or None}
-    if length is not None:
-        kwargs["duration_s"] = length
     try:
-        configs = [make(protocol, seed, **kwargs) for seed in range(start, start + seeds)]
+        if planted is not None:
+            configs = [planted.config(seed, generator) for seed in range(start, start + seeds)]
+        else:
+            make = GENERATORS[gen_name]
+            kwargs: dict[str, Any] = {"nodes": size, "options": options or None}
+            if length is not None:
+                kwargs["duration_s"] = length
+            configs = [make(protocol, seed, **kwargs) for seed in range(start, start + seeds)]
     except ConfigError as exc:
         raise UserInputError(str(exc).replace("scenario(seed=", "-o (seed=", 1)) from None
 

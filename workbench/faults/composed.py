@@ -26,7 +26,9 @@ often as the rates make them:
   between its durable write and its sends, between two of its records, or after its
   sends before its reply (issue 12);
 - leader stalls (off unless `leader_stalls` > 0), aimed at the lease window: see
-  `_leader_stall`.
+  `_leader_stall`;
+- vote races (off unless `vote_races` > 0), aimed at a vote inside a lease at a
+  just-adopted term: see `_vote_race`.
 
 The result is plain `faults:` data (explicit timed partitions, node faults, clocks,
 clock changes and link windows): printed, stored with the run, replayed by
@@ -98,6 +100,41 @@ class NemesisMix:
     stall_delay_et: tuple[float, float] = (0.05, 1.0)
     """Extra delay of the stall's held-back messages (election timeouts): old-term
     votes and replies arriving after the resumed leader's heartbeat."""
+    vote_races: float = 0.0
+    """Attacks on the vote a lease forbids, per second (`_vote_race`); off by default,
+    drawn after everything else (the leader stalls included), so the scenarios of
+    existing seeds stay as they were. One race at a time: a race drawn while the last
+    one runs is skipped."""
+    race_unseat_et: float = 2.0
+    """The race's first step (election timeouts): the highest-numbered node is cut off,
+    so that if it leads the others elect one of themselves."""
+    race_pause_et: tuple[float, float] = (3.0, 4.5)
+    """The raced leader's pause (election timeouts): both followers time out and keep
+    pre-voting, so the held links carry several pre-votes and grants. Measured on
+    `raft:lease_vote_by_term` (its workload, 12 s runs, seeds 0-99): 2-3 caught it in 7
+    seeds, 3-4.5 in 15."""
+    race_open_et: tuple[float, float] = (0.1, 0.15)
+    """How long after the resume the raced leader keeps its link to the follower that
+    acks it (election timeouts): its heartbeat and the ack, no more. A later round
+    that reaches the follower after it adopted the new term draws a reply of that term,
+    which deposes the old leader before it serves a stale read (0.1-0.2: 14 seeds of
+    100 caught, 0.1-0.15: 15)."""
+    race_cut_et: tuple[float, float] = (1.0, 2.0)
+    """How long the raced leader stays isolated after the resume (election timeouts):
+    past its lease, which it spends serving reads."""
+    race_hold_from_et: float = 0.5
+    """When, after the pause starts (election timeouts), the links into the highest-
+    numbered node start holding what they carry (before either follower's lease ends)."""
+    race_delay_et: tuple[float, float] = (0.2, 0.5)
+    """Extra delay of every message on the highest-numbered node's links just after the
+    resume (election timeouts), each drawn uniformly in a range drawn from this one, so
+    a RequestVote may arrive after a reply sent later. Longer than `race_open_et`: no
+    message of the new term reaches the follower while the old leader can still hear
+    of it."""
+    race_window_et: float = 0.08
+    """How long that delay window lasts (election timeouts): it covers the new
+    candidate's RequestVote and replies, not the vote that comes back or the new
+    leader's first entries (0.3 caught as often, 15 seeds of 100, but slows both)."""
 
 
 def _times(rng: random.Random, rate: float, start: float, stop: float) -> list[float]:
@@ -207,6 +244,14 @@ def composed_faults(rng: random.Random, nodes: int, *, duration_s: float, electi
         _leader_stall(rng, at, stop=stop, et=et, ids=ids, mix=mix, partitions=partitions,
                       node_faults=node_faults, links=links)
 
+    # Last again (after the leader stalls), for the same reason.
+    free_at = start
+    for at in _times(rng, mix.vote_races, start, stop):
+        if at < free_at:
+            continue  # one race at a time: a second pause would hit the old leader again
+        free_at = _vote_race(rng, at, stop=stop, et=et, ids=ids, mix=mix, partitions=partitions,
+                             node_faults=node_faults, links=links)
+
     return {"partitions": partitions, "nodes": node_faults, "clocks": clocks,
             "clock_changes": clock_changes, "links": links}
 
@@ -243,6 +288,69 @@ def _leader_stall(rng: random.Random, at: float, *, stop: float, et: float, ids:
         window["nodes"] = [rng.choice(ids)]
     if window["at"] < stop:
         links.append(window)
+
+
+def _vote_race(rng: random.Random, at: float, *, stop: float, et: float, ids: list[int], mix: NemesisMix,
+               partitions: list[dict[str, Any]], node_faults: list[dict[str, Any]],
+               links: list[dict[str, Any]]) -> float:
+    """One attack on the promise a lease rests on (issue 11; thesis §4.2.3, §6.4.1): a
+    follower F that acked leader L does not vote inside L's lease, whatever the term.
+    Aimed at 3 nodes and at `raft:lease_vote_by_term`'s interleaving
+    (tests/scenarios/raft_lease_vote_after_term_adoption.txt), which needs, at F and in
+    this order: F grants G's pre-vote (L silent for a lease); F sends its own pre-vote;
+    L's heartbeat arrives and F acks it; G, a candidate by now, rejects F's pre-vote
+    with its new term, which F adopts (clearing its vote); G's RequestVote of that same
+    term arrives. Then G must commit a write and L serve a read of the old value inside
+    the lease. Random timing almost never lines this up (0 of 150 seeds under the
+    leader stalls), so each step is laid out as faults (`ids[-1]` = node g):
+
+    - g is cut off for `race_unseat_et`, then rejoins: if it led, one of the others
+      now does. The rest is aimed at `leader` L, and `bridge` aimed at L cuts it from
+      the highest-numbered other node, g: so G = g, F = the third node.
+    - L is paused for `race_pause_et`, isolated meanwhile (its followers' requests are
+      lost rather than held for its resume, where a write would lengthen F's log past
+      G's and F would refuse G whatever the lease), and cut from g from then on.
+    - From `race_hold_from_et` into the pause until just before the resume, the links
+      into g hold what they carry (TCP-like, delivered at the heal): F's pre-votes
+      and F's grants of g's pre-votes pile up, so neither becomes a candidate while
+      L sleeps; g's pre-votes still reach F.
+    - At the release g (now before L's heartbeat reaches F) sees F's grant and F's
+      pre-votes in some order: a pre-vote after the grant is rejected with the new
+      term. Every message on g's links is then held back `race_delay_et` for
+      `race_window_et`, so its replies reach F after L's heartbeat, and the
+      RequestVote may trail the rejection.
+    - L keeps its link to F for `race_open_et` after the resume (heartbeat, ack: a
+      fresh lease) and is then isolated for `race_cut_et`: no reply of the new term
+      deposes it, and it serves its clients' reads from the lease until it runs out.
+
+    The correct protocol refuses that vote (F heard from L within the minimum election
+    timeout): the mutant's scenario without the bug finds nothing in 1,000 seeds
+    (docs/mutants.md). Returns the time the next race may start."""
+    g = ids[-1]
+    others = ids[:-1]
+    partitions.append({"shape": "isolate", "node": g, "at": at, "duration": _span(at, mix.race_unseat_et * et, stop)})
+    at = round(at + (mix.race_unseat_et + 1.0) * et, 4)
+    pause = rng.uniform(*mix.race_pause_et) * et
+    resume = at + pause
+    opened = resume + rng.uniform(*mix.race_open_et) * et
+    healed = resume + rng.uniform(*mix.race_cut_et) * et
+    low, high = sorted(rng.uniform(*mix.race_delay_et) * et * 1000.0 for _ in range(2))
+    if resume >= stop:
+        return stop
+    node_faults.append({"kind": "pause", "node": "leader", "at": at, "duration": _span(at, pause, stop)})
+    partitions.append({"shape": "isolate", "node": "leader", "at": at, "duration": _span(at, pause, stop)})
+    partitions.append({"shape": "bridge", "node": "leader", "at": at, "duration": _span(at, healed - at, stop)})
+    held_from = at + mix.race_hold_from_et * et
+    release = resume - 0.0005  # just before L's heartbeat: L's own sends to g are never held
+    if release > held_from:
+        partitions.append({"shape": "one-way", "from": others, "to": [g], "hold": True, "at": round(held_from, 4),
+                           "duration": _span(held_from, release - held_from, stop)})
+    links.append({"at": round(release, 4), "duration": _span(release, mix.race_window_et * et, stop),
+                  "delay_low_ms": round(low, 3), "delay_high_ms": round(high, 3), "delay_p": 1.0, "nodes": [g]})
+    if opened < stop:
+        partitions.append({"shape": "isolate", "node": "leader", "at": round(opened, 4),
+                           "duration": _span(opened, healed - opened, stop)})
+    return healed + et
 
 
 _STARTS = {"partition_start", "crash", "pause", "link_start"}

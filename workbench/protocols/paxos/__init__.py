@@ -47,7 +47,9 @@ scout; PMS §3 "phase 1 for infinitely many instances") and then phase 2 per slo
   the same for every protocol; issue 14).
 - `leases: true`: the leader answers reads locally while a majority acked a heartbeat
   it sent less than a lease ago (PMMC §3 "read-only commands"; Chubby's master
-  lease); the lease is the election timeout shrunk by the clock drift bound.
+  lease); the lease is the election timeout shrunk by the clock drift bound. A read
+  waits until every decided slot (and every slot phase 1 recovered) is applied, not
+  for the leader's own undecided proposals, which no client has seen acknowledged.
 - `single_decree: true`: basic (Synod) Paxos per command — the leader runs phase 1 for
   each slot before its phase 2 (PMS §2.2), two round trips per op: the cost
   Multi-Paxos saves (PMS §3).

@@ -31,6 +31,7 @@ class Learner:
     """Decided values, the applied point and the checkpoint below it."""
 
     decided: dict[int, Value]
+    decided_until: int  # one past the highest slot decided here (lease reads wait for it)
     next_apply: int  # every slot below it is decided and applied
     checkpoint_slot: int  # every slot below it is chosen, applied and forgotten
     _checkpoint: Checkpoint
@@ -77,6 +78,8 @@ class Learner:
             return
         self.decided[slot] = value
         self.persist(PutItem("decided", slot, value))
+        if slot >= self.decided_until:
+            self.decided_until = slot + 1
         if slot > self.max_slot:
             self.max_slot = slot
         if self._audit is not None:

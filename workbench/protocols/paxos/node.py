@@ -103,6 +103,7 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         self.max_slot = max(max(self.accepted, default=-1), max(self.decided, default=-1),
                             self.checkpoint_slot - 1)
         self.max_round = max([self.promised[0], *(b[0] for b, _ in self.accepted.values())])
+        self.decided_until = max(max(self.decided, default=-1) + 1, self.checkpoint_slot)
 
         # ---- proposer / election, volatile
         self.role: Role = FOLLOWER
@@ -127,6 +128,7 @@ class PaxosNode(Proposer, Acceptor, Learner, Node):
         self.lease_echo: dict[NodeId, float] = {}
         self.lease_until = -math.inf
         self.lease_reads: list[tuple[int, ClientRequest, NodeId]] = []
+        self.read_floor = 0  # set when we lead: every slot phase 1 recovered lies below it
         self.catchup_sent: dict[NodeId, tuple[int, float]] = {}
         self._hb_commit = 0  # the commit point the last heartbeat carried
         # Per peer: (checkpoint slot, time) of the last Checkpoint sent, so duplicated

@@ -77,6 +77,7 @@ class Proposer:
     lease_echo: dict[NodeId, float]
     lease_until: float
     lease_reads: list[tuple[int, ClientRequest, NodeId]]
+    read_floor: int
     catchup_sent: dict[NodeId, tuple[int, float]]
 
     # ================================================================== phase 1
@@ -159,6 +160,9 @@ class Proposer:
                         entry = None  # BUG: an accepted, maybe chosen, value refilled as a gap
                     # The highest-ballot accepted value (P2c), or a no-op for a gap.
                     self._propose(slot, entry[1] if entry is not None else None, now)
+        # A value a previous leader acknowledged sits in a slot phase 1 recovered, which
+        # we may not know is decided yet: lease reads wait for all of them (_lease_read).
+        self.read_floor = self.next_slot
         self._send_heartbeats(now)
         self.set_timer(HEARTBEAT, self._hb)
         for waiting in list(self.waiting.values()):
@@ -371,11 +375,17 @@ class Proposer:
     def _lease_read(self, request: ClientRequest, origin: NodeId) -> None:
         """A read served by the leaseholder without the log (PMMC §3, read-only commands).
 
-        Every write acknowledged before the read arrived sits in a slot below
-        next_slot (no other leader can exist during the lease), so the read waits
-        until those are applied.
+        No other leader can exist during the lease, so every write acknowledged before
+        the read arrived is either one we decided (a slot below `decided_until`: we
+        answer a client only after deciding its slot) or one a previous leader decided
+        (a slot phase 1 recovered, below `read_floor`). The read waits until those are
+        applied. It does not wait for our own undecided proposals: none of them was
+        acknowledged, so each is concurrent with the read, which may come before it
+        (as Raft's ReadIndex takes the commit index, not the last log index, §6.4).
+        Waiting for them (`next_slot`, as before) starved reads behind a write that
+        could not commit, e.g. at a leader cut off from its followers.
         """
-        read_index = self.next_slot
+        read_index = max(self.read_floor, self.decided_until)
         if self.next_apply >= read_index:
             self._deliver(request, origin, Outcome(True, self.sm.read(request.key)))
         else:
