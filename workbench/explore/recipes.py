@@ -230,7 +230,7 @@ RECIPES: tuple[Recipe, ...] = (
     # while nodes 0 and 1 elect; a deviation writes x=11 there, another reads at node 2.
     Recipe("paxos:long_lease", {"clients": 3, "ops": 2, "cuts": 2}, max_depth=60, bounded=2, budget=2000,
            clients_last=True, options=PAXOS_LEASE_TIMEOUTS, prefix=PAXOS_LEASE_ISOLATED,
-           seeds_to_catch="0 of 30-40 under six composed mixes (gated by a scripted schedule)"),
+           seeds_to_catch="6 / 6 / 6 from starts 0 / 1000 / 2000 (composed, leader stalls, timeouts 150-600 ms; before the lease-read rule 0 of 30-40)"),
     # The stale lease read at 3 nodes (issue 13 Must show): from RAFT_LEASE_PAUSED the
     # search has both election timers fire, node 1 grant node 2's pre-vote, node 0
     # resume and renew its lease with node 1's ack, node 1 adopt term 2 from node 2's
