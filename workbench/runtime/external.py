@@ -121,6 +121,11 @@ class ExternalRuntime:
         # init / topology replies: msg_id -> (node, its future)
         self._control: dict[int, tuple[int, asyncio.Future[dict[str, Any]]]] = {}
         self._crashed_by_fault: dict[int, int] = {}
+        # Nodes a crash fault killed whose exit has not been seen yet. Not the same as
+        # `_crashed_by_fault`: the restart may come first (on Ray, under load, the exit
+        # is reported by a poll that can trail the kill by more than the crash lasts),
+        # and that exit must not count as the node's own (`node_exit`).
+        self._kills_unseen: set[int] = set()
         self._paused_by_fault: dict[int, int] = {}
         self._restarts: set[asyncio.Task[None]] = set()
         self._stopping = False
@@ -356,6 +361,9 @@ class ExternalRuntime:
         for target, future in list(self._control.values()):
             if target == i and not future.done():
                 future.set_exception(ConnectionError(code))
+        if i in self._kills_unseen:
+            self._kills_unseen.discard(i)
+            return
         if self._stopping or i in self._crashed_by_fault.values():
             return
         self._log(f"{node.name}: exited on its own with code {code}")
@@ -415,6 +423,8 @@ class ExternalRuntime:
         elif event.kind == "crash":
             node = resolve_node(event.spec.node, members, leader=None, rng=self.fault_rng)  # type: ignore[attr-defined]
             self._crashed_by_fault[event.fault_id] = node
+            if self.nodes[node].exit_code is None:  # running: its exit is ours, not its own
+                self._kills_unseen.add(node)
             self.nodes[node].kill()
             record["node"] = node
         elif event.kind == "restart":
