@@ -209,6 +209,8 @@ def saturation_run(protocol: str, clients: int, duration_s: float, client_actors
         "messages_sent": stats["messages_sent"],
         "startup_s": stats["startup_s"],
         "leaders": sum(1 for r in result.trace if r["kind"] == "leader"),
+        "slip_p99_ms": stats["timing"]["timer_slip_p99_ms"],
+        "late_p99_ms": stats["timing"]["delivery_late_p99_ms"],
         "result": result,
         "config": config,
     }
@@ -297,7 +299,7 @@ def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | N
     print(f"batched proposals (raft.propose_batch_ms): {'ON' if batched else 'off'}")
     print(f"  {'in flight':>9}  {'PySyncObj ops/s':>15}  {'ours ops/s':>10}  {'ratio':>6}  "
           f"{'CPU us/op theirs':>16}  {'ours':>6}  {'leader':>6}  {'calls/op':>8}  {'p50 ms':>7}  {'leaders':>7}  "
-          f"{'load 1/5/15':>14}")
+          f"{'load 1/5/15':>14}  {'slip/late p99 ms':>16}")
     for _ in range(repeat):
         for in_flight in loads:
             before = load_average()
@@ -314,7 +316,8 @@ def compare_with_pysyncobj(loads: list[int], duration_s: float, address: str | N
                   f"{theirs['cpu_us_per_ok']:>16,.0f}  {run['cpu_us_per_ok']:>6,.0f}  "
                   f"{run['busiest_us_per_ok']:>6,.0f}  "
                   f"{run['calls_per_ok']:>8.3f}  {run['p50_ms'] or float('nan'):>7.0f}  {run['leaders']:>7}  "
-                  f"{before:>14}  ({run['ok']:,} ok, {run['info']:,} info)", flush=True)
+                  f"{before:>14}  {run['slip_p99_ms'] or 0:>7.0f}/{run['late_p99_ms'] or 0:<8.0f}"
+                  f"  ({run['ok']:,} ok, {run['info']:,} info)", flush=True)
             if check_sample:
                 print("    " + linearizability_of_sample(run, check_sample), flush=True)
 

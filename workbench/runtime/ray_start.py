@@ -25,6 +25,7 @@ from workbench.errors import UserInputError
 from workbench.runtime.ray_session import (
     AGENT_TIMEOUT_MS,
     LOOPBACK,
+    WORKER_NICENESS,
     WORKER_REGISTER_TIMEOUT_S,
     default_token_path,
     join_token_env,
@@ -52,6 +53,7 @@ def ensure_token(new_token: bool, where: str) -> None:
     changes = join_token_env(where)  # checks it exists and is private
     changes["RAY_agent_register_timeout_ms"] = str(AGENT_TIMEOUT_MS)
     changes["RAY_worker_register_timeout_seconds"] = str(WORKER_REGISTER_TIMEOUT_S)
+    changes["RAY_worker_niceness"] = str(WORKER_NICENESS)
     if changes.get("RAY_AUTH_MODE") is None:
         raise UserInputError("ray_start: RAY_AUTH_MODE=disabled: the workbench starts no "
                              "cluster without authentication")
