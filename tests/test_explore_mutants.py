@@ -24,7 +24,7 @@ from workbench.scenario.script import Script, parse_script
 
 SNAPSHOTS = ("raft:snapshot_no_truncate", "raft:snapshot_order_reversed")
 CHEAP = ("raft:vote_not_persisted", "paxos:skip_phase1", "raft:snapshot_no_truncate",
-         "paxos:slot_ignores_accepted")
+         "paxos:slot_ignores_accepted", "raft:batch_reads_ride_writes")
 FIGURE8 = Path(__file__).parent / "scenarios" / "raft_figure8_commit_old_term.txt"
 
 
@@ -106,6 +106,22 @@ def test_slot_ignores_accepted_is_found_by_one_crash_and_correct_paxos_is_not() 
     assert any("INVARIANT VIOLATED: two values chosen" in line for out in outputs for line in out)
     clean = _without_bug(recipe)
     assert clean.violation is None and clean.enumerated_all, clean.summary()  # type: ignore[union-attr]
+
+
+def test_batched_reads_riding_writes_are_found_with_two_clients_at_one_node_and_replay() -> None:
+    """raft.propose_batch_ms: the isolated old leader gets a read and a write in one batch
+    (process 3 sits beside node 0, `client 0 ... process=3`) and the bug answers the read
+    at once from its stale state. The correct batch path (one confirmation round for
+    the batch's reads) is not fooled in the same budget."""
+    recipe = BY_MUTANT["raft:batch_reads_ride_writes"]
+    result = recipe.run()
+    assert result.violation == "history not linearizable", result.summary()
+    assert len(result.deviations) == 2  # type: ignore[union-attr]
+    script = to_script(result, Path("counterexample.txt"))  # type: ignore[arg-type]
+    assert any(d.kwargs.get("process") == "3" for d in script.directives)
+    assert _violated(run_script(script))
+    clean = _without_bug(recipe)
+    assert clean.violation is None, clean.summary()
 
 
 def _without_bug(recipe: Recipe) -> Result | BoundedResult:

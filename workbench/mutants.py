@@ -179,6 +179,11 @@ CATALOGUE: tuple[Mutant, ...] = (
     _m("raft", "read_index_no_confirm", "§6.4: ReadIndex served without its heartbeat round",
        fast=False, options={"read_mode": "read_index", "check_quorum": False}, mix=LEASE_STALLS,
        budget=30),
+    # Batched proposals (issue 17): the batch path's own read rule, under the same stalls
+    # and without CheckQuorum for the same reason as `read_index_no_confirm`.
+    _m("raft", "batch_reads_ride_writes", "§6.4: a batch's reads answered on its writes' unacked AppendEntries",
+       fast=False, options={"read_mode": "read_index", "check_quorum": False, "propose_batch_ms": 0.0},
+       mix=LEASE_STALLS, budget=30),
     # The default mix caught it from seed 0 (after 8) but not in 40 seeds from 1000 or
     # 2000; the aimed stalls do (docs/mutants.md).
     _m("raft", "long_lease", "§6.4.1: a lease 10x the minimum election timeout",

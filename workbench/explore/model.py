@@ -79,11 +79,14 @@ class Scope:
         """Client `process`'s op number `index`: writes of unique values, then reads.
 
         Even ops write (value 10*process + index + 1, unique in the history so the
-        checker can tell writes apart), odd ops read; all on one key.
+        checker can tell writes apart), odd ops read; all on one key. Process p sits at
+        node p mod nodes: with more clients than nodes, some node has two.
         """
+        node = process % self.nodes
+        where = [str(node)] if node == process else [str(node), f"process={process}"]
         if index % 2 == 0:
-            return [str(process), "write", "x", str(10 * process + index + 1)]
-        return [str(process), "read", "x"]
+            return [*where[:1], "write", "x", str(10 * process + index + 1), *where[1:]]
+        return [*where[:1], "read", "x", *where[1:]]
 
 
 @dataclass
@@ -415,8 +418,10 @@ def apply(state: State, command: str, args: list[str]) -> None:
         state.cuts += 1
     elif command == "pause":
         state.pauses += 1
-    elif command == "client" and int(args[0]) < len(state.next_op):
-        state.next_op[int(args[0])] += 1
+    elif command == "client":
+        process = int(next((w[8:] for w in args if w.startswith("process=")), args[0]))
+        if process < len(state.next_op):
+            state.next_op[process] += 1
     if state.lease_check:
         problem = lease_overlap(world)
         if problem:

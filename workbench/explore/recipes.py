@@ -120,6 +120,13 @@ RAFT_SUFFIX = RAFT_STABLE + ";client 1 write x 12;deliver #41;cut 0 1;cut 0 2;cl
 # holding index 4 of the same term, keeps it behind the snapshot.
 RAFT_STALLED = (RAFT_STABLE + ";client 0 write x 3;client 1 write x 12;deliver #43;deliver #41;"
                 "deliver #42;deliver #44;deliver #45;cut 0 2")
+# Batched proposals (raft.propose_batch_ms 0; each `advance 0` fires a batch timer):
+# node 0 leads term 1 with x=1 committed, is cut from both followers and keeps leading
+# (CheckQuorum off); node 1 wins term 2 with node 2's vote and commits x=11, acked to
+# client 1; a millisecond passes, so a later read is strictly after that write.
+RAFT_BATCH_ISOLATED = ("advance 150;timer 0 election;stabilize;client 0 write x 1;advance 0;stabilize;"
+                       "cut 0 1;cut 0 2;advance 150;timer 1 election;stabilize;"
+                       "client 1 write x 11;advance 0;stabilize;advance 1")
 # Paxos, fast elections: node 2 leads after this opening, x=1 decided everywhere.
 PAXOS_STABLE = "advance 75;stabilize;client 0 write x 1;stabilize"
 # ... and then cut off from both followers (client 2 sits at the old leader).
@@ -175,6 +182,11 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("raft:read_index_no_confirm", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="4 / 1 / 8 from starts 0 / 1000 / 2000 (composed, leader stalls)"),
+    # Two clients at the isolated old leader (process 3 sits at node 0): a read and a
+    # write in one batch, and the bug answers the read from node 0's stale state.
+    Recipe("raft:batch_reads_ride_writes", {"clients": 4, "ops": 2, "cuts": 2}, max_depth=40, bounded=2,
+           budget=3000, clients_last=True, prefix=RAFT_BATCH_ISOLATED,
+           seeds_to_catch="6 / 1 / 1 from starts 0 / 1000 / 2000 (composed, leader stalls)"),
     Recipe("raft:long_lease", {"clients": 2, "ops": 3, "cuts": 2}, max_depth=40, bounded=2,
            budget=5000, clients_last=True, prefix=RAFT_STABLE_DEFAULT + ";cut 0 1;cut 0 2",
            seeds_to_catch="2 / 5 / 1 from starts 0 / 1000 / 2000 (composed, leader stalls)"),

@@ -446,7 +446,9 @@ def cmd_client(w: World, d: Directive) -> None:
     elif f != "read":
         raise UserInputError(f"client: unknown op {f!r} (read, write, cas)")
     w.seq += 1
-    process = i  # one client process per node; it sits beside it, as in Jepsen
+    # One client process per node by default, beside it as in Jepsen; `process=P` names
+    # another (two clients at one node: a batch holding a read and a write).
+    process = _int(d.kwargs.get("process", str(i)), "client process")
     request = ClientRequest(process, w.seq, f, key, value)  # type: ignore[arg-type]
     w.history.append({"process": process, "type": "invoke", "f": f, "key": key,
                       "value": list(value) if f == "cas" else value, "time": w.now})

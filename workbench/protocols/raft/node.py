@@ -501,8 +501,14 @@ class RaftNode(ReadOnly, ReplicationProgress, RaftLog, Node):
             # ReadIndex / lease reads of the batch share one read index and one round.
             reads = [item for item in proposed if item[0].f == "read"]
             if reads:
-                self._read_many(reads, now)
                 proposed = [item for item in proposed if item[0].f != "read"]
+                if proposed and self._bug == "batch_reads_ride_writes":
+                    # BUG: "the writes' AppendEntries confirm leadership", but the reads
+                    # are answered before any follower acks them (§6.4 step 3).
+                    for request, origin in reads:
+                        self._answer(origin, request, True, self.sm.read(request.key), None)
+                else:
+                    self._read_many(reads, now)
                 if not proposed:
                     return
         log, term, me = self.log, self.term, self.id

@@ -40,7 +40,7 @@ class RaftOptions:
     None (off) keeps every history."""
     bug: Literal["commit_old_term", "vote_not_persisted", "lease_vote_by_term", "read_index_no_confirm",
                  "long_lease", "log_not_persisted", "snapshot_no_truncate",
-                 "snapshot_order_reversed"] | None = None
+                 "snapshot_order_reversed", "batch_reads_ride_writes"] | None = None
     """Deliberate bugs, for proving the fault search can fail (the catalogue with the
     scenario that catches each is `workbench.mutants`): `commit_old_term` skips §5.4.2
     (counts replicas of old-term entries toward commit); `vote_not_persisted` never
@@ -53,7 +53,10 @@ class RaftOptions:
     (a crash loses them); `snapshot_no_truncate` keeps a conflicting log suffix after
     InstallSnapshot (§7: it must be discarded); `snapshot_order_reversed` writes an
     installed snapshot as three records, log_base and log before the snapshot, so a torn
-    write or a crash between them leaves a log indexed from a snapshot it does not follow."""
+    write or a crash between them leaves a log indexed from a snapshot it does not follow;
+    `batch_reads_ride_writes` (with `propose_batch_ms`) answers a batch's ReadIndex reads
+    at once when the batch also holds writes, taking the writes' AppendEntries for the
+    confirmation round (§6.4 step 3) without waiting for their acks."""
 
     def __post_init__(self) -> None:
         check_leader_options("raft", self, ("max_batch", "snapshot_threshold", "max_inflight"))
