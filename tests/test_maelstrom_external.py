@@ -104,6 +104,28 @@ def test_g_set_and_g_counter_converge() -> None:
     assert 0 < low <= high and counter["counter_bad_reads"] == 0 and counter["final_valid"] is True
 
 
+def test_a_timed_out_read_does_not_turn_the_counter_reads_into_bad_ones() -> None:
+    """An info read has no result, so the frame's `result` column of ints becomes float64
+    and 3 reads as 3.0; the g-counter check judged every such read "not an int" (a
+    sweep under `make test` beside a loaded suite: final_valid False, 3 bad reads of 0)."""
+    import pandas as pd
+
+    from workbench.maelstrom.checks import counter_check
+
+    rows = [("add", "ok", 3, None, 0, 1.0), ("read", "info", None, None, 1, 2.0),
+            ("read", "ok", None, 3, 0, 5.0), ("read", "ok", None, 3, 1, 6.0),
+            ("read", "ok", None, 2, 2, 7.0)]
+    frame = pd.DataFrame(rows, columns=["f", "type", "value", "result", "process", "invoke_time"])
+    assert frame["result"].dtype == "float64"
+    verdict = counter_check(frame, nodes=3)
+    assert verdict["counter_bounds"] == [3, 3]
+    assert verdict["counter_bad_reads"] == 1 and verdict["final_valid"] is False  # node 2 read 2
+    frame.loc[4, "result"] = 3.0
+    assert counter_check(frame, nodes=3)["final_valid"] is True
+    frame.loc[4, "result"] = 3.5
+    assert counter_check(frame, nodes=3)["counter_bad_reads"] == 1
+
+
 def test_lin_kv_proxy_through_the_lin_kv_service_is_linearizable() -> None:
     raw = experiment(example("lin_kv_proxy.py"), "lin-kv", duration_s=2.5, partition=(0.8, 1.0))
     summary = run(raw)

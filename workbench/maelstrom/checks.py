@@ -109,7 +109,21 @@ def counter_check(frame: pd.DataFrame, nodes: int) -> dict[str, Any]:
     high = low + int(adds.loc[adds["type"].eq("info"), "value"].sum())
     last = _last_reads(frame, nodes)
     bad = sum(1 for row in last.values()
-              if not isinstance(row["result"], int) or not low <= row["result"] <= high)
+              if (count := _whole_number(row["result"])) is None or not low <= count <= high)
     return {"counter_bounds": [low, high], "counter_bad_reads": bad,
             "nodes_without_final_read": nodes - len(last),
             "final_valid": bad == 0 and len(last) == nodes}
+
+
+def _whole_number(value: Any) -> int | None:
+    """A counter read as an int, or None if it is not a whole number. A frame's `result`
+    column that mixes ints with the None of an info read is float64 (0 reads as 0.0):
+    a run with one timed-out read had all its reads judged "not an int"."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return int(value)
+    return None
+
