@@ -150,6 +150,32 @@ def test_a_crash_whose_exit_is_reported_after_the_restart_is_not_a_node_exit() -
     assert ready and ready[-1] > restart
 
 
+class SlowKill(ExternalNodeOwner):
+    """An owner slow around a kill, as a loaded machine's Ray calls are: requests written
+    to the doomed incarnation queue behind the kill, and their batch goes out only after
+    the restart's `start` (`make test-loaded`: they reached the new process before its
+    init; the echo node, which learns its id from init, died: node_exit, init_failed)."""
+
+    async def apply(self, commands: list[bytes | str]) -> None:
+        if "kill" not in commands:
+            return await super().apply(commands)
+        await asyncio.sleep(0.5)  # > the clients' 400 ms timeout: each writes again meanwhile
+        await super().apply(commands)
+        await asyncio.sleep(0.5)
+        return None
+
+
+def test_a_restarted_node_gets_init_before_anything_sent_to_its_last_incarnation() -> None:
+    raw = experiment(ECHO_PARENT)
+    raw["faults"] = {"nodes": [{"kind": "crash", "node": 0, "at": 0.6, "duration": 0.1}]}
+    result, nodes = run_in_process(raw, owner=SlowKill)
+    kinds = [r["kind"] for r in result.trace]
+    assert "node_exit" not in kinds and "init_failed" not in kinds, f"seed {raw['seed']}: {result.trace}"
+    assert len(set(nodes[0].pids)) == 2
+    restart = next(r["time"] for r in result.trace if r["kind"] == "restart")
+    assert any(r["kind"] == "node_ready" and r["node"] == 0 and r["time"] > restart for r in result.trace)
+
+
 def test_remote_transport_in_process_reports_a_node_that_exits_at_once() -> None:
     raw = experiment(NODES / "exits_at_once.py", nodes=2)
     with pytest.raises(ExternalNodeError, match=r"exited with code 3 before answering init.*giving up"):

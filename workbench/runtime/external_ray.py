@@ -81,6 +81,12 @@ class RemoteNode:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        # What is still queued was written to the incarnation that exited (a restart waits
+        # for its exit, and writes stop once it is seen): lost, as anything sent to a
+        # crashed node. Sent on, it would reach the new process before its init, which
+        # Maelstrom's contract puts first (make test-loaded: a slow `apply` of the kill let
+        # the next batch, stale echoes, go out after this start; the echo node died).
+        self._commands.clear()
         answer = await self.actor.start.remote()
         if "error" in answer:
             raise OSError(answer["errno"], answer["error"])
