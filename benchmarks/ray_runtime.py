@@ -90,6 +90,8 @@ ray_session.WORKER_NICENESS), back to back:
                                        10,000     11,341  13,007   1.15x   1 leader,  slip p99    71 ms
   nice 0, three more rounds             1,000   4,453-4,681  6,630-8,952  1.42-1.99x
                                        10,000   8,180-10,999 15,046-16,918 1.37-1.89x
+  nice 0, quiet (load 2.8-3.0)          1,000      4,880  11,238   2.30x   1 leader,  slip p99     3 ms
+                                       10,000     28,994  33,746   1.16x   1 leader,  slip p99    13 ms
 Nothing here is asserted by a test: timings only print.
 """
 
