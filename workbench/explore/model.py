@@ -83,10 +83,10 @@ class Scope:
         node p mod nodes: with more clients than nodes, some node has two.
         """
         node = process % self.nodes
-        where = [str(node)] if node == process else [str(node), f"process={process}"]
+        named = [] if node == process else [f"process={process}"]
         if index % 2 == 0:
-            return [*where[:1], "write", "x", str(10 * process + index + 1), *where[1:]]
-        return [*where[:1], "read", "x", *where[1:]]
+            return [str(node), "write", "x", str(10 * process + index + 1), *named]
+        return [str(node), "read", "x", *named]
 
 
 @dataclass
@@ -407,7 +407,8 @@ def apply(state: State, command: str, args: list[str]) -> None:
     touched = touched_nodes(world, command, args)
     if command == "crash":
         touched = [int(args[0])]
-    COMMANDS[command](world, as_directive(0, command, args))
+    directive = as_directive(0, command, args)
+    COMMANDS[command](world, directive)
     state.dirty.update(touched)
     _stamp_new_messages(state, before)
     if command == "drop":
@@ -419,7 +420,7 @@ def apply(state: State, command: str, args: list[str]) -> None:
     elif command == "pause":
         state.pauses += 1
     elif command == "client":
-        process = int(next((w[8:] for w in args if w.startswith("process=")), args[0]))
+        process = int(directive.kwargs.get("process", args[0]))
         if process < len(state.next_op):
             state.next_op[process] += 1
     if state.lease_check:

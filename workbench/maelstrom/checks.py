@@ -126,4 +126,3 @@ def _whole_number(value: Any) -> int | None:
     if isinstance(value, float | np.floating) and float(value).is_integer():
         return int(value)
     return None
-
