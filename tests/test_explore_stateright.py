@@ -29,11 +29,12 @@ def test_stateright_scope_depth_ten_is_exhaustive_and_clean() -> None:
 
 @pytest.mark.slow
 def test_stateright_scope_with_ordered_links_closes_without_a_violation() -> None:
-    """Per-link FIFO (Stateright's `Network::new_ordered`): the space closes at 11,249
-    distinct states (12 CPU s measured), every state checked."""
+    """Per-link FIFO (Stateright's `Network::new_ordered`): the space closes at 13,587
+    distinct states (9 CPU s measured), every state checked. (11,249, then 11,299, while
+    the key merged links holding the same messages in another order.)"""
     result = explore(replace(STATERIGHT_PAXOS, fifo=True), max_depth=200, max_states=100_000)
     assert result.finished and result.violation is None, result.summary()
-    assert result.distinct == 11249, result.summary()
+    assert result.distinct == 13587, result.summary()
 
 
 @pytest.mark.slow

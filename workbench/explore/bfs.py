@@ -24,6 +24,7 @@ from workbench.explore.model import (
     successor,
     violation,
 )
+from workbench.explore.sleep import AWAKE, TransitionId, asleep_after, delivery_ids, quiet, wanted
 
 
 @dataclass
@@ -44,6 +45,9 @@ class Result:
     finished: bool = False  # the whole reachable space within max_depth was explored
     violation: str | None = None
     trace: list[tuple[str, list[str]]] = field(default_factory=list)
+    sleep_sets: bool = False  # partial-order reduction on (explore/sleep.py)
+    slept: int = 0  # transitions not run because they were asleep
+    reexpanded: int = 0  # cached states explored again for transitions that woke up
 
     @property
     def states_per_s(self) -> float:
@@ -57,21 +61,26 @@ class Result:
     def summary(self) -> str:
         verdict = f"VIOLATION ({self.violation}) in {len(self.trace)} steps" if self.violation else "no violation"
         status = "finished" if self.finished else "cut off"
+        reduction = (f"; sleep sets skipped {self.slept} transitions, re-expanded {self.reexpanded} states"
+                     if self.sleep_sets else "")
         return (f"{self.scope.protocol}: {verdict}; {self.distinct} distinct states, {self.states} transitions, "
                 f"max depth {self.max_depth}, {self.seconds:.1f} s ({self.cpu_seconds:.1f} s CPU; "
                 f"{self.states_per_s:.0f} states/CPU s, hashing {self.hash_seconds:.1f} CPU s = "
                 f"{self.hash_share:.0%}), {status}; "
-                f"exhaustive through depth {self.complete_depth} ({self.complete_distinct} states)")
+                f"exhaustive through depth {self.complete_depth} ({self.complete_distinct} states){reduction}")
 
 
 def explore(scope: Scope, *, max_depth: int = 30, budget_s: float | None = None,
             progress: Callable[[Result, int], None] | None = None,
-            cpu_budget_s: float | None = None, max_states: int | None = None) -> Result:
+            cpu_budget_s: float | None = None, max_states: int | None = None,
+            sleep_sets: bool = True) -> Result:
     """Breadth-first search of every schedule of `scope` up to `max_depth` transitions.
 
     Stops early after `budget_s` wall seconds, `cpu_budget_s` seconds of this process's
     CPU time (what a shared machine cannot inflate) or `max_states` distinct states
-    (what a test should bound by: it is the same on any machine)."""
+    (what a test should bound by: it is the same on any machine). `sleep_sets` skips
+    the second order of commuting deliveries (explore/sleep.py): the same distinct
+    states, fewer transitions."""
     # The cyclic garbage collector was ~30% of the CPU time: every successor allocates
     # thousands of objects (unpickled nodes), so the youngest generation fills every
     # few steps and older ones are rescanned as the frontier grows. Rarer collections
@@ -80,68 +89,157 @@ def explore(scope: Scope, *, max_depth: int = 30, budget_s: float | None = None,
     thresholds = gc.get_threshold()
     gc.set_threshold(100_000, 50, 100)
     try:
-        return _explore(scope, max_depth, budget_s, progress, cpu_budget_s, max_states)
+        return _Search(scope, max_depth, sleep_sets).run(budget_s, progress, cpu_budget_s, max_states)
     finally:
         gc.set_threshold(*thresholds)
 
 
-def _explore(scope: Scope, max_depth: int, budget_s: float | None,
-             progress: Callable[[Result, int], None] | None,
-             cpu_budget_s: float | None, max_states: int | None) -> Result:
-    started, cpu_started = time.perf_counter(), time.process_time()
-    clock = time.process_time
-    result = Result(scope)
-    root = initial_state(scope)
-    key = state_key(root)
-    seen = {hash(key)}  # 64-bit hashes: collisions are possible but rare (TLC fingerprints likewise)
-    # Frontier entries: (state, depth, index of the parent's trace node).
-    root.world.out = []
-    frontier: deque[tuple[State, int, int]] = deque([(root, 0, -1)])
-    parents: list[tuple[int, str, list[str]]] = []  # trace tree: (parent, command, args)
-    result.distinct = 1
-    ticks = 0
-    while frontier:
-        parent, depth, node = frontier.popleft()
-        if depth > result.complete_depth:  # every state at depth-1 was expanded: depth is complete
-            result.complete_depth, result.complete_distinct = depth, result.distinct
-        if depth >= max_depth:  # only the root can be: deeper states are never queued
-            continue
-        for command, args in enabled(parent, scope):
+@dataclass
+class _Entry:
+    """A state waiting to be expanded, with its place in the trace tree."""
+
+    state: State
+    depth: int
+    node: int  # index of its trace node in `_Search.parents`
+    key: int
+    # Re-expanding a cached state (sleep sets): only these transitions, from this sleep set.
+    only: frozenset[TransitionId] | None = None
+    sleeping: frozenset[TransitionId] = AWAKE
+
+
+@dataclass
+class _Cached:
+    """What the search keeps of a seen state under sleep sets (Godefroid 1996, §5.4)."""
+
+    sleeping: frozenset[TransitionId]  # transitions not (yet) explored from it
+    depth: int
+    expanded: bool = False
+
+
+class _Search:
+    def __init__(self, scope: Scope, max_depth: int, sleep_sets: bool) -> None:
+        self.scope, self.max_depth, self.sleep_sets = scope, max_depth, sleep_sets
+        self.result = Result(scope, sleep_sets=sleep_sets)
+        self.seen: set[int] = set()  # 64-bit hashes: collisions are possible but rare (TLC fingerprints likewise)
+        self.cached: dict[int, _Cached] = {}  # sleep sets only
+        self.frontier: deque[_Entry] = deque()
+        # Re-expansions and what they newly find at a depth the main frontier has
+        # already reached: done before the next entry of the frontier, so a level
+        # is complete when the frontier moves past it.
+        self.urgent: deque[_Entry] = deque()
+        self.level = 0
+        self.parents: list[tuple[int, str, list[str]]] = []  # trace tree: (parent, command, args)
+
+    def run(self, budget_s: float | None, progress: Callable[[Result, int], None] | None,
+            cpu_budget_s: float | None, max_states: int | None) -> Result:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        result = self.result
+        root = initial_state(self.scope)
+        key = hash(state_key(root))
+        self.seen.add(key)
+        if self.sleep_sets:
+            self.cached[key] = _Cached(AWAKE, 0)
+        root.world.out = []
+        self.frontier.append(_Entry(root, 0, -1, key))
+        result.distinct = 1
+        ticks = 0
+        while self.frontier or self.urgent:
+            if self.urgent:
+                entry = self.urgent.popleft()
+            else:
+                entry = self.frontier.popleft()
+                self.level = entry.depth
+                if entry.depth > result.complete_depth:  # every state at depth-1 was expanded: depth is complete
+                    result.complete_depth, result.complete_distinct = entry.depth, result.distinct
+            if entry.depth >= self.max_depth:  # only the root can be: deeper states are never queued
+                continue
+            if self._expand(entry):
+                _stop(result, started, cpu_started)
+                return result
+            ticks += 1
+            if progress is not None and ticks % 50 == 0:
+                progress(result, len(self.frontier))
+            if ((budget_s is not None and time.perf_counter() - started > budget_s)
+                    or (cpu_budget_s is not None and time.process_time() - cpu_started > cpu_budget_s)
+                    or (max_states is not None and result.distinct >= max_states)):
+                _stop(result, started, cpu_started)
+                return result
+        result.finished = True
+        result.complete_depth, result.complete_distinct = result.max_depth, result.distinct
+        _stop(result, started, cpu_started)
+        return result
+
+    def _expand(self, entry: _Entry) -> bool:
+        """Run the transitions of `entry`'s state; True on a violation (recorded in the result)."""
+        parent, depth, result, scope = entry.state, entry.depth, self.result, self.scope
+        clock = time.process_time
+        transitions = enabled(parent, scope)
+        if self.sleep_sets:
+            names = delivery_ids(parent)
+            if entry.only is None:
+                cached = self.cached[entry.key]
+                cached.expanded = True
+                sleeping = cached.sleeping
+                chosen = wanted(transitions, names, skip=sleeping)
+            else:
+                sleeping = entry.sleeping
+                chosen = wanted(transitions, names, only=entry.only)
+                result.reexpanded += 1
+            result.slept += len(transitions) - len(chosen)
+        else:
+            sleeping, chosen = AWAKE, [(command, args, None) for command, args in transitions]
+        explored: list[TransitionId] = []  # quiet deliveries explored from `parent` so far
+        for command, args, name in chosen:
             state = successor(parent, command, args)
             result.states += 1
             replied = command in ("deliver", "advance", "client", "restart")
             problem = violation(state, replied and _new_reply(state))
             if problem is not None:
-                parents.append((node, command, args))
+                self.parents.append((entry.node, command, args))
                 prefix = [(c, list(a)) for c, a in scope.prefix]
-                result.violation, result.trace = problem, prefix + _path(parents, len(parents) - 1)
+                result.violation, result.trace = problem, prefix + _path(self.parents, len(self.parents) - 1)
                 result.max_depth = max(result.max_depth, depth + 1)
-                _stop(result, started, cpu_started)
-                return result
+                return True
             t0 = clock()
             key = hash(state_key(state))
             result.hash_seconds += clock() - t0
-            if key in seen:
+            child_sleeping = AWAKE
+            if name is not None and quiet(parent, state):
+                child_sleeping = asleep_after(name, sleeping, explored)
+                explored.append(name)
+            if key in self.seen:
+                if self.sleep_sets:
+                    self._seen_again(key, state, entry, command, args, child_sleeping)
                 continue
-            seen.add(key)
+            self.seen.add(key)
             result.distinct += 1
-            parents.append((node, command, args))
+            self.parents.append((entry.node, command, args))
             result.max_depth = max(result.max_depth, depth + 1)
-            if depth + 1 < max_depth:  # a state at the depth bound is checked and counted, never expanded:
-                frontier.append((state, depth + 1, len(parents) - 1))  # keeping it would only cost memory
+            if self.sleep_sets:
+                self.cached[key] = _Cached(child_sleeping, depth + 1)
+            if depth + 1 < self.max_depth:  # a state at the depth bound is checked and counted, never expanded:
+                child = _Entry(state, depth + 1, len(self.parents) - 1, key)  # keeping it would only cost memory
+                (self.urgent if depth + 1 <= self.level else self.frontier).append(child)
         parent.blobs = {}  # fully expanded: its node copies are not needed again
-        ticks += 1
-        if progress is not None and ticks % 50 == 0:
-            progress(result, len(frontier))
-        if ((budget_s is not None and time.perf_counter() - started > budget_s)
-                or (cpu_budget_s is not None and time.process_time() - cpu_started > cpu_budget_s)
-                or (max_states is not None and result.distinct >= max_states)):
-            _stop(result, started, cpu_started)
-            return result
-    result.finished = True
-    result.complete_depth, result.complete_distinct = result.max_depth, result.distinct
-    _stop(result, started, cpu_started)
-    return result
+        return False
+
+    def _seen_again(self, key: int, state: State, entry: _Entry, command: str, args: list[str],
+                    sleeping: frozenset[TransitionId]) -> None:
+        """A cached state reached by another path, with sleep set `sleeping` (§5.4): what
+        slept there before but is awake now must still be explored from it."""
+        cached = self.cached[key]
+        if cached.sleeping <= sleeping:
+            return  # everything awake now was (or will be) explored from it
+        woken = cached.sleeping - sleeping
+        cached.sleeping = cached.sleeping & sleeping
+        if not cached.expanded:
+            return  # it will be expanded with the smaller sleep set
+        if cached.depth >= self.max_depth:
+            return
+        # Explore the woken transitions from this copy of the state (the same canonical
+        # state; its own path names its messages, so its trace node is this path).
+        self.parents.append((entry.node, command, list(args)))
+        self.urgent.append(_Entry(state, cached.depth, len(self.parents) - 1, key, woken, cached.sleeping))
 
 
 def _stop(result: Result, started: float, cpu_started: float) -> None:

@@ -67,6 +67,8 @@ def explore_command(
     seed: Annotated[int, typer.Option(help="seed of the cores' rngs (their timeouts)")] = 0,
     horizon_ms: Annotated[float | None, typer.Option(help="time may not pass this instant (closes the state space)")] = None,
     budget_s: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    sleep_sets: Annotated[bool, typer.Option(
+        help="skip the second order of commuting deliveries (same states, fewer transitions)")] = True,
     bounded: Annotated[int | None, typer.Option(help="schedule-bounded mode: at most K deviations from the default order")] = None,
     runs: Annotated[int, typer.Option(help="bounded mode: enumerate this many runs, then sample")] = 2000,
     clients_last: Annotated[bool, typer.Option(help="bounded mode: client ops only as deviations (late reads)")] = False,
@@ -140,7 +142,7 @@ def explore_command(
         bar.set_postfix(frontier=frontier, depth=result.max_depth, refresh=False)  # type: ignore[attr-defined]
         bar.refresh()
 
-    result = explore(scope, max_depth=max_depth, budget_s=budget_s, progress=progress)
+    result = explore(scope, max_depth=max_depth, budget_s=budget_s, progress=progress, sleep_sets=sleep_sets)
     bar.close()
     typer.echo(result.summary())
     if result.violation:

@@ -115,6 +115,9 @@ class State:
     # successor starts from its parent's (shared, read only) and re-canonicalizes only
     # the fields that differ (`==`, in C): most steps change none of them.
     checker_parts: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    # Links deliver in send order (`Scope.fifo`): then the order of the messages on a
+    # link is state (it decides which one may go next), not only which messages fly.
+    fifo: bool = False
 
 
 def node_key(world: World, i: int) -> int:
@@ -157,7 +160,8 @@ def prefix_from_script(directives: list[Directive], steps: int | None) -> tuple[
 def initial_state(scope: Scope) -> State:
     world = World()
     COMMANDS["cluster"](world, scope.cluster_directive())
-    state = State(world, next_op=[0] * scope.clients, lease_check=scope.lease_check and scope.protocol == "raft")
+    state = State(world, next_op=[0] * scope.clients, lease_check=scope.lease_check and scope.protocol == "raft",
+                  fifo=scope.fifo)
     state.node_keys = [node_key(world, i) for i in range(scope.nodes)]
     _stamp_new_messages(state, 0)
     for command, args in scope.prefix:
@@ -315,7 +319,7 @@ def successor(parent: State, command: str, args: list[str]) -> State:
         world.nodes[i], world.storages[i] = _loads(blob)
     child = State(world, dict(parent.sent_at), parent.crashes, parent.cuts, parent.drops,
                   list(parent.next_op), list(parent.node_keys), dirty=set(parent.dirty),
-                  pauses=parent.pauses, lease_check=parent.lease_check)
+                  pauses=parent.pauses, lease_check=parent.lease_check, fifo=parent.fifo)
     apply(child, command, args)
     child.checker_parts = parent.checker_parts  # compared against, never changed (`state_key`)
     return child
@@ -461,7 +465,7 @@ def state_key(state: State) -> Any:
         state.node_keys[i] = node_key(world, i)
     state.dirty.clear()
     nodes = tuple(state.node_keys)  # per-node fingerprints (`node_key`)
-    flight = frozenset(Counter(
+    flight = _flight_key(state) if state.fifo else frozenset(Counter(
         (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
     history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
@@ -478,6 +482,20 @@ def state_key(state: State) -> Any:
                      for paused, pending in zip(world.paused, world.pending, strict=True))
         key = (*key, state.pauses, held, tuple(world.armed))
     return key
+
+
+def _flight_key(state: State) -> Any:
+    """In-flight messages over FIFO links: each link's messages in send order.
+
+    A multiset would merge two states whose link holds the same messages in another
+    order, though only the head of a link may be delivered: their futures differ. (It
+    did, until 2026-12-07: the closed FIFO Stateright scope has 13,587 distinct
+    states, not the 11,299 the multiset key counted.)"""
+    now, sent_at = state.world.now, state.sent_at
+    links: dict[tuple[int, int], list[tuple[Any, float]]] = {}
+    for m in state.world.flight:  # in send order (ids grow)
+        links.setdefault((m.src, m.dst), []).append((m.message, now - sent_at.get(m.id, now)))
+    return frozenset((link, tuple(queue)) for link, queue in links.items())
 
 
 def _checker_key(state: State) -> Any:
