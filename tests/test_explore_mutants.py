@@ -62,7 +62,9 @@ def test_skip_phase1_is_found_by_two_deviations_and_replays() -> None:
 
 
 @pytest.mark.parametrize(("protocol", "options", "distinct"), [
-    ("raft", {}, 3048), ("raft", {"read_mode": "lease"}, 3065),
+    # raft: 3,048 and 3,065 while the state key's 64-bit fingerprint could not tell a
+    # PreVote from a RequestVote with equal fields (core/canonical.py keeps types now).
+    ("raft", {}, 3052), ("raft", {"read_mode": "lease"}, 3069),
     # paxos: 4,369 before main split the core into a package (workbench/protocols/paxos/).
     ("paxos", {}, 4723)])
 def test_correct_cores_small_scope_is_exhaustive_and_clean(protocol: str, options: dict[str, str],

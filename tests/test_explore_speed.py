@@ -8,6 +8,7 @@ pinned distinct-state counts (tests/test_explore_mutants.py) must not move.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -32,8 +33,10 @@ def _reference(value: Any) -> Any:
         return frozenset(_reference(v) for v in value)
     if hasattr(value, "__self__") and hasattr(value, "__func__"):
         return value.__func__.__qualname__
+    if type(value).__hash__ not in (None, object.__hash__) and dataclasses.is_dataclass(value):
+        return (type(value).__qualname__, tuple(_reference(getattr(value, f.name)) for f in dataclasses.fields(value)))
     if type(value).__hash__ not in (None, object.__hash__):
-        return value
+        return (type(value).__qualname__, value)
     fields = getattr(value, "__dict__", None)
     if fields is None:
         fields = {name: getattr(value, name) for name in getattr(type(value), "__slots__", ())

@@ -5,6 +5,12 @@ order their dicts were filled in and wherever they live in memory: lists become
 tuples, dicts become frozensets of their items, sets become frozensets, plain
 objects (a state machine) become their type name and fields. Nothing uses `id()`.
 
+Values that hash by value (frozen dataclasses: messages, requests, ballots) keep their
+type too: a dataclass's hash is the hash of its fields alone, so `PreVote(term=1, ...)`
+and `RequestVote(term=1, ...)` hash alike, and the explorer, which keeps 64-bit
+fingerprints of its keys, merged two states that differed only there (found
+2026-12-07 by the sleep-set check; DESIGN.md, "Systematic exploration").
+
 This runs for every changed node on every explored transition, so the rule for a
 value is decided once per *type* and kept in `_RULES` (one dict lookup per value
 afterwards, instead of a chain of isinstance/hasattr tests: the chain was ~40% of
@@ -16,6 +22,7 @@ decided by the type (`types.MethodType`) here as the only type with `__self__` a
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +63,19 @@ def _fields(value: Any) -> tuple[str, Any]:
     return (type(value).__name__, _mapping(fields))
 
 
+def _typed(value: Any) -> tuple[str, Any]:
+    """A value that hashes by value, with its type's name (its own hash leaves the type out)."""
+    return (type(value).__qualname__, value)
+
+
+def _frozen(value: Any) -> tuple[str, tuple[Any, ...]]:
+    """A frozen dataclass: its type's name and its fields in declaration order, each
+    canonical (a field may hold another dataclass, whose hash would leave its type out)."""
+    return (type(value).__qualname__, tuple([canonical(getattr(value, name)) for name in _NAMES[type(value)]]))
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, in declaration order
+
 _Rule = Callable[[Any], Any] | None  # None: the value is its own canonical form
 _RULES: dict[type, _Rule] = {kind: None for kind in _ATOMS}
 _RULES.update({list: _sequence, tuple: _sequence, dict: _mapping})
@@ -74,8 +94,11 @@ def _rule_for(kind: type) -> _Rule:
         rule = _set
     elif kind is types.MethodType:
         rule = _method
+    elif kind.__hash__ not in (None, object.__hash__) and dataclasses.is_dataclass(kind):
+        _NAMES[kind] = tuple(f.name for f in dataclasses.fields(kind))
+        rule = _frozen  # messages, requests, ballots: their hash is by value, without the type
     elif kind.__hash__ not in (None, object.__hash__):
-        rule = None  # frozen dataclasses (messages, requests) hash by value already
+        rule = _typed
     else:
         rule = _fields
     _RULES[kind] = rule

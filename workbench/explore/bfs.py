@@ -24,7 +24,7 @@ from workbench.explore.model import (
     successor,
     violation,
 )
-from workbench.explore.sleep import AWAKE, TransitionId, asleep_after, delivery_ids, quiet, wanted
+from workbench.explore.sleep import AWAKE, Names, TransitionId, asleep_after, quiet, wanted
 
 
 @dataclass
@@ -175,7 +175,7 @@ class _Search:
         clock = time.process_time
         transitions = enabled(parent, scope)
         if self.sleep_sets:
-            names = delivery_ids(parent)
+            names = Names(parent)
             if entry.only is None:
                 cached = self.cached[entry.key]
                 cached.expanded = True
@@ -204,9 +204,10 @@ class _Search:
             key = hash(state_key(state))
             result.hash_seconds += clock() - t0
             child_sleeping = AWAKE
-            if name is not None and quiet(parent, state):
-                child_sleeping = asleep_after(name, sleeping, explored)
-                explored.append(name)
+            if self.sleep_sets:
+                child_sleeping = asleep_after(names, command, args, sleeping, explored)
+                if name is not None and quiet(parent, state):
+                    explored.append(name)
             if key in self.seen:
                 if self.sleep_sets:
                     self._seen_again(key, state, entry, command, args, child_sleeping)

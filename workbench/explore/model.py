@@ -466,7 +466,7 @@ def state_key(state: State) -> Any:
     state.dirty.clear()
     nodes = tuple(state.node_keys)  # per-node fingerprints (`node_key`)
     flight = _flight_key(state) if state.fifo else frozenset(Counter(
-        (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now)) for m in world.flight).items())
+        (m.src, m.dst, canonical(m.message), now - state.sent_at.get(m.id, now)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
     history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
     # The invariant checker's memory (who led which term, which value each slot chose)
@@ -478,7 +478,7 @@ def state_key(state: State) -> Any:
         # Paused nodes and what they hold (arrival order matters: it is handed over in
         # that order at `resume`) and armed crash points, only when in play: keys
         # without them are as before.
-        held = tuple((paused, tuple(pending))  # messages and requests are frozen: hashable
+        held = tuple((paused, canonical(pending))
                      for paused, pending in zip(world.paused, world.pending, strict=True))
         key = (*key, state.pauses, held, tuple(world.armed))
     return key
@@ -494,7 +494,7 @@ def _flight_key(state: State) -> Any:
     now, sent_at = state.world.now, state.sent_at
     links: dict[tuple[int, int], list[tuple[Any, float]]] = {}
     for m in state.world.flight:  # in send order (ids grow)
-        links.setdefault((m.src, m.dst), []).append((m.message, now - sent_at.get(m.id, now)))
+        links.setdefault((m.src, m.dst), []).append((canonical(m.message), now - sent_at.get(m.id, now)))
     return frozenset((link, tuple(queue)) for link, queue in links.items())
 
 

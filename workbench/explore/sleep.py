@@ -11,18 +11,18 @@ already reached from "s·u". Sleep sets prune transitions, never states: the set
 distinct states visited is the full search's (tests/test_explore_sleep.py checks it,
 and the pinned state counts do not move).
 
-**Independence is decided at run time, from what the step did.** Our state holds more
-than the nodes: the client history is a sequence and the invariant checkers remember
-what they saw in arrival order (who led a term first, the term of the first node seen
-applying an index), so two deliveries that both reply to a client, or that both feed
-the checker, do not commute in the state key even when they commute in the cores. A
-delivery is *quiet* at a state when its step left the history, the checker's memory
-and the output's verdict lines unchanged (only node state and messages moved), and
-its receiver is up, not paused and has no armed crash point. Two quiet deliveries to
-different receivers commute, and each stays quiet after the other: the other changed
-neither its receiver, nor the checker's memory, nor the clock (a delivery takes no
-time). So only quiet deliveries ever sleep, and every non-quiet transition — each
-election, commit, reply or invariant trip — is explored from every state reached.
+**Which deliveries may sleep is decided at run time, from what the step did.** Our
+state holds more than the nodes: the client history is a sequence and the invariant
+checkers remember what they saw in arrival order (who led a term first, the term of
+the first node seen applying an index), so two deliveries that both reply to a client,
+or both feed the checker, do not commute in the state key even when they commute in
+the cores. A delivery is *quiet* at a state when its step left the history, the
+checker's memory and the verdict lines unchanged (only node state and messages moved),
+and its receiver is up, not paused and has no armed crash point. Only quiet deliveries
+sleep. A quiet delivery commutes with any step that touches neither its receiver, nor
+its link, nor time (`Names.independent` says why), and stays quiet after it. So every
+non-quiet transition — each election, commit, reply or invariant trip — is explored
+from every state reached.
 
 A transition is named across states by what it delivers — (source, receiver, message,
 age) — not by its message id: ids are left out of the state key, so the same state
@@ -42,17 +42,53 @@ TransitionId = tuple[int, int, Hashable, float]
 AWAKE: frozenset[TransitionId] = frozenset()
 
 
-def delivery_ids(state: State) -> dict[str, TransitionId]:
-    """`#id` -> name of each in-flight message that may sleep: its receiver is up, not
-    paused and not armed to crash (a step that crashes its node is not quiet)."""
-    world, now = state.world, state.world.now
-    names: dict[str, TransitionId] = {}
-    for m in world.flight:
-        dst = m.dst
-        if m.held or world.nodes[dst] is None or world.paused[dst] or (world.armed and world.armed[dst]):
-            continue
-        names[f"#{m.id}"] = (m.src, dst, m.message, now - state.sent_at.get(m.id, now))
-    return names
+class Names:
+    """The deliveries of one state, named: which may sleep, and every message's name."""
+
+    def __init__(self, state: State) -> None:
+        world, now = state.world, state.world.now
+        self.world = world
+        self.by_id: dict[str, TransitionId] = {}  # `#id` -> name, every message in flight
+        self.sleepable: set[str] = set()  # receiver up, not paused, not armed to crash
+        for m in world.flight:
+            word = f"#{m.id}"
+            self.by_id[word] = (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now))
+            dst = m.dst
+            if not (m.held or world.nodes[dst] is None or world.paused[dst] or (world.armed and world.armed[dst])):
+                self.sleepable.add(word)
+
+    def name(self, command: str, args: list[str]) -> TransitionId | None:
+        """The transition's name if it is a delivery that may sleep."""
+        if command == "deliver" and args and args[0] in self.sleepable:
+            return self.by_id[args[0]]
+        return None
+
+    def independent(self, sleeper: TransitionId, command: str, args: list[str]) -> bool:
+        """Does the step (`command`, `args`) from this state commute with the quiet
+        delivery `sleeper`, leaving it quiet? Yes when it neither touches the sleeper's
+        receiver (a step at another node; a cut or heal of one of its links), nor that
+        message (a drop), nor time (`advance` ages every message and fires timers).
+
+        Why a step at another node commutes even when it is not quiet: the sleeper's
+        step told the checker nothing new (its receiver's facts were all in the
+        checker's memory already), and that memory only grows, so the other step
+        finds the same memory in either order, and the sleeper still finds its facts
+        known after it; the sleeper adds no history, so the history's order holds."""
+        receiver = sleeper[1]
+        if command in ("deliver", "drop"):
+            other = self.by_id.get(args[0]) if args else None
+            if other is None:
+                return False
+            return other[1] != receiver if command == "deliver" else other != sleeper
+        if command in ("client", "crash", "restart", "pause", "resume"):
+            return int(args[0]) != receiver
+        # A send over a cut link is dropped when sent (scenario/runner.py), so a cut or
+        # heal at the receiver changes what the receiver's step leaves in flight.
+        if command == "cut":
+            return receiver not in (int(args[0]), int(args[1]))
+        if command == "heal":
+            return all(receiver not in link for link in self.world.cut)
+        return False
 
 
 def quiet(parent: State, child: State) -> bool:
@@ -64,31 +100,36 @@ def quiet(parent: State, child: State) -> bool:
         return False
     if any("INVARIANT VIOLATED" in line for line in child.world.out):
         return False
+    # Multi-Paxos's checker forgets chosen slots below every node's checkpoint (>= 256
+    # slots back): its memory then no longer only grows, which commuting relies on.
+    if getattr(child.world.invariants, "_forgotten", 0):
+        return False
     before, after = parent.checker_parts, child.checker_parts
     if len(before) != len(after):
         return False
     return all(before.get(name) is part for name, part in after.items())
 
 
-def asleep_after(delivered: TransitionId, sleeping: frozenset[TransitionId],
+def asleep_after(names: Names, command: str, args: list[str], sleeping: frozenset[TransitionId],
                  explored: list[TransitionId]) -> frozenset[TransitionId]:
-    """The successor's sleep set after the quiet delivery `delivered`: what slept at the
-    parent, and the quiet deliveries explored from it before this one, that go to
-    another receiver (those commute with it; one to the same receiver does not)."""
-    receiver = delivered[1]
-    kept = [u for u in sleeping if u[1] != receiver]
-    kept.extend(u for u in explored if u[1] != receiver)
+    """The successor's sleep set after the step (`command`, `args`): what slept at the
+    parent, and the quiet deliveries explored from it before this step, that commute
+    with the step (`Names.independent`)."""
+    if command == "advance" or not (sleeping or explored):
+        return AWAKE
+    kept = [u for u in sleeping if names.independent(u, command, args)]
+    kept.extend(u for u in explored if names.independent(u, command, args))
     return frozenset(kept) if kept else AWAKE
 
 
-def wanted(enabled: list[tuple[str, list[str]]], names: dict[str, TransitionId],
+def wanted(enabled: list[tuple[str, list[str]]], names: Names,
            skip: frozenset[TransitionId] | None = None, only: frozenset[TransitionId] | None = None,
            ) -> list[tuple[str, list[str], TransitionId | None]]:
     """The transitions to explore, each with its name if it is a delivery that may sleep:
     all but those in `skip`, or (re-expanding a cached state) only those in `only`."""
     chosen: list[tuple[str, list[str], Any]] = []
     for command, args in enabled:
-        name = names.get(args[0]) if command == "deliver" and args else None
+        name = names.name(command, args)
         if only is not None:
             if name is not None and name in only:
                 chosen.append((command, args, name))
