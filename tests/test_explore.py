@@ -204,6 +204,15 @@ def test_the_old_vote_rule_is_found_with_the_leader_paused_and_the_correct_one_i
     assert found.violation is not None and "lease overlap" in found.violation, found.summary()
     commands = [command for command, _ in found.trace]
     assert "resume" in commands and commands.count("deliver") >= 7
+    # The counterexample ends in `check lease`, so its replay shows the overlap too.
+    from pathlib import Path
+
+    from workbench.explore.counterexample import to_script
+    from workbench.scenario.runner import run_script
+
+    script = to_script(found, Path("counterexample.txt"))
+    assert script.directives[-1].args == ["lease"]
+    assert any(line.startswith("INVARIANT VIOLATED: lease overlap") for line in run_script(script)[-1])
     clean = explore(_lease_scope("none"), max_depth=9, max_states=40_000)
     assert clean.violation is None and clean.finished, clean.summary()
     assert clean.distinct > found.distinct
@@ -219,6 +228,21 @@ def test_pause_and_crash_point_recipes_find_their_mutant(mutant: str) -> None:
 
     result = BY_MUTANT[mutant].run()
     assert result.violation is not None, result.summary()
+
+
+def test_check_lease_says_ok_on_a_healthy_cluster_and_rejects_other_words() -> None:
+    from pathlib import Path
+
+    from workbench.errors import UserInputError
+    from workbench.scenario.runner import run_script
+    from workbench.scenario.script import Directive, Script
+
+    cluster = Directive(1, "cluster", ["raft"], {"nodes": "3", "read_mode": "lease"}, [])
+    healthy = Script(Path("s.txt"), [cluster, Directive(2, "advance", ["400"], {}, []),
+                                     Directive(3, "stabilize", [], {}, []), Directive(4, "check", ["lease"], {}, [])], [])
+    assert run_script(healthy)[-1][-1] == "leases ok"
+    with pytest.raises(UserInputError, match="expected nothing or 'lease'"):
+        run_script(Script(Path("s.txt"), [cluster, Directive(2, "check", ["leases"], {}, [])], []))
 
 
 def test_cli_bad_crash_point_or_pause_budget_is_one_line_and_exit_2() -> None:

@@ -28,7 +28,9 @@ def to_script(result: Result, path: Path) -> Script:
     directives = [cluster]
     for k, (command, args) in enumerate(result.trace, start=2):
         directives.append(as_directive(k, command, list(args)))
-    directives.append(Directive(len(directives) + 1, "check", [], {}, []))
+    # The lease-overlap property (`Scope.lease_check`) is checked by the replay too.
+    final = ["lease"] if scope.lease_check else []
+    directives.append(Directive(len(directives) + 1, "check", final, {}, []))
     return Script(path, directives, [])
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from workbench.core.canonical import canonical
 from workbench.errors import UserInputError
-from workbench.scenario.runner import COMMANDS, World, matcher
+from workbench.scenario.runner import COMMANDS, World, lease_overlap, matcher
 from workbench.scenario.script import Directive
 
 
@@ -434,21 +434,6 @@ def apply(state: State, command: str, args: list[str]) -> None:
     live = {m.id for m in world.flight}
     for gone in [k for k in state.sent_at if k not in live]:
         del state.sent_at[gone]
-
-
-def lease_overlap(world: World) -> str | None:
-    """Thesis §6.4.1: a Raft leader serves reads from its lease only while no other node
-    can have been elected — a follower that acked the lease's round votes for no one for
-    an election timeout (§4.2.3). So a leader of a higher term while an older leader's
-    lease still runs (on that leader's own clock) is a stale read waiting to happen."""
-    holders = [(i, node.term, until) for i, node in enumerate(world.nodes)
-               if node is not None and (until := node.lease_until()) is not None and world.local(i) < until]
-    for i, term, until in holders:
-        for j, other in enumerate(world.nodes):
-            if other is not None and other.is_leader() and other.term > term:
-                return (f"lease overlap: node {j} leads term {other.term} while node {i} "
-                        f"(term {term}) holds its lease until {until:g}")
-    return None
 
 
 def state_key(state: State) -> Any:

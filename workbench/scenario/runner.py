@@ -25,6 +25,8 @@ Commands (one table, as h11 keeps its transitions in tables):
     inflight                         list messages in flight
     status                           each node's role as the protocol reports it
     check                            linearizability of the history so far
+    check lease                      also: no node leads a higher term while an older leader's
+                                     lease runs (Raft read_mode=lease; the explorer's lease_check)
 FILTER is `SRC->DST` or `A<->B` (numbers or `*`), `#ID`, and/or message type names.
 
 Output is deterministic: same file, same output, so a scenario is a regression test.
@@ -479,6 +481,26 @@ def cmd_check(w: World, d: Directive) -> None:
 
     result = check_linearizability(w.history, "cas-register")
     w.out.append(result.verdict)
+    if d.args == ["lease"]:
+        problem = lease_overlap(w)
+        w.out.append(f"INVARIANT VIOLATED: {problem}" if problem else "leases ok")
+    elif d.args:
+        raise UserInputError(f"check: expected nothing or 'lease', got {' '.join(d.args)!r}")
+
+
+def lease_overlap(world: World) -> str | None:
+    """Thesis §6.4.1: a Raft leader serves reads from its lease only while no other node
+    can have been elected — a follower that acked the lease's round votes for no one for
+    an election timeout (§4.2.3). So a leader of a higher term while an older leader's
+    lease still runs (on that leader's own clock) is a stale read waiting to happen."""
+    holders = [(i, node.term, until) for i, node in enumerate(world.nodes)
+               if node is not None and (until := node.lease_until()) is not None and world.local(i) < until]
+    for i, term, until in holders:
+        for j, other in enumerate(world.nodes):
+            if other is not None and other.is_leader() and other.term > term:
+                return (f"lease overlap: node {j} leads term {other.term} while node {i} "
+                        f"(term {term}) holds its lease until {until:g}")
+    return None
 
 
 COMMANDS: dict[str, Callable[[World, Directive], None]] = {
