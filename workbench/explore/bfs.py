@@ -4,7 +4,9 @@ States in the frontier are never mutated again: each successor shares the node o
 its transition does not touch and copies the ones it does (`model.successor`, copy on
 write), then runs one transition. A state whose canonical key (`model.state_key`) was
 seen before is not expanded again. Breadth-first order makes the first violation found a
-shortest one (fewest transitions from the initial state).
+shortest one (fewest transitions from the initial state). With sleep sets (the
+default; explore/sleep.py) the second order of two commuting deliveries is not run:
+the same states are visited through fewer transitions.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def explore(scope: Scope, *, max_depth: int = 30, budget_s: float | None = None,
         gc.set_threshold(*thresholds)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Entry:
     """A state waiting to be expanded, with its place in the trace tree."""
 
@@ -107,7 +109,7 @@ class _Entry:
     sleeping: frozenset[TransitionId] = AWAKE
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cached:
     """What the search keeps of a seen state under sleep sets (Godefroid 1996, §5.4)."""
 
@@ -117,6 +119,8 @@ class _Cached:
 
 
 class _Search:
+    """One breadth-first search: the frontier, the fingerprints seen, the trace tree."""
+
     def __init__(self, scope: Scope, max_depth: int, sleep_sets: bool) -> None:
         self.scope, self.max_depth, self.sleep_sets = scope, max_depth, sleep_sets
         self.result = Result(scope, sleep_sets=sleep_sets)
