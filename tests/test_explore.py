@@ -222,7 +222,7 @@ def test_the_old_vote_rule_is_found_with_the_leader_paused_and_the_correct_one_i
 @pytest.mark.parametrize("mutant", ["raft:lease_vote_by_term", "paxos:accept_ack_before_persist"])
 def test_pause_and_crash_point_recipes_find_their_mutant(mutant: str) -> None:
     """The full recipes (workbench/explore/recipes.py): the stale lease read from the
-    paused-leader opening (~117k states, ~120 CPU s) and the ack that leaves before its
+    paused-leader opening (~120k states, ~70 CPU s) and the ack that leaves before its
     write through `after_send` crash points (~3,200 runs, ~9 CPU s)."""
     from workbench.explore.recipes import BY_MUTANT
 
