@@ -209,7 +209,7 @@ class _Search:
             result.hash_seconds += clock() - t0
             child_sleeping = AWAKE
             if self.sleep_sets:
-                child_sleeping = asleep_after(names, command, args, sleeping, explored)
+                child_sleeping = asleep_after(names, command, args, sleeping=sleeping, explored=explored)
                 if name is not None and quiet(parent, state):
                     explored.append(name)
             if key in self.seen:

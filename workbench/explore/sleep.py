@@ -110,7 +110,7 @@ def quiet(parent: State, child: State) -> bool:
     return all(before.get(name) is part for name, part in after.items())
 
 
-def asleep_after(names: Names, command: str, args: list[str], sleeping: frozenset[TransitionId],
+def asleep_after(names: Names, command: str, args: list[str], *, sleeping: frozenset[TransitionId],
                  explored: list[TransitionId]) -> frozenset[TransitionId]:
     """The successor's sleep set after the step (`command`, `args`): what slept at the
     parent, and the quiet deliveries explored from it before this step, that commute
@@ -122,7 +122,7 @@ def asleep_after(names: Names, command: str, args: list[str], sleeping: frozense
     return frozenset(kept) if kept else AWAKE
 
 
-def wanted(enabled: list[tuple[str, list[str]]], names: Names,
+def wanted(enabled: list[tuple[str, list[str]]], names: Names, *,
            skip: frozenset[TransitionId] | None = None, only: frozenset[TransitionId] | None = None,
            ) -> list[tuple[str, list[str], TransitionId | None]]:
     """The transitions to explore, each with its name if it is a delivery that may sleep:
