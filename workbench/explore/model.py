@@ -451,7 +451,7 @@ def state_key(state: State) -> Any:
     state.dirty.clear()
     nodes = tuple(state.node_keys)  # per-node fingerprints (`node_key`)
     flight = _flight_key(state) if state.fifo else frozenset(Counter(
-        (m.src, m.dst, _typed(m.message), now - state.sent_at.get(m.id, now)) for m in world.flight).items())
+        (m.src, m.dst, _typed(m.message), age(state, m)) for m in world.flight).items())
     timers = tuple(tuple(sorted((name, at - now) for name, at in t.items())) for t in world.timers)
     history = tuple((e["process"], e["type"], e["f"], repr(e["value"])) for e in world.history)
     # The invariant checker's memory (who led which term, which value each slot chose)
@@ -467,6 +467,12 @@ def state_key(state: State) -> Any:
                      for paused, pending in zip(world.paused, world.pending, strict=True))
         key = (*key, state.pauses, held, tuple(world.armed))
     return key
+
+
+def age(state: State, m: Any) -> float:
+    """How long in-flight message `m` has flown (ms): the key keeps ages, not send times."""
+    now = state.world.now
+    return now - state.sent_at.get(m.id, now)
 
 
 def _typed(message: Any) -> tuple[type, Any]:
@@ -485,10 +491,9 @@ def _flight_key(state: State) -> Any:
     order, though only the head of a link may be delivered: their futures differ. (It
     did, until 2026-12-07: the closed FIFO Stateright scope has 13,587 distinct
     states, not the 11,299 the multiset key counted.)"""
-    now, sent_at = state.world.now, state.sent_at
     links: dict[tuple[int, int], list[tuple[Any, float]]] = {}
     for m in state.world.flight:  # in send order (ids grow)
-        links.setdefault((m.src, m.dst), []).append((_typed(m.message), now - sent_at.get(m.id, now)))
+        links.setdefault((m.src, m.dst), []).append((_typed(m.message), age(state, m)))
     return frozenset((link, tuple(queue)) for link, queue in links.items())
 
 

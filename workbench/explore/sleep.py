@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from workbench.explore.model import State
+from workbench.explore.model import State, age
 
 TransitionId = tuple[int, int, Hashable, float]
 """(source, receiver, message, age in ms): a delivery, named as the state key names a message."""
@@ -46,13 +46,13 @@ class Names:
     """The deliveries of one state, named: which may sleep, and every message's name."""
 
     def __init__(self, state: State) -> None:
-        world, now = state.world, state.world.now
+        world = state.world
         self.world = world
         self.by_id: dict[str, TransitionId] = {}  # `#id` -> name, every message in flight
         self.sleepable: set[str] = set()  # receiver up, not paused, not armed to crash
         for m in world.flight:
             word = f"#{m.id}"
-            self.by_id[word] = (m.src, m.dst, m.message, now - state.sent_at.get(m.id, now))
+            self.by_id[word] = (m.src, m.dst, m.message, age(state, m))
             dst = m.dst
             if not (m.held or world.nodes[dst] is None or world.paused[dst] or (world.armed and world.armed[dst])):
                 self.sleepable.add(word)
@@ -100,9 +100,9 @@ def quiet(parent: State, child: State) -> bool:
         return False
     if any("INVARIANT VIOLATED" in line for line in child.world.out):
         return False
-    # Multi-Paxos's checker forgets chosen slots below every node's checkpoint (>= 256
-    # slots back): its memory then no longer only grows, which commuting relies on.
-    if getattr(child.world.invariants, "_forgotten", 0):
+    # Commuting relies on the checker's memory only growing; a checker that has
+    # forgotten some (Multi-Paxos, slots >= 256 behind every checkpoint) says so.
+    if getattr(child.world.invariants, "has_forgotten", False):
         return False
     before, after = parent.checker_parts, child.checker_parts
     if len(before) != len(after):

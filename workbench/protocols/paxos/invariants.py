@@ -46,6 +46,12 @@ class PaxosInvariants:
         self._checkpointed = False  # a checkpoint record arrived since the last `_forget`
         self._rolled_back: set[NodeId] = set()  # crashed with unsynced writes lost
 
+    @property
+    def has_forgotten(self) -> bool:
+        """Has `_forget` dropped anything? Then the memory no longer only grows (the
+        explorer's sleep sets rely on that: explore/sleep.py)."""
+        return self._forgotten > 0
+
     def lost_writes(self, nid: NodeId) -> None:
         """A crash lost `nid`'s writes whose fsync had not completed (issue 12's disk
         model). Everything behind them — the Promise/Accepted replies — was held and
